@@ -1,0 +1,369 @@
+// mk-bench channel: round trip and one-way throughput of the channel kinds, beside the floor
+// (two threads bouncing one cache line with plain atomics) and Boost.Lockfree.
+#include <fmt/format.h>
+#include <pthread.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
+
+#include "mk/channel.h"
+#include "stats.h"
+#include "suite.h"
+
+namespace mk::bench {
+namespace {
+
+// Bigger than a cache line on every machine mk accepts, so the floor's word sits alone.
+constexpr std::size_t kIsolation = 256;
+// Spins before a waiting thread yields: far above a round trip, so a measured wait never
+// yields, yet a thread whose peer lost its CPU gives the CPU back.
+constexpr unsigned kSpinsBeforeYield = 1u << 16;
+// Messages per try_send_batch and per poll in the batched runs.
+constexpr std::size_t kBatch = 32;
+
+// Where the consumers' checksums go, so that their reads of the payload stay in the program.
+volatile std::uint64_t payload_sink = 0;
+
+/// Where the two threads of each measurement run.
+struct CorePair {
+  int first = -1;   ///< Pinger / consumer.
+  int second = -1;  ///< Echo / producer.
+};
+
+CorePair choose_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::vector<int> cpus;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+      if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
+    }
+  }
+  if (cpus.size() < 2) {
+    fmt::print(stderr, "mk-bench channel: fewer than two CPUs allowed; threads are not pinned\n");
+    return {};
+  }
+  return {cpus[0], cpus[1]};
+}
+
+void pin(int cpu) {
+  if (cpu < 0) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0) {
+    fmt::print(stderr, "mk-bench channel: cannot pin a thread to CPU {}\n", cpu);
+  }
+}
+
+inline void cpu_relax() {
+#if defined(__x86_64__)
+  _mm_pause();
+#endif
+}
+
+/// Spins, and yields now and then in case the peer lost its CPU.
+class Backoff {
+ public:
+  void wait() {
+    if (++spins_ < kSpinsBeforeYield) {
+      cpu_relax();
+    } else {
+      spins_ = 0;
+      std::this_thread::yield();
+    }
+  }
+
+ private:
+  unsigned spins_ = 0;
+};
+
+/// A cheap clock for single round trips: the TSC where there is one (calibrated against
+/// steady_clock once), steady_clock elsewhere.
+class TickClock {
+ public:
+  TickClock() {
+    const auto wall0 = std::chrono::steady_clock::now();
+    const std::uint64_t tick0 = ticks();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const auto wall1 = std::chrono::steady_clock::now();
+    const std::uint64_t tick1 = ticks();
+    const double ns = std::chrono::duration<double, std::nano>(wall1 - wall0).count();
+    ns_per_tick_ = ns / static_cast<double>(tick1 - tick0);
+  }
+
+  static std::uint64_t ticks() {
+#if defined(__x86_64__)
+    return __rdtsc();
+#else
+    return static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch() /
+                                      std::chrono::nanoseconds(1));
+#endif
+  }
+
+  double to_ns(std::uint64_t ticks) const {
+    return static_cast<double>(ticks) * ns_per_tick_;
+  }
+
+ private:
+  double ns_per_tick_ = 1.0;
+};
+
+/// Runs `first` and `second` on the two cores at once, started together.
+template <class First, class Second>
+void run_pair(const CorePair& cores, First&& first, Second&& second) {
+  std::atomic<int> ready{0};
+  auto start = [&ready] {
+    ready.fetch_add(1);
+    while (ready.load() < 2)
+      std::this_thread::yield();
+  };
+  std::thread b([&] {
+    pin(cores.second);
+    start();
+    second();
+  });
+  std::thread a([&] {
+    pin(cores.first);
+    start();
+    first();
+  });
+  a.join();
+  b.join();
+}
+
+/// Round trips of the floor: one word bounced between two threads, odd values one way and
+/// even values back. Appends one sample per round trip after `warmup` unmeasured ones.
+void floor_rtt(const CorePair& cores, const TickClock& clock, std::size_t warmup,
+               std::size_t rounds, std::vector<double>& samples) {
+  struct alignas(kIsolation) Line {
+    std::atomic<std::uint64_t> value{0};
+  };
+  auto line = std::make_unique<Line>();
+  const std::uint64_t total = warmup + rounds;
+  run_pair(
+      cores,
+      [&] {
+        for (std::uint64_t i = 0; i < total; ++i) {
+          const std::uint64_t t0 = TickClock::ticks();
+          // Release/acquire: the cheapest orders a real hand-off of data would need.
+          line->value.store(2 * i + 1, std::memory_order_release);
+          Backoff backoff;
+          while (line->value.load(std::memory_order_acquire) != 2 * i + 2)
+            backoff.wait();
+          const std::uint64_t t1 = TickClock::ticks();
+          if (i >= warmup) samples.push_back(clock.to_ns(t1 - t0));
+        }
+      },
+      [&] {
+        for (std::uint64_t i = 0; i < total; ++i) {
+          Backoff backoff;
+          // Acquire/release, as above.
+          while (line->value.load(std::memory_order_acquire) != 2 * i + 1)
+            backoff.wait();
+          line->value.store(2 * i + 2, std::memory_order_release);
+        }
+      });
+}
+
+/// Round trips of the one-writer-per-line pattern urpc uses, hand-written with bare words: a
+/// ring of lines each way, round trip i writing word i of one ring and waiting on word i of
+/// the other. What urpc adds to this is its own cost; the gap to floor_rtt is the hardware's.
+void ring_floor_rtt(const CorePair& cores, const TickClock& clock, std::size_t warmup,
+                    std::size_t rounds, std::vector<double>& samples) {
+  struct alignas(kIsolation) Line {
+    std::atomic<std::uint64_t> value{0};
+  };
+  constexpr std::uint64_t kLines = 256;  // as many as a default urpc ring has slots
+  std::vector<Line> there(kLines), back(kLines);
+  const std::uint64_t total = warmup + rounds;
+  run_pair(
+      cores,
+      [&] {
+        for (std::uint64_t i = 0; i < total; ++i) {
+          const std::uint64_t t0 = TickClock::ticks();
+          // Release/acquire, as in floor_rtt.
+          there[i % kLines].value.store(i + 1, std::memory_order_release);
+          Backoff backoff;
+          while (back[i % kLines].value.load(std::memory_order_acquire) != i + 1)
+            backoff.wait();
+          const std::uint64_t t1 = TickClock::ticks();
+          if (i >= warmup) samples.push_back(clock.to_ns(t1 - t0));
+        }
+      },
+      [&] {
+        for (std::uint64_t i = 0; i < total; ++i) {
+          Backoff backoff;
+          // Acquire/release, as in floor_rtt.
+          while (there[i % kLines].value.load(std::memory_order_acquire) != i + 1)
+            backoff.wait();
+          back[i % kLines].value.store(i + 1, std::memory_order_release);
+        }
+      });
+}
+
+/// Round trips of one-slot messages through two channels of `kind`, one each way; the echo
+/// side sends back the payload it received.
+void channel_rtt(ChannelKind kind, std::size_t payload_size, const CorePair& cores,
+                 const TickClock& clock, std::size_t warmup, std::size_t rounds,
+                 std::vector<double>& samples) {
+  auto there = make_channel(kind);
+  auto back = make_channel(kind);
+  if (!there || !back) {
+    fmt::print(stderr, "mk-bench channel: {}\n",
+               (!there ? there.error() : back.error()).describe());
+    return;
+  }
+  const std::uint64_t total = warmup + rounds;
+  std::vector<std::byte> payload(payload_size, std::byte{0x5a});
+  run_pair(
+      cores,
+      [&] {
+        ChannelSender& tx = *there->sender;
+        ChannelReceiver& rx = *back->receiver;
+        auto on_reply = [](const MessageView&) {};
+        for (std::uint64_t i = 0; i < total; ++i) {
+          const std::uint64_t t0 = TickClock::ticks();
+          while (tx.try_send(1, payload) != SendStatus::ok)
+            cpu_relax();
+          Backoff backoff;
+          while (rx.poll(on_reply, 1) == 0)
+            backoff.wait();
+          const std::uint64_t t1 = TickClock::ticks();
+          if (i >= warmup) samples.push_back(clock.to_ns(t1 - t0));
+        }
+      },
+      [&] {
+        ChannelReceiver& rx = *there->receiver;
+        ChannelSender& tx = *back->sender;
+        auto echo = [&tx](const MessageView& message) {
+          while (tx.try_send(message.type, message.payload) != SendStatus::ok)
+            cpu_relax();
+        };
+        for (std::uint64_t i = 0; i < total; ++i) {
+          Backoff backoff;
+          while (rx.poll(echo, 1) == 0)
+            backoff.wait();
+        }
+      });
+}
+
+/// Millions of one-slot messages per second from one thread to the other; `batch` messages per
+/// try_send_batch and per poll (1: try_send and poll one at a time).
+double throughput(ChannelKind kind, std::size_t payload_size, const CorePair& cores,
+                  std::uint64_t count, std::size_t batch) {
+  auto channel = make_channel(kind);
+  if (!channel) {
+    fmt::print(stderr, "mk-bench channel: {}\n", channel.error().describe());
+    return 0.0;
+  }
+  std::vector<std::vector<std::byte>> payloads(batch, std::vector<std::byte>(payload_size));
+  std::vector<OutgoingMessage> messages;
+  for (std::size_t i = 0; i < batch; ++i) {
+    payloads[i][0] = static_cast<std::byte>(i);
+    messages.push_back({1, payloads[i]});
+  }
+  std::chrono::steady_clock::time_point start, end;
+  std::uint64_t checksum = 0;
+  run_pair(
+      cores,
+      [&] {
+        ChannelReceiver& rx = *channel->receiver;
+        std::uint64_t received = 0;
+        // Reads the payload, as a real consumer would.
+        auto consume = [&](const MessageView& message) {
+          checksum += std::to_integer<std::uint64_t>(message.payload[0]);
+          ++received;
+        };
+        while (received < count) {
+          if (rx.poll(consume, batch) == 0) cpu_relax();
+        }
+        end = std::chrono::steady_clock::now();
+      },
+      [&] {
+        ChannelSender& tx = *channel->sender;
+        start = std::chrono::steady_clock::now();
+        std::uint64_t sent = 0;
+        while (sent < count) {
+          if (batch == 1) {
+            if (tx.try_send(1, payloads[0]) == SendStatus::ok) {
+              ++sent;
+            } else {
+              cpu_relax();
+            }
+          } else {
+            const std::size_t n = std::min<std::uint64_t>(batch, count - sent);
+            const std::size_t done = tx.try_send_batch(std::span(messages).first(n));
+            sent += done;
+            if (done == 0) cpu_relax();
+          }
+        }
+      });
+  payload_sink = checksum;
+  const double seconds = std::chrono::duration<double>(end - start).count();
+  return static_cast<double>(count) / seconds / 1e6;
+}
+
+}  // namespace
+
+void run_channel(const Options& options, Report& report) {
+  const CorePair cores = choose_cores();
+  const TickClock clock;
+  auto slot_payload = single_slot_payload();
+  if (!slot_payload) {
+    fmt::print(stderr, "mk-bench channel: {}\n", slot_payload.error().describe());
+    return;
+  }
+  const std::size_t payload = *slot_payload;
+  // Repetitions interleave the kinds, so noise from the rest of the machine hits all alike.
+  const std::size_t repetitions = options.quick ? 3 : 7;
+  const std::size_t rounds = options.quick ? 30'000 : 200'000;
+  const std::size_t warmup = rounds / 10;
+  const std::uint64_t messages = options.quick ? 2'000'000 : 10'000'000;
+
+  std::vector<double> floor_ns, ring_floor_ns, urpc_ns, lockfree_ns;
+  std::vector<double> urpc_mps, lockfree_mps, urpc_batched_mps, lockfree_batched_mps;
+  for (std::size_t r = 0; r < repetitions; ++r) {
+    floor_rtt(cores, clock, warmup, rounds, floor_ns);
+    ring_floor_rtt(cores, clock, warmup, rounds, ring_floor_ns);
+    channel_rtt(ChannelKind::urpc, payload, cores, clock, warmup, rounds, urpc_ns);
+    channel_rtt(ChannelKind::lockfree, payload, cores, clock, warmup, rounds, lockfree_ns);
+    urpc_mps.push_back(throughput(ChannelKind::urpc, payload, cores, messages, 1));
+    lockfree_mps.push_back(throughput(ChannelKind::lockfree, payload, cores, messages, 1));
+    urpc_batched_mps.push_back(throughput(ChannelKind::urpc, payload, cores, messages, kBatch));
+    lockfree_batched_mps.push_back(
+        throughput(ChannelKind::lockfree, payload, cores, messages, kBatch));
+  }
+
+  const std::string floor = "floor.rtt_ns";
+  const Target rtt_target{Target::Kind::at_most, 1.10};
+  report.add({"floor.rtt_ns", median(floor_ns), "ns", std::nullopt, std::nullopt});
+  report.add({"floor.rtt_p99_ns", quantile(floor_ns, 0.99), "ns", std::nullopt, std::nullopt});
+  report.add({"floor.ring.rtt_ns", median(ring_floor_ns), "ns", floor, std::nullopt});
+  report.add({"urpc.rtt_ns", median(urpc_ns), "ns", floor, rtt_target});
+  report.add({"urpc.rtt_p99_ns", quantile(urpc_ns, 0.99), "ns", "floor.rtt_p99_ns", std::nullopt});
+  report.add({"lockfree.rtt_ns", median(lockfree_ns), "ns", floor, std::nullopt});
+  report.add(
+      {"lockfree.rtt_p99_ns", quantile(lockfree_ns, 0.99), "ns", "floor.rtt_p99_ns", std::nullopt});
+  report.add(
+      {"lockfree.throughput_mps", median(lockfree_mps), "Mmsg/s", std::nullopt, std::nullopt});
+  report.add({"urpc.throughput_mps", median(urpc_mps), "Mmsg/s", "lockfree.throughput_mps",
+              Target{Target::Kind::at_least, 1.5}});
+  report.add({"lockfree.batched.throughput_mps", median(lockfree_batched_mps), "Mmsg/s",
+              std::nullopt, std::nullopt});
+  report.add({"urpc.batched.throughput_mps", median(urpc_batched_mps), "Mmsg/s",
+              "lockfree.batched.throughput_mps", std::nullopt});
+}
+
+}  // namespace mk::bench

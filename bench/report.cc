@@ -1,0 +1,65 @@
+#include "report.h"
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+namespace mk::bench {
+
+const Result* Report::find(const std::string& name) const {
+  for (const auto& r : results_) {
+    if (r.name == name) return &r;
+  }
+  return nullptr;
+}
+
+std::optional<double> Report::ratio(const Result& result) const {
+  if (!result.baseline) return std::nullopt;
+  const Result* base = find(*result.baseline);
+  if (base == nullptr || base->value == 0.0) return std::nullopt;
+  return result.value / base->value;
+}
+
+static bool meets(const Target& target, double ratio) {
+  return target.kind == Target::Kind::at_most ? ratio <= target.ratio : ratio >= target.ratio;
+}
+
+bool Report::targets_met() const {
+  for (const auto& r : results_) {
+    if (!r.target) continue;
+    auto q = ratio(r);
+    if (!q || !meets(*r.target, *q)) return false;
+  }
+  return true;
+}
+
+void Report::print_table(std::FILE* out) const {
+  fmt::print(out, "{:<40} {:>14} {:<9} {:<28} {:>8}  {}\n", "result", "value", "unit", "baseline",
+             "ratio", "target");
+  for (const auto& r : results_) {
+    auto q = ratio(r);
+    std::string target;
+    if (r.target) {
+      target = fmt::format("{} {:.2f}",
+                           r.target->kind == Target::Kind::at_most ? "<=" : ">=", r.target->ratio);
+      target += q && meets(*r.target, *q) ? "  met" : "  MISSED";
+    }
+    fmt::print(out, "{:<40} {:>14.1f} {:<9} {:<28} {:>8}  {}\n", r.name, r.value, r.unit,
+               r.baseline.value_or("-"), q ? fmt::format("{:.3f}", *q) : "-", target);
+  }
+}
+
+nlohmann::json Report::to_json() const {
+  auto results = nlohmann::json::array();
+  for (const auto& r : results_) {
+    auto q = ratio(r);
+    results.push_back({{"name", r.name},
+                       {"value", r.value},
+                       {"unit", r.unit},
+                       {"baseline", r.baseline ? nlohmann::json(*r.baseline) : nullptr},
+                       {"ratio", q ? nlohmann::json(*q) : nullptr}});
+  }
+  return {{"bench", bench_}, {"results", results}};
+}
+
+}  // namespace mk::bench

@@ -1,0 +1,126 @@
+// Channels: one-way single-producer single-consumer message rings between two kernels.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+
+#include "mk/function_ref.h"
+#include "mk/result.h"
+
+namespace mk {
+
+/// Which implementation carries a channel's messages. All share the ChannelSender and
+/// ChannelReceiver interface, so the runtime picks a kind per pair of kernels at run time.
+enum class ChannelKind : std::uint8_t {
+  urpc,      ///< Cache-line slot ring on the receiver's NUMA node; the default between cores.
+  lockfree,  ///< Boost.Lockfree spsc_queue of slots; the portable baseline.
+  local,     ///< Both ends on one kernel (one thread): no atomics.
+};
+
+/// Short stable name of a channel kind: "urpc", "lockfree" or "local".
+std::string_view to_string(ChannelKind kind) noexcept;
+
+/// Parses "urpc", "lockfree" or "local".
+Result<ChannelKind> parse_channel_kind(std::string_view name);
+
+/// Application-chosen tag carried in every message header.
+using MessageType = std::uint16_t;
+
+/// The largest payload one message carries, in bytes. Larger payloads are refused with
+/// SendStatus::too_large, never truncated.
+inline constexpr std::size_t kMaxPayload = 2048;
+
+/// What ChannelSender::try_send reports. It never blocks and never overwrites.
+enum class SendStatus : std::uint8_t {
+  ok,         ///< The message is in the ring and will be received whole, in order.
+  full,       ///< No room now; nothing was written. Retry later or suspend.
+  too_large,  ///< The payload is over kMaxPayload (or the ring's capacity); nothing was written.
+  closed,     ///< The receiver is gone or the sender was closed; nothing was written.
+};
+
+/// Short stable name of a send status.
+std::string_view to_string(SendStatus status) noexcept;
+
+/// How to build a channel. The runtime passes the SKB's line size and the receiver's node.
+struct ChannelOptions {
+  /// Ring capacity in slots (one slot per cache line): a power of two, at least enough that a
+  /// kMaxPayload message fits in three quarters of the ring (64 on 64-byte lines), at most 2^20.
+  std::size_t slots = 256;
+  /// NUMA node for the urpc ring's memory; -1: the calling thread's node. Ignored when the
+  /// machine has no NUMA support; the lockfree and local kinds check it, then use the heap.
+  int receiver_numa_node = -1;
+  /// Cache-line size in bytes, a power of two from 32 to 256; 0: detect it (sysconf, /sys).
+  std::size_t line_size = 0;
+};
+
+/// Payload bytes one slot carries for a channel made with `options`: the line size less the
+/// 8-byte header (56 on 64-byte lines). Larger payloads take several slots. Fails like
+/// make_channel for options it would refuse.
+Result<std::size_t> single_slot_payload(const ChannelOptions& options = {});
+
+/// One message as the receiver sees it; the payload is valid only during the callback.
+struct MessageView {
+  MessageType type;                    ///< The sender's tag.
+  std::span<const std::byte> payload;  ///< 0 to kMaxPayload bytes.
+};
+
+/// One message to send in a batch.
+struct OutgoingMessage {
+  MessageType type;                    ///< Tag for the receiver.
+  std::span<const std::byte> payload;  ///< 0 to kMaxPayload bytes.
+};
+
+/// The sending end. Used by exactly one thread at a time.
+class ChannelSender {
+ public:
+  virtual ~ChannelSender() = default;
+
+  /// Puts one message into the ring, or reports why not at once.
+  virtual SendStatus try_send(MessageType type, std::span<const std::byte> payload) = 0;
+
+  /// Sends messages in order until one does not fit; returns how many were sent. A message
+  /// that is too large stops the batch like a full ring does; the caller checks it with
+  /// try_send to learn why.
+  virtual std::size_t try_send_batch(std::span<const OutgoingMessage> messages) = 0;
+
+  /// Tells the receiver no more messages follow. Messages already sent are still delivered.
+  virtual void close() = 0;
+
+  /// True when the receiver has gone away; every later send reports SendStatus::closed.
+  virtual bool peer_closed() const = 0;
+};
+
+/// The receiving end. Used by exactly one thread at a time.
+class ChannelReceiver {
+ public:
+  virtual ~ChannelReceiver() = default;
+
+  /// Delivers up to `max_messages` waiting messages, in send order, to `on_message`; returns
+  /// how many it delivered. Never waits. A message whose on_message throws counts as delivered
+  /// and the exception propagates. Called from inside on_message, it delivers nothing.
+  virtual std::size_t poll(FunctionRef<void(const MessageView&)> on_message,
+                           std::size_t max_messages) = 0;
+
+  /// True when a message is waiting. A cheap look at the next slot, for idle checks.
+  virtual bool has_message() const = 0;
+
+  /// True when the sender closed the channel and every message before the close was delivered.
+  virtual bool closed() const = 0;
+};
+
+/// The two ends of one channel. They share the ring, which lives until both are destroyed.
+struct ChannelEnds {
+  std::unique_ptr<ChannelSender> sender;      ///< Give to the producing kernel.
+  std::unique_ptr<ChannelReceiver> receiver;  ///< Give to the consuming kernel.
+};
+
+/// Makes a channel of `kind`. Fails with invalid_argument, naming the field, for a slot count
+/// that is not a power of two, too small to hold a kMaxPayload message or absurdly large, a
+/// line size out of range or a NUMA node this machine lacks; with io_error if memory cannot be
+/// had.
+Result<ChannelEnds> make_channel(ChannelKind kind, const ChannelOptions& options = {});
+
+}  // namespace mk

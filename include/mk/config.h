@@ -1,0 +1,52 @@
+// mk::Config: what System::boot is asked to start.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <vector>
+
+#include "mk/channel.h"
+#include "mk/core_id.h"
+
+namespace mk {
+
+/// How an idle kernel blocks once its poll budget is spent.
+enum class WaitBackend {
+  automatic,  ///< io_uring when the OS allows it, else eventfd + ppoll (with one log line).
+  io_uring,   ///< io_uring only; boot fails with `unavailable` if the OS refuses it.
+  poll,       ///< eventfd + ppoll, never io_uring.
+};
+
+/// What System::boot starts. Every field has a sensible default; boot validates each one and
+/// names the bad field in its error.
+struct Config {
+  /// Cores to run kernels on, one kernel per entry, in KernelId order. Empty: every usable core
+  /// of the machine (online and in the process's cpuset), each `kernels_per_core` times.
+  std::vector<CoreId> cores;
+
+  /// How many kernels may share one core (1 to 64). The default, 1, requires distinct cores.
+  /// Raise it only on purpose, e.g. to run 8 kernels on a 2-core host in tests: kernels that
+  /// share a core never poll before sleeping (the SKB's poll budget is then 0).
+  std::size_t kernels_per_core = 1;
+
+  /// Channel kind between two different kernels; empty: the SKB's choice per pair. `local` is
+  /// refused, since it carries no atomics and two kernels are two threads.
+  std::optional<ChannelKind> channel_kind;
+
+  /// How long an idle kernel polls before it sleeps (0 to 1 s); empty: the SKB's budget for
+  /// this many kernels. Must be 0 when kernels outnumber the usable cores.
+  std::optional<std::chrono::nanoseconds> poll_budget;
+
+  /// Slots per channel ring, checked against the transport's limits at boot.
+  std::size_t ring_slots = 256;
+
+  /// Most messages a kernel takes from one channel per turn (1 to 65536), so that one busy
+  /// sender cannot starve the others or the kernel's ready tasks.
+  std::size_t poll_batch = 64;
+
+  /// How idle kernels block.
+  WaitBackend wait_backend = WaitBackend::automatic;
+};
+
+}  // namespace mk

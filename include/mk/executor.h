@@ -1,0 +1,53 @@
+// mk::Executor and mk::Notifier: what runs kernels, and how a sleeping kernel is woken.
+#pragma once
+
+#include <span>
+
+#include "mk/clock.h"
+#include "mk/result.h"
+
+namespace mk {
+
+class Kernel;
+
+/// Wakes one kernel that went to sleep. Called from any thread (other kernels, the System);
+/// must be cheap, must not block, and may be called when the kernel is already awake.
+class Notifier {
+ public:
+  virtual ~Notifier() = default;
+  /// Makes the kernel's executor run it again soon.
+  virtual void notify() noexcept = 0;
+};
+
+/// What runs kernels: the seam between kernel code and the way it is driven. The threaded
+/// executor (the default) gives each kernel a pinned thread; a simulator drives the same
+/// kernels one turn at a time on virtual time. An executor drives each kernel like this:
+///
+///     kernel.set_notifier(notifier);          // once, before the kernel runs
+///     while (!kernel.stopped()) {
+///       if (kernel.run_turn()) continue;      // did some work
+///       ... optionally poll a little longer ...
+///       if (kernel.prepare_to_sleep())        // announced sleep, nothing arrived since
+///         block until notifier.notify() or kernel.next_deadline();
+///       kernel.end_sleep();
+///     }
+///
+/// Kernel code never blocks and never reads time except through clock(), so nothing in a
+/// kernel or a protocol changes between executors.
+class Executor {
+ public:
+  virtual ~Executor() = default;
+
+  /// The clock every kernel run by this executor reads.
+  virtual const Clock& clock() const noexcept = 0;
+
+  /// Starts running `kernels` (the System's, in KernelId order). On failure, stops whatever it
+  /// started, releases it, and returns the error; the kernels are then never run.
+  virtual Result<void> start(std::span<Kernel* const> kernels) = 0;
+
+  /// Returns once every kernel has stopped and no executor thread runs kernel code any more.
+  /// Called once, after every kernel was asked to stop.
+  virtual void join() = 0;
+};
+
+}  // namespace mk

@@ -1,0 +1,478 @@
+// mk::Kernel: the per-core event loop, its tasks, timers, messages and handlers.
+#pragma once
+
+#include <array>
+#include <bit>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "mk/clock.h"
+#include "mk/core_id.h"
+#include "mk/executor.h"
+#include "mk/kernel_id.h"
+#include "mk/kernel_stats.h"
+#include "mk/message_codec.h"
+#include "mk/result.h"
+#include "mk/task.h"
+
+namespace mk {
+
+class Kernel;
+class Dispatcher;
+
+namespace runtime {
+class KernelCore;
+struct Fabric;
+}  // namespace runtime
+
+/// What a handler knows besides the message: the kernel running it and the sender.
+struct MessageContext {
+  Kernel& kernel;  ///< The kernel the handler runs on.
+  KernelId from;   ///< The kernel that sent the message.
+};
+
+namespace detail {
+
+/// A task suspended inside a kernel, and how the operation it waits for ended.
+struct Waiter {
+  std::coroutine_handle<> handle;  ///< Resumed (through the ready queue) when done.
+  std::optional<Error> error;      ///< Empty on success.
+};
+
+/// A call waiting for its reply.
+struct PendingCall : Waiter {
+  std::span<std::byte> reply;  ///< Where the reply's bytes go; its size is the reply's.
+};
+
+/// The runtime's side of a registered handler: decodes one message and runs the user's code.
+class HandlerBase {
+ public:
+  virtual ~HandlerBase() = default;
+  /// Handles one message from `from`; `call_id` is nonzero when the sender waits for a reply.
+  virtual void on_message(Kernel& kernel, KernelId from, std::uint32_t call_id,
+                          std::span<const std::byte> payload) = 0;
+};
+
+/// The kernel operations the templates below are built on; defined in the runtime.
+struct KernelAccess {
+  /// Sends or queues; true when `waiter` was suspended (it is resumed when the message went).
+  static bool send(Kernel& kernel, KernelId to, MessageType type,
+                   std::span<const std::byte> payload, Waiter& waiter);
+  /// Starts a call; true when `call` was suspended until its reply, deadline or shutdown.
+  static bool call(Kernel& kernel, KernelId to, MessageType type,
+                   std::span<const std::byte> payload, PendingCall& call,
+                   std::optional<Duration> timeout);
+  /// Resumes `waiter` once the kernel's clock reads `when`.
+  static void sleep_until(Kernel& kernel, Instant when, Waiter& waiter);
+  /// Queues `handle` to run in the kernel's next ready step.
+  static void make_ready(Kernel& kernel, std::coroutine_handle<> handle);
+  /// Registers `handler` for `type`; already_exists when it has one.
+  static Result<void> add_handler(Kernel& kernel, MessageType type,
+                                  std::unique_ptr<HandlerBase> handler);
+  /// Answers call `call_id` of kernel `to` with `payload`.
+  static void reply(Kernel& kernel, KernelId to, std::uint32_t call_id, MessageType type,
+                    std::span<const std::byte> payload);
+  /// Answers call `call_id` of kernel `to` with `failure`.
+  static void reply_error(Kernel& kernel, KernelId to, std::uint32_t call_id, MessageType type,
+                          const Error& failure);
+  /// Counts and logs a failure nobody waits for (a one-way handler that threw).
+  static void note_failure(Kernel& kernel, const std::string& what);
+  /// The kernel's dispatcher of `domain`, or nullptr.
+  static Dispatcher* find_dispatcher(Kernel& kernel, std::uint32_t domain) noexcept;
+  /// Gives the kernel a dispatcher.
+  static void add_dispatcher(Kernel& kernel, std::unique_ptr<Dispatcher> dispatcher);
+};
+
+/// Makes a task from a callable it keeps, so that a lambda's captures outlive the coroutine
+/// the lambda returns. (A coroutine template in a header must not hold a lambda in its frame:
+/// GCC warns that the frame has a member without linkage; a factory pointer avoids that.)
+template <class T>
+class TaskFactory {
+ public:
+  virtual ~TaskFactory() = default;
+  /// Calls the callable; once.
+  virtual Task<T> make(Kernel& kernel) = 0;
+};
+
+template <class T, class F>
+class CallableTaskFactory final : public TaskFactory<T> {
+ public:
+  explicit CallableTaskFactory(F f) : f_(std::move(f)) {}
+  Task<T> make(Kernel& kernel) override { return std::invoke(f_, kernel); }
+
+ private:
+  F f_;
+};
+
+/// Runs the task `factory` makes, keeping the factory alive as long.
+Task<void> own_and_run(std::unique_ptr<TaskFactory<void>> factory, Kernel& kernel);
+
+/// Calls a handler with the context when it takes one.
+template <class F, class M>
+decltype(auto) invoke_handler(F& f, const M& message, const MessageContext& context) {
+  if constexpr (std::is_invocable_v<F&, const M&, const MessageContext&>) {
+    return std::invoke(f, message, context);
+  } else {
+    return std::invoke(f, message);
+  }
+}
+
+/// What a handler F for M returns.
+template <class F, class M>
+using HandlerReturn = decltype(invoke_handler(std::declval<F&>(), std::declval<const M&>(),
+                                              std::declval<const MessageContext&>()));
+
+/// True for Result<U>.
+template <class T>
+struct IsResult : std::false_type {};
+template <class U>
+struct IsResult<Result<U>> : std::true_type {};
+
+/// "an exception: <what()>" for an error message.
+std::string describe_exception(std::exception_ptr failure);
+
+template <class M, class F>
+class TypedHandler;
+
+}  // namespace detail
+
+/// One kernel: a single-threaded event loop that owns its tasks, timers, handlers and the
+/// receiving ends of its channels. Everything in it runs on its own thread (or, under a
+/// simulator, in its own turns), so none of it takes locks. Use it from tasks and handlers
+/// running on it; from other threads, go through System.
+class Kernel {
+ public:
+  /// Waits in the kernel until `duration` has passed on the kernel's clock.
+  class SleepAwaiter;
+  /// Lets the kernel's channels and other ready tasks run before this task continues.
+  class YieldAwaiter;
+  template <Message M>
+  class SendAwaiter;
+  template <Request R>
+  class CallAwaiter;
+
+  Kernel(const Kernel&) = delete;
+  Kernel& operator=(const Kernel&) = delete;
+  ~Kernel();
+
+  /// This kernel's id, its index in boot order.
+  KernelId id() const noexcept;
+  /// The core this kernel is pinned to.
+  CoreId core() const noexcept;
+  /// How many kernels the System has; valid ids are 0 to size() - 1.
+  std::size_t system_size() const noexcept;
+  /// The time on this kernel's clock (the executor's).
+  Instant now() const noexcept;
+  /// This kernel's counters.
+  KernelStats stats() const noexcept;
+  /// The kernel whose turn runs on the calling thread, or nullptr outside any kernel.
+  static Kernel* current() noexcept;
+
+  /// Runs `task` on this kernel as a task of its own. From another thread it is handed over
+  /// through the kernel's inbox. An exception escaping it is counted and logged.
+  void spawn(Task<void> task);
+  /// Runs `f(*this)`, which returns a Task<void>, keeping `f` (and its captures) alive as long.
+  template <class F>
+  requires std::is_invocable_r_v<Task<void>, F&, Kernel&> void spawn(F f) {
+    spawn(detail::own_and_run(std::make_unique<detail::CallableTaskFactory<void, F>>(std::move(f)),
+                              *this));
+  }
+
+  /// `co_await k.yield()`: long computations call it so that one task cannot starve others.
+  YieldAwaiter yield() noexcept;
+  /// `co_await k.sleep_for(d)`: resumes after `d` on the kernel's clock.
+  SleepAwaiter sleep_for(Duration duration) noexcept;
+  /// `co_await k.sleep_until(t)`: resumes once the kernel's clock reads `t` or later.
+  SleepAwaiter sleep_until(Instant when) noexcept;
+
+  /// `co_await k.send(to, message)` -> Result<void>: one-way. Completes at once when the
+  /// channel has room; otherwise the task waits until it has (back-pressure), keeping this
+  /// kernel's messages to `to` in order. Errors: not_found (no such kernel), shutting_down,
+  /// invalid_argument (used from another kernel's thread), closed, too_large.
+  template <Message M>
+  SendAwaiter<M> send(KernelId to, const M& message) {
+    return SendAwaiter<M>(*this, to, message);
+  }
+
+  /// `co_await k.call(to, request)` -> Result<R::Reply>: sends the request and waits for its
+  /// reply. Errors besides send's: no_handler (the receiver has no handler for R),
+  /// handler_failed (it threw or returned an error; the message has its text), parse_error.
+  template <Request R>
+  CallAwaiter<R> call(KernelId to, const R& request) {
+    return CallAwaiter<R>(*this, to, request, std::nullopt);
+  }
+  /// Like call(to, request), failing with timed_out if no reply came within `timeout`.
+  template <Request R>
+  CallAwaiter<R> call(KernelId to, const R& request, Duration timeout) {
+    return CallAwaiter<R>(*this, to, request, timeout);
+  }
+
+  /// Registers `handler` for messages of type M on this kernel; already_exists if M::kType has
+  /// one. The handler is called as `handler(const M&)` or `handler(const M&, const
+  /// MessageContext&)`. For a Request it returns R::Reply or Result<R::Reply>; for a one-way
+  /// message void or Result<void>; or it is a coroutine returning Task of those.
+  template <Message M, class F>
+  Result<void> handle(F handler) {
+    return detail::KernelAccess::add_handler(
+        *this, M::kType, std::make_unique<detail::TypedHandler<M, F>>(std::move(handler)));
+  }
+
+  // The executor's side (see mk/executor.h). Called only by the executor running this kernel.
+
+  /// Gives the kernel the means to be woken; once, before it first runs.
+  void set_notifier(Notifier& notifier) noexcept;
+  /// One turn: system messages, then a batch from each channel, due timers, then the tasks that
+  /// were ready when the turn began. Returns true when it did anything.
+  bool run_turn();
+  /// The earliest pending timer (sleep or call deadline), if any.
+  std::optional<Instant> next_deadline() const noexcept;
+  /// Announces that the kernel is about to sleep, then looks once more for work. Returns true
+  /// when the executor may block until notified or next_deadline(); false when work arrived.
+  bool prepare_to_sleep() noexcept;
+  /// Ends a sleep announced by prepare_to_sleep (whatever it returned).
+  void end_sleep() noexcept;
+  /// True once the kernel has finished stopping; the executor then stops running it.
+  bool stopped() const noexcept;
+
+ private:
+  friend class System;
+  friend struct detail::KernelAccess;
+  friend class runtime::KernelCore;
+  Kernel(KernelId id, runtime::Fabric& fabric, const Clock& clock);
+
+  std::unique_ptr<runtime::KernelCore> core_;
+};
+
+class Kernel::YieldAwaiter {
+ public:
+  explicit YieldAwaiter(Kernel& kernel) noexcept : kernel_(kernel) {}
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> handle) {
+    detail::KernelAccess::make_ready(kernel_, handle);
+  }
+  void await_resume() const noexcept {}
+
+ private:
+  Kernel& kernel_;
+};
+
+class Kernel::SleepAwaiter {
+ public:
+  SleepAwaiter(Kernel& kernel, Instant when) noexcept : kernel_(kernel), when_(when) {}
+  bool await_ready() const noexcept { return kernel_.now() >= when_; }
+  void await_suspend(std::coroutine_handle<> handle) {
+    waiter_.handle = handle;
+    detail::KernelAccess::sleep_until(kernel_, when_, waiter_);
+  }
+  void await_resume() const noexcept {}
+
+ private:
+  Kernel& kernel_;
+  Instant when_;
+  detail::Waiter waiter_;
+};
+
+template <Message M>
+class Kernel::SendAwaiter {
+ public:
+  SendAwaiter(Kernel& kernel, KernelId to, const M& message) noexcept
+      : kernel_(kernel), to_(to), message_(message) {}
+  bool await_ready() const noexcept { return false; }
+  bool await_suspend(std::coroutine_handle<> handle) {
+    waiter_.handle = handle;
+    return detail::KernelAccess::send(kernel_, to_, M::kType, encode(message_), waiter_);
+  }
+  Result<void> await_resume() {
+    if (waiter_.error) return std::move(*waiter_.error);
+    return {};
+  }
+
+ private:
+  Kernel& kernel_;
+  KernelId to_;
+  M message_;
+  detail::Waiter waiter_;
+};
+
+template <Request R>
+class Kernel::CallAwaiter {
+ public:
+  /// The reply type.
+  using Reply = typename R::Reply;
+
+  CallAwaiter(Kernel& kernel, KernelId to, const R& request,
+              std::optional<Duration> timeout) noexcept
+      : kernel_(kernel), to_(to), request_(request), timeout_(timeout) {}
+  bool await_ready() const noexcept { return false; }
+  bool await_suspend(std::coroutine_handle<> handle) {
+    call_.handle = handle;
+    call_.reply = reply_;
+    return detail::KernelAccess::call(kernel_, to_, R::kType, encode(request_), call_, timeout_);
+  }
+  Result<Reply> await_resume() {
+    if (call_.error) return std::move(*call_.error);
+    return std::bit_cast<Reply>(reply_);
+  }
+
+ private:
+  Kernel& kernel_;
+  KernelId to_;
+  R request_;
+  std::optional<Duration> timeout_;
+  detail::PendingCall call_;
+  std::array<std::byte, sizeof(Reply)> reply_{};
+};
+
+inline Kernel::YieldAwaiter Kernel::yield() noexcept {
+  return YieldAwaiter(*this);
+}
+inline Kernel::SleepAwaiter Kernel::sleep_for(Duration duration) noexcept {
+  return SleepAwaiter(*this, now() + duration);
+}
+inline Kernel::SleepAwaiter Kernel::sleep_until(Instant when) noexcept {
+  return SleepAwaiter(*this, when);
+}
+
+namespace detail {
+
+/// How a handler for M answers: a reply, an error reply, or (one-way) nothing. Depends on M
+/// only, so coroutines built on it never hold the user's callable type.
+template <class M>
+struct Answer {
+  static void done(Kernel& kernel, KernelId from, std::uint32_t call_id) {
+    if (call_id != 0) KernelAccess::reply(kernel, from, call_id, M::kType, {});
+  }
+
+  template <class V>
+  static void with(Kernel& kernel, KernelId from, std::uint32_t call_id, V&& value) {
+    if constexpr (IsResult<std::remove_cvref_t<V>>::value) {
+      if (!value.ok()) {
+        failed(kernel, from, call_id,
+               error(Errc::handler_failed, "handler for message type " + std::to_string(M::kType) +
+                                               " returned " + value.error().describe()));
+      } else if constexpr (std::is_same_v<std::remove_cvref_t<V>, Result<void>>) {
+        done(kernel, from, call_id);
+      } else {
+        with(kernel, from, call_id, std::move(value).value());
+      }
+    } else if (call_id != 0) {
+      KernelAccess::reply(kernel, from, call_id, M::kType, encode(value));
+    }
+  }
+
+  static void threw(Kernel& kernel, KernelId from, std::uint32_t call_id,
+                    std::exception_ptr failure) {
+    failed(kernel, from, call_id,
+           error(Errc::handler_failed, "handler for message type " + std::to_string(M::kType) +
+                                           " threw " + describe_exception(std::move(failure))));
+  }
+
+  static void failed(Kernel& kernel, KernelId from, std::uint32_t call_id, const Error& failure) {
+    if (call_id != 0) {
+      KernelAccess::reply_error(kernel, from, call_id, M::kType, failure);
+    } else {
+      KernelAccess::note_failure(kernel, failure.describe());
+    }
+  }
+};
+
+/// The part of a coroutine handler that runs it as a task of its own and answers when it ends.
+template <class M, class Produced>
+class CoroutineHandler : public HandlerBase {
+ protected:
+  /// Calls the user's coroutine.
+  virtual Task<Produced> start(const M& message, const MessageContext& context) = 0;
+
+  static Task<void> serve(CoroutineHandler& self, Kernel& kernel, KernelId from,
+                          std::uint32_t call_id, M message) {
+    const MessageContext context{kernel, from};
+    std::exception_ptr failure;
+    std::optional<std::conditional_t<std::is_void_v<Produced>, bool, Produced>> produced;
+    try {
+      if constexpr (std::is_void_v<Produced>) {
+        co_await self.start(message, context);
+      } else {
+        produced.emplace(co_await self.start(message, context));
+      }
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    if (failure) {
+      Answer<M>::threw(kernel, from, call_id, failure);
+    } else if constexpr (std::is_void_v<Produced>) {
+      Answer<M>::done(kernel, from, call_id);
+    } else {
+      Answer<M>::with(kernel, from, call_id, std::move(*produced));
+    }
+  }
+};
+
+template <class F, class M>
+using Produced = typename TaskResult<HandlerReturn<F, M>>::type;
+
+/// Runs a user's handler for M: decodes, calls it, and answers the caller when there is one.
+template <class M, class F>
+class TypedHandler final
+    : public std::conditional_t<IsTask<HandlerReturn<F, M>>::value,
+                                CoroutineHandler<M, Produced<F, M>>, HandlerBase> {
+  static constexpr bool kCoroutine = IsTask<HandlerReturn<F, M>>::value;
+  using Value = Produced<F, M>;
+
+ public:
+  explicit TypedHandler(F f) : f_(std::move(f)) {
+    if constexpr (Request<M>) {
+      using Reply = typename M::Reply;
+      static_assert(std::is_same_v<Value, Reply> || std::is_same_v<Value, Result<Reply>>,
+                    "a handler for a Request returns its Reply or Result<Reply> (or a Task of it)");
+    } else {
+      static_assert(std::is_void_v<Value> || std::is_same_v<Value, Result<void>>,
+                    "a handler for a one-way message returns void or Result<void> (or a Task)");
+    }
+  }
+
+  // No `override` on these two: `start` overrides only for coroutine handlers, and clang
+  // wants all or none marked.
+  void on_message(Kernel& kernel, KernelId from, std::uint32_t call_id,
+                  std::span<const std::byte> payload) {
+    auto decoded = decode<M>(payload, M::kType);
+    if (!decoded) {
+      Answer<M>::failed(kernel, from, call_id, decoded.error());
+      return;
+    }
+    if constexpr (kCoroutine) {
+      kernel.spawn(this->serve(*this, kernel, from, call_id, *decoded));
+    } else {
+      const MessageContext context{kernel, from};
+      try {
+        if constexpr (std::is_void_v<Value>) {
+          invoke_handler(f_, *decoded, context);
+          Answer<M>::done(kernel, from, call_id);
+        } else {
+          Answer<M>::with(kernel, from, call_id, invoke_handler(f_, *decoded, context));
+        }
+      } catch (...) {
+        Answer<M>::threw(kernel, from, call_id, std::current_exception());
+      }
+    }
+  }
+
+ private:
+  Task<Value> start(const M& message, const MessageContext& context) {
+    return invoke_handler(f_, message, context);
+  }
+
+  F f_;
+};
+
+}  // namespace detail
+
+}  // namespace mk

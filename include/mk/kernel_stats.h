@@ -1,0 +1,20 @@
+// mk::KernelStats: counters a kernel keeps about itself.
+#pragma once
+
+#include <cstdint>
+
+namespace mk {
+
+/// A snapshot of one kernel's counters, readable from any thread (System::stats) or from the
+/// kernel itself (Kernel::stats). Counters only grow.
+struct KernelStats {
+  std::uint64_t sleeps = 0;             ///< Times the kernel blocked after its poll budget.
+  std::uint64_t messages_received = 0;  ///< Messages taken from its channels.
+  std::uint64_t messages_sent = 0;      ///< Messages put into its channels to other kernels.
+  std::uint64_t calls_completed = 0;    ///< Its calls that ended, with a reply or an error.
+  std::uint64_t task_failures = 0;      ///< Spawned tasks or one-way handlers that threw.
+  std::uint64_t rejected_messages = 0;  ///< Messages dropped: malformed, late or unhandled.
+  std::uint64_t channels_bound = 0;     ///< Channels bound to it from other kernels.
+};
+
+}  // namespace mk

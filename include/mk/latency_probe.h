@@ -1,0 +1,56 @@
+// Measuring message round trips between cores over real channels, for the SKB.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "mk/channel.h"
+#include "mk/function_ref.h"
+#include "mk/latency.h"
+#include "mk/result.h"
+#include "mk/skb.h"
+
+namespace mk {
+
+/// How to measure one pair.
+struct LatencyProbeOptions {
+  std::size_t round_trips = 2000;        ///< Timed round trips per pair.
+  std::size_t warmup = 200;              ///< Untimed round trips first (caches, page faults).
+  ChannelKind kind = ChannelKind::urpc;  ///< The channel carrying the messages.
+};
+
+/// Where measured latencies come from in load_or_measure_latencies().
+enum class LatencyOrigin : std::uint8_t {
+  cache,     ///< Read from the cache file of this machine.
+  measured,  ///< Measured now (and written to the cache).
+};
+
+/// How load_or_measure_latencies() finds and refreshes the cache.
+struct LatencySetup {
+  std::string cache_dir;      ///< Empty: default_latency_cache_dir().
+  bool remeasure = false;     ///< Measure even when the cache has every pair.
+  LatencyProbeOptions probe;  ///< How each pair is measured.
+};
+
+/// Called after each measured pair with (pairs done, pairs in all).
+using LatencyProgress = FunctionRef<void(std::size_t, std::size_t)>;
+
+/// Round trips between `a` and `b` on the live machine: two threads pinned to the two cores
+/// bounce one message over a pair of channels (rings on each receiver's NUMA node).
+Result<CoreLatency> measure_round_trip(const Skb& skb, CoreId a, CoreId b,
+                                       const LatencyProbeOptions& options = {});
+
+/// Every pair of usable cores; the live machine only.
+Result<std::vector<CoreLatency>> measure_latencies(const Skb& skb,
+                                                   const LatencyProbeOptions& options,
+                                                   LatencyProgress progress);
+
+/// Adds this machine's latencies to `skb`: from its cache file when that has every pair and
+/// `setup.remeasure` is false, otherwise measured now and cached. A malformed cache file is an
+/// error naming it (remeasure replaces it).
+Result<LatencyOrigin> load_or_measure_latencies(Skb& skb, const LatencySetup& setup,
+                                                LatencyProgress progress);
+
+}  // namespace mk

@@ -1,0 +1,170 @@
+// Errors as values: mk::Error and mk::Result<T>.
+#pragma once
+
+#include <cassert>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+namespace mk {
+
+/// The kind of an error; callers branch on this, people read Error::message.
+enum class Errc {
+  invalid_argument,  ///< API misuse or a bad config value; the message names the field.
+  not_found,         ///< A named thing (core, kernel, file, handler, name) does not exist.
+  already_exists,    ///< A unique thing was created twice.
+  full,              ///< No room now; retrying later may succeed.
+  too_large,         ///< A payload or value is over its documented maximum.
+  closed,            ///< The other end went away.
+  shutting_down,     ///< The system is stopping; the operation will not complete.
+  no_handler,        ///< A message type has no registered handler on the receiving kernel.
+  handler_failed,    ///< A handler threw or returned an error; the message carries its text.
+  timed_out,         ///< A deadline passed first.
+  conflict,          ///< Agreement aborted the operation because of a conflicting one.
+  parse_error,       ///< Malformed input: a file, a message, a description.
+  io_error,          ///< The operating system refused; the message carries errno's text.
+  unavailable,       ///< A facility this machine does not offer.
+  internal,          ///< A broken invariant inside mk: a bug worth reporting.
+};
+
+/// Short stable name of an error kind, such as "invalid_argument".
+constexpr std::string_view to_string(Errc code) noexcept {
+  switch (code) {
+    case Errc::invalid_argument:
+      return "invalid_argument";
+    case Errc::not_found:
+      return "not_found";
+    case Errc::already_exists:
+      return "already_exists";
+    case Errc::full:
+      return "full";
+    case Errc::too_large:
+      return "too_large";
+    case Errc::closed:
+      return "closed";
+    case Errc::shutting_down:
+      return "shutting_down";
+    case Errc::no_handler:
+      return "no_handler";
+    case Errc::handler_failed:
+      return "handler_failed";
+    case Errc::timed_out:
+      return "timed_out";
+    case Errc::conflict:
+      return "conflict";
+    case Errc::parse_error:
+      return "parse_error";
+    case Errc::io_error:
+      return "io_error";
+    case Errc::unavailable:
+      return "unavailable";
+    case Errc::internal:
+      return "internal";
+  }
+  return "unknown";
+}
+
+/// An error: its kind and a message that names the bad value, file or field.
+struct Error {
+  Errc code;            ///< What kind of failure this is.
+  std::string message;  ///< For people: what failed and why.
+
+  /// "kind: message", for logs and tool output.
+  std::string describe() const {
+    std::string text(to_string(code));
+    text += ": ";
+    text += message;
+    return text;
+  }
+};
+
+/// Makes an Error; reads like `return mk::error(Errc::not_found, "core 9")`.
+inline Error error(Errc code, std::string message) {
+  return Error{code, std::move(message)};
+}
+
+/// A value of type T or an Error. Accessing the wrong alternative is a bug and asserts.
+template <class T>
+class [[nodiscard]] Result {
+ public:
+  /// A successful result.
+  Result(T value) : state_(std::in_place_index<0>, std::move(value)) {}
+  /// A failed result.
+  Result(Error err) : state_(std::in_place_index<1>, std::move(err)) {}
+
+  /// True when this holds a value.
+  bool ok() const noexcept { return state_.index() == 0; }
+  /// Same as ok().
+  explicit operator bool() const noexcept { return ok(); }
+
+  /// The value; only when ok().
+  T& value() & {
+    assert(ok());
+    return std::get<0>(state_);
+  }
+  /// The value; only when ok().
+  const T& value() const& {
+    assert(ok());
+    return std::get<0>(state_);
+  }
+  /// The value, moved out; only when ok().
+  T&& value() && {
+    assert(ok());
+    return std::get<0>(std::move(state_));
+  }
+  /// The error; only when !ok().
+  const Error& error() const& {
+    assert(!ok());
+    return std::get<1>(state_);
+  }
+  /// The error, moved out; only when !ok().
+  Error&& error() && {
+    assert(!ok());
+    return std::get<1>(std::move(state_));
+  }
+
+  /// Pointer-like access to the value; only when ok().
+  T* operator->() { return &value(); }
+  /// Pointer-like access to the value; only when ok().
+  const T* operator->() const { return &value(); }
+  /// The value; only when ok().
+  T& operator*() & { return value(); }
+  /// The value; only when ok().
+  const T& operator*() const& { return value(); }
+
+ private:
+  std::variant<T, Error> state_;
+};
+
+/// Success or an Error, with nothing to return on success.
+template <>
+class [[nodiscard]] Result<void> {
+ public:
+  /// A successful result.
+  Result() = default;
+  /// A failed result.
+  Result(Error err) : error_(std::move(err)), ok_(false) {}
+
+  /// True on success.
+  bool ok() const noexcept { return ok_; }
+  /// Same as ok().
+  explicit operator bool() const noexcept { return ok_; }
+  /// The error; only when !ok().
+  const Error& error() const& {
+    assert(!ok_);
+    return error_;
+  }
+  /// The error, moved out; only when !ok().
+  Error&& error() && {
+    assert(!ok_);
+    return std::move(error_);
+  }
+
+ private:
+  Error error_{Errc::internal, {}};
+  bool ok_ = true;
+};
+
+}  // namespace mk

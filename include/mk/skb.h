@@ -1,0 +1,138 @@
+// The System Knowledge Base: facts about the machine and the queries that use them.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mk/channel.h"
+#include "mk/core_id.h"
+#include "mk/fact.h"
+#include "mk/latency.h"
+#include "mk/placement.h"
+#include "mk/result.h"
+#include "mk/route.h"
+#include "mk/topology.h"
+
+namespace mk {
+
+namespace detail {
+struct SkbFacts;
+}  // namespace detail
+
+/// How many of each part the usable machine has (parts holding at least one usable core).
+struct MachineCounts {
+  std::size_t pus = 0;         ///< Usable PUs (mk's cores).
+  std::size_t cores = 0;       ///< Physical cores with a usable PU.
+  std::size_t numa_nodes = 0;  ///< NUMA nodes with a usable PU.
+  std::size_t packages = 0;    ///< Packages with a usable PU.
+};
+
+/// Facts about one machine (discovered by hwloc, measured, or asserted from a file) and the
+/// queries the runtime and the protocols ask of them. Immutable after loading, except for
+/// measured and asserted facts added through its non-const methods; its const methods are
+/// safe to call from any number of threads. Copies are cheap and share the facts. A reference
+/// returned by an accessor stays valid until the next non-const call on the same Skb.
+class Skb {
+ public:
+  /// The live machine, restricted to the cores this process may run on.
+  static Result<Skb> discover();
+  /// A machine described by an hwloc XML export; errors name the file.
+  static Result<Skb> from_xml_file(const std::string& path);
+  /// A machine described by an hwloc synthetic string such as "pack:8 numa:1 core:4 pu:1";
+  /// errors name the bad token.
+  static Result<Skb> from_synthetic(std::string_view description);
+  /// `mk-skb --topology` semantics: empty means the live machine, an existing file or a name
+  /// ending in ".xml" an XML export, anything else a synthetic description.
+  static Result<Skb> load(std::string_view topology);
+
+  // --- Facts -------------------------------------------------------------------------------
+
+  /// Where the topology came from: "live machine", "xml file PATH" or "synthetic \"...\"".
+  const std::string& origin() const;
+  /// True for the live machine (measurement is possible only there).
+  bool is_live() const;
+  /// Identifies the machine: a hash of the discovered topology (and the host name when live).
+  /// Measured facts are cached under it.
+  const std::string& fingerprint() const;
+  /// Cache-line size in bytes.
+  std::size_t cache_line_size() const;
+  /// Cores that are online and allowed, in increasing order.
+  const std::vector<CoreId>& usable_cores() const;
+  /// True when `core` exists, is online and is allowed.
+  bool is_usable(CoreId core) const;
+  /// Every PU the machine has, usable or not (offline ones included), by increasing OS index.
+  const std::vector<CoreInfo>& cores() const;
+  /// The facts about one PU; not_found for a PU the machine does not have.
+  Result<CoreInfo> core_info(CoreId core) const;
+  /// Data and unified caches (instruction caches are left out), outermost levels last.
+  const std::vector<CacheInfo>& caches() const;
+  /// NUMA nodes, by increasing OS index.
+  const std::vector<NumaNodeInfo>& numa_nodes() const;
+  /// Kinds of cores, least efficient first (hwloc's order); empty when hwloc reports none.
+  const std::vector<CpuKindInfo>& cpukinds() const;
+  /// Counts of the usable machine.
+  MachineCounts counts() const;
+  /// Every fact with its source, for listing (`mk-skb facts`).
+  std::vector<Fact> facts() const;
+
+  // --- Queries -----------------------------------------------------------------------------
+
+  /// NUMA node (OS index) holding `core`'s local memory; not_found for an unknown core.
+  Result<int> numa_node_of(CoreId core) const;
+  /// Distance between two cores on the scale of docs/skb.md (10 = same NUMA node, as in
+  /// ACPI SLIT): from hwloc's NUMA and package matrices, otherwise derived from the tree;
+  /// an asserted distance overrides both. not_found for an unknown or offline core.
+  Result<int> distance(CoreId a, CoreId b) const;
+  /// Measured or asserted round-trip latency; not_found when there is none for the pair.
+  Result<CoreLatency> latency(CoreId a, CoreId b) const;
+  /// True when every pair of distinct cores in `cores` has a latency; routes and the central
+  /// core then order by latency instead of distance.
+  bool has_latencies(std::span<const CoreId> cores) const;
+  /// Usable cores local to NUMA node `os_index`; not_found for a node the machine lacks.
+  Result<std::vector<CoreId>> cores_of_numa_node(int os_index) const;
+  /// Usable cores of package `package` (logical index); not_found for an unknown package.
+  Result<std::vector<CoreId>> cores_of_package(int package) const;
+  /// Usable cores sharing `core`'s cache of `level`; not_found when it has no such cache.
+  Result<std::vector<CoreId>> cores_sharing_cache(CoreId core, int level) const;
+  /// Transport for messages from `from` to `to` (`local` when equal, urpc otherwise).
+  /// A facts file may assert another kind for a pair.
+  ChannelKind transport(CoreId from, CoreId to) const;
+  /// Ring capacity in slots for a channel from `from` to `to`: an asserted value, otherwise
+  /// the default of docs/skb.md bounded by the receiver's L2.
+  std::size_t ring_slots(CoreId from, CoreId to) const;
+  /// How long a kernel polls before sleeping when `kernels` kernels share the usable cores:
+  /// zero when kernels outnumber cores (a spinning kernel would steal another's core).
+  std::chrono::nanoseconds poll_budget(std::size_t kernels) const;
+  /// A route of `kind` from `root` to `members` (the root may be among them). Errors for an
+  /// empty set, a duplicate, or an unknown or unusable core, naming it.
+  Result<Route> route(CoreId root, std::span<const CoreId> members, RouteKind kind) const;
+  /// Cores for `n` kernels under `policy`, in the order kernels should get them.
+  Result<std::vector<CoreId>> place(std::size_t n, PlacementPolicy policy,
+                                    const PlacementOptions& options = {}) const;
+  /// The usable core whose worst latency (or distance) to the other usable cores is lowest.
+  Result<CoreId> central_core() const;
+  /// The core of `cores` whose worst latency (or distance) to the others is lowest; ties
+  /// go to the lower total, then the lower id.
+  Result<CoreId> central_core(std::span<const CoreId> cores) const;
+
+  // --- Adding facts ------------------------------------------------------------------------
+
+  /// Records measured latencies; a pair asserted by a facts file keeps its asserted value.
+  Result<void> add_measured_latencies(std::span<const CoreLatency> latencies);
+  /// Applies a facts file (format in docs/skb.md); errors name the file, line and field.
+  /// On error nothing is applied.
+  Result<void> assert_facts_file(const std::string& path);
+  /// Applies facts given as JSON text; `name` stands for the file in error messages.
+  Result<void> assert_facts_json(std::string_view json_text, std::string_view name);
+
+ private:
+  explicit Skb(std::shared_ptr<const detail::SkbFacts> facts);
+  std::shared_ptr<const detail::SkbFacts> facts_;
+};
+
+}  // namespace mk

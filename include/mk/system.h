@@ -1,0 +1,218 @@
+// mk::System: one multikernel inside a process.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "mk/config.h"
+#include "mk/core_id.h"
+#include "mk/executor.h"
+#include "mk/kernel.h"
+#include "mk/kernel_id.h"
+#include "mk/kernel_stats.h"
+#include "mk/result.h"
+#include "mk/skb.h"
+#include "mk/task.h"
+
+namespace mk {
+
+class Domain;
+
+namespace detail {
+
+/// Work handed to a kernel from outside it: makes the task the kernel then runs.
+class ExternalWork {
+ public:
+  virtual ~ExternalWork() = default;
+  /// Called once, on the kernel's thread.
+  virtual Task<void> start(Kernel& kernel) = 0;
+};
+
+/// Where a blocking System::run waits for its task's result.
+template <class T>
+class Completion {
+ public:
+  /// Stores the first result and wakes the waiter; later ones are ignored.
+  void set(Result<T> result) {
+    {
+      std::lock_guard lock(mutex_);
+      if (result_) return;
+      result_.emplace(std::move(result));
+    }
+    ready_.notify_all();
+  }
+  /// Blocks until a result is set and returns it.
+  Result<T> wait() {
+    std::unique_lock lock(mutex_);
+    ready_.wait(lock, [this] { return result_.has_value(); });
+    return std::move(*result_);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::optional<Result<T>> result_;
+};
+
+/// Completes a Completion exactly once: with the task's result, or with shutting_down when the
+/// task (or the work that would start it) is destroyed first.
+template <class T>
+class CompletionGuard {
+ public:
+  explicit CompletionGuard(std::shared_ptr<Completion<T>> completion)
+      : completion_(std::move(completion)) {}
+  CompletionGuard(CompletionGuard&&) noexcept = default;
+  CompletionGuard& operator=(CompletionGuard&&) = delete;
+  ~CompletionGuard() {
+    if (completion_) {
+      completion_->set(error(Errc::shutting_down, "the system shut down before the task finished"));
+    }
+  }
+  /// Completes with `result`; once.
+  void set(Result<T> result) {
+    completion_->set(std::move(result));
+    completion_.reset();
+  }
+
+ private:
+  std::shared_ptr<Completion<T>> completion_;
+};
+
+/// The value type of the Task that F makes.
+template <class F>
+using TaskValue = typename TaskResult<std::invoke_result_t<F&, Kernel&>>::type;
+
+/// Runs the task and completes the System::run waiting for it, whatever happens.
+template <class T>
+Task<void> run_and_complete(std::unique_ptr<TaskFactory<T>> factory, Kernel& kernel,
+                            CompletionGuard<T> guard) {
+  std::exception_ptr failure;
+  try {
+    if constexpr (std::is_void_v<T>) {
+      co_await factory->make(kernel);
+      guard.set(Result<void>());
+    } else {
+      guard.set(Result<T>(co_await factory->make(kernel)));
+    }
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  if (failure) guard.set(error(Errc::handler_failed, "task threw " + describe_exception(failure)));
+}
+
+/// System::spawn's work: a task and what keeps its callable alive.
+class SpawnWork final : public ExternalWork {
+ public:
+  explicit SpawnWork(std::unique_ptr<TaskFactory<void>> factory) : factory_(std::move(factory)) {}
+  Task<void> start(Kernel& kernel) override { return own_and_run(std::move(factory_), kernel); }
+
+ private:
+  std::unique_ptr<TaskFactory<void>> factory_;
+};
+
+/// System::run's work: also completes the caller's wait, whatever happens to the task.
+template <class T>
+class RunWork final : public ExternalWork {
+ public:
+  RunWork(std::unique_ptr<TaskFactory<T>> factory, CompletionGuard<T> guard)
+      : factory_(std::move(factory)), guard_(std::move(guard)) {}
+  Task<void> start(Kernel& kernel) override {
+    return run_and_complete<T>(std::move(factory_), kernel, std::move(guard_));
+  }
+
+ private:
+  std::unique_ptr<TaskFactory<T>> factory_;
+  CompletionGuard<T> guard_;
+};
+
+}  // namespace detail
+
+/// One multikernel instance inside a process: it boots one kernel per chosen core (pinned,
+/// with memory on the core's NUMA node), owns the SKB and the channels, and shuts down
+/// cleanly. Its methods may be called from any thread that is not one of its kernels (those
+/// use their Kernel), and not concurrently with its destruction.
+class System {
+ public:
+  /// Validates `config` against the live machine (the SKB) and starts the kernels on the
+  /// threaded executor. A bad field gives invalid_argument naming it; a kernel that cannot
+  /// start (pinning, io_uring, memory) gives its error, after everything started was undone.
+  static Result<std::unique_ptr<System>> boot(Config config);
+  /// Like boot(config), with kernels run by `executor` instead (e.g. a simulator).
+  static Result<std::unique_ptr<System>> boot(Config config, std::unique_ptr<Executor> executor);
+
+  System(const System&) = delete;
+  System& operator=(const System&) = delete;
+  /// Shuts down, if shutdown() was not called.
+  ~System();
+
+  /// Number of kernels; their ids are 0 to size() - 1.
+  std::size_t size() const noexcept;
+  /// The core kernel `kernel` runs on; not_found for an id out of range.
+  Result<CoreId> core_of(KernelId kernel) const;
+  /// The facts the System was booted with.
+  const Skb& skb() const noexcept;
+  /// How long idle kernels poll before sleeping (the SKB's budget or the config's).
+  std::chrono::nanoseconds poll_budget() const noexcept;
+  /// Kernel `kernel`'s counters; not_found for an id out of range.
+  Result<KernelStats> stats(KernelId kernel) const;
+
+  /// Runs `f(kernel)`, which returns a Task<void>, as a task on kernel `kernel`. Returns at once.
+  /// Errors: not_found, shutting_down.
+  template <class F>
+  requires std::is_invocable_r_v<Task<void>, F&, Kernel&> Result<void> spawn(KernelId kernel, F f) {
+    return post(kernel, std::make_unique<detail::SpawnWork>(
+                            std::make_unique<detail::CallableTaskFactory<void, F>>(std::move(f))));
+  }
+
+  /// Runs `f(kernel)`, which returns a Task<T>, on kernel `kernel` and waits for its result.
+  /// Errors: not_found, shutting_down (also when the System stops before the task ends),
+  /// handler_failed (the task threw), invalid_argument (called from a kernel's thread, where
+  /// blocking would stall the kernel: co_await the task there instead).
+  template <class F>
+  Result<detail::TaskValue<F>> run(KernelId kernel, F f) {
+    using T = detail::TaskValue<F>;
+    if (Kernel::current() != nullptr) {
+      return error(Errc::invalid_argument,
+                   "System::run called from a kernel's thread; co_await the task there instead");
+    }
+    auto completion = std::make_shared<detail::Completion<T>>();
+    auto posted =
+        post(kernel, std::make_unique<detail::RunWork<T>>(
+                         std::make_unique<detail::CallableTaskFactory<T, F>>(std::move(f)),
+                         detail::CompletionGuard<T>(completion)));
+    if (!posted) return std::move(posted).error();
+    return completion->wait();
+  }
+
+  /// Calls `setup(kernel)` on every kernel's own thread (e.g. to register handlers) and
+  /// returns once all have. Errors as for run.
+  Result<void> for_each_kernel(const std::function<void(Kernel&)>& setup);
+
+  /// Makes a domain: an application on `kernels`, with one Dispatcher on each. Errors:
+  /// invalid_argument (empty or duplicate name, no kernels, a kernel twice), not_found.
+  Result<Domain> create_domain(std::string name, std::vector<KernelId> kernels);
+
+  /// Stops every kernel, joins every thread and frees every channel. Calls in flight end with
+  /// shutting_down; later spawns and runs fail with it. Idempotent. invalid_argument when
+  /// called from a kernel's thread, which cannot join itself.
+  Result<void> shutdown();
+
+ private:
+  struct Impl;
+  explicit System(std::unique_ptr<Impl> impl);
+  Result<void> post(KernelId kernel, std::unique_ptr<detail::ExternalWork> work);
+
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mk

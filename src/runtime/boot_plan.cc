@@ -1,0 +1,152 @@
+#include "runtime/boot_plan.h"
+
+#include <map>
+#include <set>
+#include <string>
+
+namespace mk::runtime {
+
+namespace {
+
+constexpr std::size_t kMaxKernelsPerCore = 64;
+constexpr std::size_t kMaxPollBatch = 65536;
+constexpr std::chrono::nanoseconds kMaxPollBudget = std::chrono::seconds(1);
+
+Error bad(const std::string& field, const std::string& why) {
+  return error(Errc::invalid_argument, field + ": " + why);
+}
+
+Result<std::vector<CoreId>> choose_cores(const Config& config, const Skb& skb) {
+  if (config.cores.empty()) {
+    if (skb.usable_cores().empty()) {
+      return error(Errc::unavailable, "cores: the machine has no usable core for a kernel");
+    }
+    std::vector<CoreId> cores;
+    for (std::size_t round = 0; round < config.kernels_per_core; ++round) {
+      cores.insert(cores.end(), skb.usable_cores().begin(), skb.usable_cores().end());
+    }
+    return cores;
+  }
+  std::map<CoreId, std::size_t> uses;
+  for (std::size_t i = 0; i < config.cores.size(); ++i) {
+    const CoreId core = config.cores[i];
+    const std::string field = "cores[" + std::to_string(i) + "]";
+    if (!skb.is_usable(core)) {
+      return bad(field, "core " + std::to_string(core) +
+                            " is not usable (absent, offline or outside this process's cpuset)");
+    }
+    if (++uses[core] > config.kernels_per_core) {
+      return bad(field, "core " + std::to_string(core) + " is listed more than kernels_per_core (" +
+                            std::to_string(config.kernels_per_core) + ") times");
+    }
+  }
+  return config.cores;
+}
+
+/// Makes and drops one channel of each kind the system may use, so that a slot count the
+/// transport refuses is reported at boot, under the field's name, rather than at first send.
+Result<void> check_ring_slots(const BootPlan& plan, const Skb& skb) {
+  std::set<ChannelKind> kinds{ChannelKind::local};
+  if (plan.channel_kind) {
+    kinds.insert(*plan.channel_kind);
+  } else {
+    std::set<CoreId> distinct(plan.cores.begin(), plan.cores.end());
+    for (CoreId from : distinct) {
+      for (CoreId to : distinct) {
+        ChannelKind kind = skb.transport(from, to);
+        kinds.insert(kind == ChannelKind::local ? ChannelKind::urpc : kind);
+      }
+    }
+    if (distinct.size() < plan.cores.size()) kinds.insert(ChannelKind::urpc);
+  }
+  for (ChannelKind kind : kinds) {
+    auto probe = make_channel(
+        kind, ChannelOptions{plan.ring_slots, plan.numa_nodes.front(), plan.line_size});
+    if (!probe) {
+      return error(probe.error().code, "ring_slots: " + std::to_string(plan.ring_slots) +
+                                           " refused by the " + std::string(to_string(kind)) +
+                                           " transport: " + probe.error().message);
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<BootPlan> plan_boot(const Config& config, const Skb& skb) {
+  if (config.kernels_per_core < 1 || config.kernels_per_core > kMaxKernelsPerCore) {
+    return bad("kernels_per_core", std::to_string(config.kernels_per_core) +
+                                       " is out of range 1 to " +
+                                       std::to_string(kMaxKernelsPerCore));
+  }
+  BootPlan plan;
+  auto cores = choose_cores(config, skb);
+  if (!cores) return std::move(cores).error();
+  plan.cores = std::move(*cores);
+  for (std::size_t i = 0; i < plan.cores.size(); ++i) {
+    auto node = skb.numa_node_of(plan.cores[i]);
+    if (!node) {
+      return bad("cores[" + std::to_string(i) + "]", "no NUMA node: " + node.error().message);
+    }
+    plan.numa_nodes.push_back(*node);
+  }
+
+  if (config.channel_kind) {
+    if (*config.channel_kind == ChannelKind::local) {
+      return bad("channel_kind",
+                 "local has no atomics and cannot join two kernels, which are two threads");
+    }
+    if (*config.channel_kind != ChannelKind::urpc &&
+        *config.channel_kind != ChannelKind::lockfree) {
+      return bad("channel_kind",
+                 "unknown kind " + std::to_string(static_cast<int>(*config.channel_kind)));
+    }
+    plan.channel_kind = config.channel_kind;
+  }
+
+  const std::set<CoreId> distinct(plan.cores.begin(), plan.cores.end());
+  const bool shared_cores = distinct.size() < plan.cores.size();
+  if (config.poll_budget) {
+    if (*config.poll_budget < std::chrono::nanoseconds::zero() ||
+        *config.poll_budget > kMaxPollBudget) {
+      return bad("poll_budget",
+                 std::to_string(config.poll_budget->count()) + " ns is out of range 0 to 1 s");
+    }
+    if (*config.poll_budget > std::chrono::nanoseconds::zero() &&
+        (shared_cores || plan.cores.size() > skb.usable_cores().size())) {
+      return bad("poll_budget", "must be 0 when kernels share cores (" +
+                                    std::to_string(plan.cores.size()) + " kernels on " +
+                                    std::to_string(distinct.size()) + " cores)");
+    }
+    plan.poll_budget = *config.poll_budget;
+  } else {
+    plan.poll_budget = skb.poll_budget(plan.cores.size());
+    // The SKB counts kernels against cores; kernels placed on one core must not spin even
+    // when the machine has cores to spare elsewhere.
+    if (shared_cores) plan.poll_budget = std::chrono::nanoseconds::zero();
+  }
+
+  if (config.poll_batch < 1 || config.poll_batch > kMaxPollBatch) {
+    return bad("poll_batch", std::to_string(config.poll_batch) + " is out of range 1 to " +
+                                 std::to_string(kMaxPollBatch));
+  }
+  plan.poll_batch = config.poll_batch;
+
+  switch (config.wait_backend) {
+    case WaitBackend::automatic:
+    case WaitBackend::io_uring:
+    case WaitBackend::poll:
+      plan.wait_backend = config.wait_backend;
+      break;
+    default:
+      return bad("wait_backend",
+                 "unknown value " + std::to_string(static_cast<int>(config.wait_backend)));
+  }
+
+  plan.line_size = skb.cache_line_size();
+  plan.ring_slots = config.ring_slots;
+  if (auto slots = check_ring_slots(plan, skb); !slots) return std::move(slots).error();
+  return plan;
+}
+
+}  // namespace mk::runtime

@@ -1,0 +1,32 @@
+// A validated Config: what System::boot will actually start.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <vector>
+
+#include "mk/config.h"
+#include "mk/core_id.h"
+#include "mk/result.h"
+#include "mk/skb.h"
+
+namespace mk::runtime {
+
+/// Every field of a Config checked against the machine, with defaults filled in.
+struct BootPlan {
+  std::vector<CoreId> cores;    ///< By KernelId.
+  std::vector<int> numa_nodes;  ///< By KernelId.
+  std::chrono::nanoseconds poll_budget{0};
+  std::optional<ChannelKind> channel_kind;
+  std::size_t ring_slots = 0;
+  std::size_t line_size = 0;
+  std::size_t poll_batch = 0;
+  WaitBackend wait_backend = WaitBackend::automatic;
+};
+
+/// Checks `config` field by field against `skb`; the first bad field gives invalid_argument
+/// (or unavailable for a machine without usable cores) with the field's name in the message.
+Result<BootPlan> plan_boot(const Config& config, const Skb& skb);
+
+}  // namespace mk::runtime

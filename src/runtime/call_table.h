@@ -1,0 +1,91 @@
+// A kernel's calls in flight, found by the id their reply carries.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "mk/kernel.h"
+#include "mk/result.h"
+
+namespace mk::runtime {
+
+/// Slots of pending calls. An id is a slot index plus a generation that changes each time the
+/// slot is reused, so a late reply to a finished call is recognised and dropped. Lookup is an
+/// index, not a hash: it sits on the call's round trip.
+class CallTable {
+ public:
+  static constexpr unsigned kIndexBits = 20;
+  static constexpr std::uint32_t kMaxCalls = 1u << kIndexBits;
+
+  struct Entry {
+    detail::PendingCall* call = nullptr;
+    std::uint32_t id = 0;
+    std::uint64_t serial = 0;  ///< Unique for the kernel's life; ties timers to one call.
+  };
+
+  /// Registers `call`; full when kMaxCalls calls are already in flight.
+  Result<Entry> add(detail::PendingCall& call) {
+    std::uint32_t index;
+    if (!free_.empty()) {
+      index = free_.back();
+      free_.pop_back();
+    } else if (slots_.size() < kMaxCalls) {
+      index = static_cast<std::uint32_t>(slots_.size());
+      slots_.push_back(Slot{});
+    } else {
+      return error(Errc::full,
+                   "more than " + std::to_string(kMaxCalls) + " calls in flight on one kernel");
+    }
+    Slot& slot = slots_[index];
+    // Generations run 1..4095, so no id is ever 0 (0 marks a one-way message on the wire).
+    slot.generation = slot.generation % ((1u << (32 - kIndexBits)) - 1) + 1;
+    slot.call = &call;
+    slot.serial = next_serial_++;
+    ++in_flight_;
+    return Entry{&call, (slot.generation << kIndexBits) | index, slot.serial};
+  }
+
+  /// Removes and returns the call with `id`, or nullptr when none is in flight with it (late
+  /// or forged). With `serial` nonzero, also requires that serial.
+  detail::PendingCall* take(std::uint32_t id, std::uint64_t serial = 0) {
+    std::uint32_t index = id & (kMaxCalls - 1);
+    if (index >= slots_.size()) return nullptr;
+    Slot& slot = slots_[index];
+    if (slot.call == nullptr || slot.generation != (id >> kIndexBits)) return nullptr;
+    if (serial != 0 && slot.serial != serial) return nullptr;
+    detail::PendingCall* call = slot.call;
+    slot.call = nullptr;
+    free_.push_back(index);
+    --in_flight_;
+    return call;
+  }
+
+  /// Removes every call in flight, passing each to `f`.
+  template <class F>
+  void drain(F f) {
+    for (std::uint32_t index = 0; index < slots_.size(); ++index) {
+      Slot& slot = slots_[index];
+      if (slot.call == nullptr) continue;
+      detail::PendingCall* call = slot.call;
+      slot.call = nullptr;
+      free_.push_back(index);
+      --in_flight_;
+      f(*call);
+    }
+  }
+
+  std::size_t in_flight() const noexcept { return in_flight_; }
+
+ private:
+  struct Slot {
+    detail::PendingCall* call = nullptr;
+    std::uint32_t generation = 0;
+    std::uint64_t serial = 0;
+  };
+  std::vector<Slot> slots_;
+  std::vector<std::uint32_t> free_;
+  std::uint64_t next_serial_ = 1;
+  std::size_t in_flight_ = 0;
+};
+
+}  // namespace mk::runtime

@@ -1,0 +1,71 @@
+// What the kernels of one System see of each other: their doorbells, inboxes and placement.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <optional>
+#include <vector>
+
+#include "mk/channel.h"
+#include "mk/core_id.h"
+#include "mk/executor.h"
+#include "mk/kernel_id.h"
+#include "mk/skb.h"
+#include "runtime/barrier.h"
+#include "runtime/inbox.h"
+
+namespace mk::runtime {
+
+/// Alignment that keeps two independently written atomics off each other's cache lines: two
+/// lines, so that adjacent-line prefetch does not pair them either. A compile-time bound only;
+/// channel geometry still comes from the SKB's line size.
+inline constexpr std::size_t kSeparation = 128;
+
+/// The part of a kernel other threads touch: the flag it raises before sleeping, how to wake
+/// it, and its inbox. Everything else of a kernel is touched by its own thread only.
+struct KernelShared {
+  /// True from the moment the kernel announces sleep until it (or a waker) clears it.
+  alignas(kSeparation) std::atomic<bool> sleeping{false};
+  /// Set by the executor before the kernel first runs; read-only afterwards.
+  Notifier* notifier = nullptr;
+  alignas(kSeparation) Inbox inbox;
+};
+
+/// Per bound channel, shared by its two kernels: set by the sender when it sleeps with
+/// messages waiting for room, cleared by the receiver when it made room and woke it.
+struct PairFlags {
+  alignas(kSeparation) std::atomic<bool> room_wanted{false};
+};
+
+/// The System-wide, immutable-after-boot facts kernels use to reach each other.
+struct Fabric {
+  std::vector<KernelShared*> kernels;  ///< By KernelId.
+  std::vector<CoreId> cores;           ///< By KernelId.
+  std::vector<int> numa_nodes;         ///< By KernelId: the node of its core.
+  const Skb* skb = nullptr;
+  std::optional<ChannelKind> forced_kind;  ///< Config::channel_kind.
+  std::size_t ring_slots = 0;
+  std::size_t line_size = 0;
+  std::size_t poll_batch = 0;
+
+  std::size_t size() const noexcept { return kernels.size(); }
+
+  /// The channel kind from kernel `from` to kernel `to`.
+  ChannelKind kind_between(KernelId from, KernelId to) const;
+
+  /// Wakes kernel `kernel` if it announced sleep; called after publishing work for it. The
+  /// fast path is a compiler barrier and one relaxed load (runtime/barrier.h says why).
+  void ring(KernelId kernel) const noexcept {
+    KernelShared& target = *kernels[kernel];
+    light_barrier();
+    // Relaxed load: light_barrier and the sleeper's heavy_barrier order it against the
+    // published work. The exchange makes exactly one waker pay for the notification; acq_rel
+    // is more than the notification needs but keeps the flag's history simple to reason about.
+    if (target.sleeping.load(std::memory_order_relaxed) &&
+        target.sleeping.exchange(false, std::memory_order_acq_rel)) {
+      target.notifier->notify();
+    }
+  }
+};
+
+}  // namespace mk::runtime

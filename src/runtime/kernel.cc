@@ -1,0 +1,325 @@
+// The kernel loop, its tasks and timers, the idle handshake, and Kernel's public methods.
+#include "mk/kernel.h"
+
+#include <exception>
+#include <string>
+#include <utility>
+
+#include "runtime/barrier.h"
+#include "runtime/kernel_core.h"
+#include "runtime/log.h"
+
+namespace mk {
+
+namespace runtime {
+
+namespace {
+
+thread_local Kernel* current_kernel = nullptr;
+
+/// Marks the calling thread as running `kernel` for the duration of a turn, so that API calls
+/// can tell whether they come from the kernel's own thread.
+class CurrentKernel {
+ public:
+  explicit CurrentKernel(Kernel& kernel) noexcept : previous_(current_kernel) {
+    current_kernel = &kernel;
+  }
+  ~CurrentKernel() { current_kernel = previous_; }
+  CurrentKernel(const CurrentKernel&) = delete;
+  CurrentKernel& operator=(const CurrentKernel&) = delete;
+
+ private:
+  Kernel* previous_;
+};
+
+/// After Stop, how many turns the kernel gives its remaining ready tasks to see their
+/// shutting_down errors and finish, before it stops anyway and destroys what is left.
+constexpr std::size_t kStopTurns = 1024;
+
+RootTask run_root(KernelCore&, Task<void> task) {
+  co_await std::move(task);
+}
+
+/// Hands a task to a kernel from another thread.
+class HandOver final : public InboxItem {
+ public:
+  explicit HandOver(Task<void> task) : task_(std::move(task)) {}
+  void deliver(KernelCore& kernel) override {
+    if (!kernel.stopping()) kernel.spawn(std::move(task_));
+  }
+
+ private:
+  Task<void> task_;
+};
+
+}  // namespace
+
+RootPromise::RootPromise(KernelCore& owner, Task<void>&) noexcept : core(owner) {
+  next = core.roots();
+  if (next != nullptr) next->prev = this;
+  core.roots() = this;
+}
+
+RootPromise::~RootPromise() {
+  if (prev != nullptr) {
+    prev->next = next;
+  } else {
+    core.roots() = next;
+  }
+  if (next != nullptr) next->prev = prev;
+}
+
+void RootPromise::unhandled_exception() noexcept {
+  core.note_failure("a task on kernel " + std::to_string(core.id) + " threw " +
+                    detail::describe_exception(std::current_exception()));
+}
+
+KernelStats Counters::snapshot() const noexcept {
+  // Relaxed loads: a snapshot of statistics, each counter on its own.
+  auto read = [](const std::atomic<std::uint64_t>& c) { return c.load(std::memory_order_relaxed); };
+  return KernelStats{read(sleeps),          read(messages_received), read(messages_sent),
+                     read(calls_completed), read(task_failures),     read(rejected_messages),
+                     read(channels_bound)};
+}
+
+KernelCore::KernelCore(Kernel& owner, KernelId kernel_id, Fabric& system_fabric,
+                       const Clock& kernel_clock)
+    : self(owner), id(kernel_id), fabric(system_fabric), clock(kernel_clock) {
+  outboxes_.resize(fabric.size());
+}
+
+KernelCore::~KernelCore() {
+  teardown();
+}
+
+void KernelCore::teardown() noexcept {
+  if (torn_down_) return;
+  torn_down_ = true;
+  // Forget every reference into task frames first, then destroy the frames: a root frame
+  // destroys the tasks it awaits, and with them their awaiters.
+  ready_.clear();
+  timers_.clear();
+  calls_.drain([](detail::PendingCall&) {});
+  for (auto& box : outboxes_) {
+    if (box) box->queue.clear();
+  }
+  backlog_.clear();
+  while (roots_ != nullptr) {
+    std::coroutine_handle<RootPromise>::from_promise(*roots_).destroy();
+  }
+}
+
+void KernelCore::spawn(Task<void> task) {
+  if (current_kernel != &self) {
+    post_to(id, new HandOver(std::move(task)));
+    return;
+  }
+  RootTask root = run_root(*this, std::move(task));
+  ready_.push_back(root.handle);
+}
+
+void KernelCore::note_failure(const std::string& what) {
+  Counters::bump(counters.task_failures);
+  log_line(what);
+}
+
+bool KernelCore::run_turn() {
+  CurrentKernel scope(self);
+  bool worked = take_inbox();
+  if (!stopping_) {
+    worked |= poll_channels();
+    worked |= flush_backlog();
+    worked |= fire_timers();
+  }
+  worked |= run_ready();
+  if (stopping_ && (ready_.empty() || ++stop_turns_ > kStopTurns)) stopped_ = true;
+  return worked;
+}
+
+bool KernelCore::fire_timers() {
+  if (timers_.empty()) return false;
+  const Instant now = clock.now();
+  bool fired = false;
+  while (auto timer = timers_.pop_due(now)) {
+    if (timer->sleeper != nullptr) {
+      make_ready(timer->sleeper->handle);
+      fired = true;
+    } else if (detail::PendingCall* call = calls_.take(timer->call_id, timer->call_serial)) {
+      call->error =
+          error(Errc::timed_out, "call of message type " + std::to_string(timer->call_type) +
+                                     " to kernel " + std::to_string(timer->call_to) +
+                                     ": no reply before its deadline");
+      Counters::bump(counters.calls_completed);
+      make_ready(call->handle);
+      fired = true;
+    }
+  }
+  return fired;
+}
+
+bool KernelCore::run_ready() {
+  // Only the tasks ready when this step began: a task that yields runs again next turn,
+  // after the channels were polled.
+  std::size_t count = ready_.size();
+  if (count == 0) return false;
+  while (count-- > 0) {
+    std::coroutine_handle<> handle = ready_.front();
+    ready_.pop_front();
+    handle.resume();
+  }
+  return true;
+}
+
+bool KernelCore::has_work() {
+  if (!ready_.empty() || !shared.inbox.empty()) return true;
+  if (stopping_) return false;
+  for (const Inbound& in : inbound_) {
+    if (in.receiver->has_message()) return true;
+  }
+  if (flush_backlog()) return true;
+  auto deadline = timers_.next();
+  return deadline && *deadline <= clock.now();
+}
+
+}  // namespace runtime
+
+namespace detail {
+
+Task<void> own_and_run(std::unique_ptr<TaskFactory<void>> factory, Kernel& kernel) {
+  co_await factory->make(kernel);
+}
+
+std::string describe_exception(std::exception_ptr failure) {
+  try {
+    std::rethrow_exception(std::move(failure));
+  } catch (const std::exception& e) {
+    return std::string("an exception: ") + e.what();
+  } catch (...) {
+    return "an exception of unknown type";
+  }
+}
+
+bool KernelAccess::send(Kernel& kernel, KernelId to, MessageType type,
+                        std::span<const std::byte> payload, Waiter& waiter) {
+  return kernel.core_->send(to, type, payload, waiter);
+}
+
+bool KernelAccess::call(Kernel& kernel, KernelId to, MessageType type,
+                        std::span<const std::byte> payload, PendingCall& call,
+                        std::optional<Duration> timeout) {
+  return kernel.core_->call(to, type, payload, call, timeout);
+}
+
+void KernelAccess::sleep_until(Kernel& kernel, Instant when, Waiter& waiter) {
+  kernel.core_->sleep_until(when, waiter);
+}
+
+void KernelAccess::make_ready(Kernel& kernel, std::coroutine_handle<> handle) {
+  kernel.core_->make_ready(handle);
+}
+
+Result<void> KernelAccess::add_handler(Kernel& kernel, MessageType type,
+                                       std::unique_ptr<HandlerBase> handler) {
+  return kernel.core_->add_handler(type, std::move(handler));
+}
+
+void KernelAccess::reply(Kernel& kernel, KernelId to, std::uint32_t call_id, MessageType type,
+                         std::span<const std::byte> payload) {
+  kernel.core_->reply(to, call_id, type, payload);
+}
+
+void KernelAccess::reply_error(Kernel& kernel, KernelId to, std::uint32_t call_id, MessageType type,
+                               const Error& failure) {
+  kernel.core_->reply_error(to, call_id, type, failure);
+}
+
+void KernelAccess::note_failure(Kernel& kernel, const std::string& what) {
+  kernel.core_->note_failure(what);
+}
+
+Dispatcher* KernelAccess::find_dispatcher(Kernel& kernel, std::uint32_t domain) noexcept {
+  for (auto& dispatcher : kernel.core_->dispatchers) {
+    if (dispatcher->domain() == domain) return dispatcher.get();
+  }
+  return nullptr;
+}
+
+void KernelAccess::add_dispatcher(Kernel& kernel, std::unique_ptr<Dispatcher> dispatcher) {
+  kernel.core_->dispatchers.push_back(std::move(dispatcher));
+}
+
+}  // namespace detail
+
+Kernel::Kernel(KernelId id, runtime::Fabric& fabric, const Clock& clock)
+    : core_(std::make_unique<runtime::KernelCore>(*this, id, fabric, clock)) {}
+
+Kernel::~Kernel() = default;
+
+KernelId Kernel::id() const noexcept {
+  return core_->id;
+}
+CoreId Kernel::core() const noexcept {
+  return core_->fabric.cores[core_->id];
+}
+std::size_t Kernel::system_size() const noexcept {
+  return core_->fabric.size();
+}
+Instant Kernel::now() const noexcept {
+  return core_->clock.now();
+}
+KernelStats Kernel::stats() const noexcept {
+  return core_->counters.snapshot();
+}
+Kernel* Kernel::current() noexcept {
+  return runtime::current_kernel;
+}
+
+void Kernel::spawn(Task<void> task) {
+  core_->spawn(std::move(task));
+}
+
+void Kernel::set_notifier(Notifier& notifier) noexcept {
+  core_->shared.notifier = &notifier;
+}
+
+bool Kernel::run_turn() {
+  return core_->run_turn();
+}
+
+std::optional<Instant> Kernel::next_deadline() const noexcept {
+  return core_->next_deadline();
+}
+
+bool Kernel::prepare_to_sleep() noexcept {
+  runtime::KernelCore& k = *core_;
+  runtime::CurrentKernel scope(*this);
+  // Messages waiting for room: ask their receivers to wake us when they make some. The
+  // heavy barrier below orders these stores, like the sleeping flag, before the re-check.
+  for (KernelId to : k.backlog_) {
+    runtime::Outbox& box = *k.outboxes_[to];
+    // Relaxed: ordered by heavy_barrier; the receiver pairs it with light_barrier.
+    if (box.flags) box.flags->room_wanted.store(true, std::memory_order_relaxed);
+  }
+  // Relaxed: heavy_barrier orders it before the re-check (runtime/barrier.h).
+  k.shared.sleeping.store(true, std::memory_order_relaxed);
+  runtime::heavy_barrier();
+  if (k.has_work()) {
+    // Relaxed: only this thread acts on the flag being false; a waker that already cleared
+    // it merely sent a spare notification.
+    k.shared.sleeping.store(false, std::memory_order_relaxed);
+    return false;
+  }
+  runtime::Counters::bump(k.counters.sleeps);
+  return true;
+}
+
+void Kernel::end_sleep() noexcept {
+  // Relaxed: a sender seeing a stale true sends one spare notification, which is harmless.
+  core_->shared.sleeping.store(false, std::memory_order_relaxed);
+}
+
+bool Kernel::stopped() const noexcept {
+  return core_->stopped();
+}
+
+}  // namespace mk

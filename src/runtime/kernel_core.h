@@ -1,0 +1,192 @@
+// The inside of a Kernel: its loop, tasks, timers, channels and monitor, all touched only by
+// the kernel's own thread (KernelShared holds the few parts other threads may touch).
+#pragma once
+
+#include <atomic>
+#include <coroutine>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "mk/channel.h"
+#include "mk/clock.h"
+#include "mk/domain.h"
+#include "mk/kernel.h"
+#include "mk/kernel_stats.h"
+#include "mk/system.h"
+#include "mk/task.h"
+#include "runtime/call_table.h"
+#include "runtime/fabric.h"
+#include "runtime/timer_queue.h"
+#include "runtime/wire.h"
+
+namespace mk::runtime {
+
+class KernelCore;
+
+/// A system message that makes the kernel stop (System::shutdown).
+std::unique_ptr<InboxItem> make_stop_request();
+/// Work handed over by System::spawn or System::run.
+std::unique_ptr<InboxItem> make_external_item(std::unique_ptr<detail::ExternalWork> work);
+
+/// The coroutine that owns a spawned task. The kernel lists every live root so that shutdown
+/// can destroy the tasks that never finished; a finished root frees itself.
+struct RootPromise;
+struct RootTask {
+  using promise_type = RootPromise;
+  std::coroutine_handle<RootPromise> handle;
+};
+struct RootPromise {
+  RootPromise(KernelCore& core, Task<void>& task) noexcept;
+  ~RootPromise();
+  RootTask get_return_object() noexcept {
+    return RootTask{std::coroutine_handle<RootPromise>::from_promise(*this)};
+  }
+  std::suspend_always initial_suspend() const noexcept { return {}; }
+  std::suspend_never final_suspend() const noexcept { return {}; }
+  void return_void() const noexcept {}
+  void unhandled_exception() noexcept;
+
+  KernelCore& core;
+  RootPromise* prev = nullptr;
+  RootPromise* next = nullptr;
+};
+
+/// A message waiting for room (or for its channel to be bound), in send order.
+struct OutEntry {
+  MessageType type;
+  std::vector<std::byte> bytes;      ///< Envelope and payload.
+  detail::Waiter* waiter = nullptr;  ///< A send() waiting for this entry to go out.
+  std::uint32_t call_id = 0;         ///< A request whose call fails if this entry cannot go.
+};
+
+/// This kernel's sending side towards one other kernel.
+struct Outbox {
+  enum class State { unbound, binding, bound };
+  State state = State::unbound;
+  std::unique_ptr<ChannelSender> sender;
+  std::shared_ptr<PairFlags> flags;
+  std::deque<OutEntry> queue;  ///< Non-empty: every later message queues behind it.
+  bool in_backlog = false;
+};
+
+/// A channel bound to this kernel from another.
+struct Inbound {
+  KernelId from;
+  std::unique_ptr<ChannelReceiver> receiver;
+  std::shared_ptr<PairFlags> flags;
+};
+
+/// Counters other threads may read; each written only by the kernel's thread.
+struct Counters {
+  std::atomic<std::uint64_t> sleeps{0};
+  std::atomic<std::uint64_t> messages_received{0};
+  std::atomic<std::uint64_t> messages_sent{0};
+  std::atomic<std::uint64_t> calls_completed{0};
+  std::atomic<std::uint64_t> task_failures{0};
+  std::atomic<std::uint64_t> rejected_messages{0};
+  std::atomic<std::uint64_t> channels_bound{0};
+
+  /// Adds one. Relaxed: counters are statistics; nothing is ordered by them.
+  static void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by = 1) noexcept {
+    counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+  }
+  KernelStats snapshot() const noexcept;
+};
+
+/// What send-like operations did with a message.
+enum class Transmit { sent, queued, failed };
+
+class KernelCore {
+ public:
+  KernelCore(Kernel& self, KernelId id, Fabric& fabric, const Clock& clock);
+  KernelCore(const KernelCore&) = delete;
+  KernelCore& operator=(const KernelCore&) = delete;
+  ~KernelCore();
+
+  Kernel& self;
+  const KernelId id;
+  Fabric& fabric;
+  const Clock& clock;
+  KernelShared shared;
+  Counters counters;
+
+  // Loop (kernel.cc).
+  bool run_turn();
+  bool has_work();
+  bool stopping() const noexcept { return stopping_; }
+  bool stopped() const noexcept { return stopped_; }
+  std::optional<Instant> next_deadline() const noexcept { return timers_.next(); }
+  /// Destroys every task that never finished; after the executor stopped running the kernel.
+  void teardown() noexcept;
+
+  // Tasks (kernel.cc).
+  void spawn(Task<void> task);
+  void make_ready(std::coroutine_handle<> handle) { ready_.push_back(handle); }
+  void sleep_until(Instant when, detail::Waiter& waiter) { timers_.add_sleep(when, waiter); }
+  void note_failure(const std::string& what);
+  RootPromise*& roots() noexcept { return roots_; }
+
+  // Messages (messaging.cc).
+  bool send(KernelId to, MessageType type, std::span<const std::byte> payload,
+            detail::Waiter& waiter);
+  bool call(KernelId to, MessageType type, std::span<const std::byte> payload,
+            detail::PendingCall& call, std::optional<Duration> timeout);
+  void reply(KernelId to, std::uint32_t call_id, MessageType type,
+             std::span<const std::byte> payload);
+  void reply_error(KernelId to, std::uint32_t call_id, MessageType type, const Error& failure);
+  Result<void> add_handler(MessageType type, std::unique_ptr<detail::HandlerBase> handler);
+  /// Not-ok when an operation on `to` cannot even start; `what` names it in the error.
+  std::optional<Error> check_target(KernelId to, const char* what) const;
+
+  // Monitor (monitor.cc): system messages arriving through the inbox.
+  bool take_inbox();
+  void on_bind_request(KernelId from);
+  void on_bind_reply(KernelId to, std::unique_ptr<ChannelSender> sender,
+                     std::shared_ptr<PairFlags> flags);
+  void on_bind_failure(KernelId to, const Error& failure);
+  void begin_stop();
+  /// Hands `item` to kernel `to`'s monitor and wakes it.
+  void post_to(KernelId to, InboxItem* item) const noexcept;
+
+  std::vector<std::unique_ptr<Dispatcher>> dispatchers;
+
+ private:
+  bool poll_channels();
+  void dispatch(KernelId from, const MessageView& message);
+  void send_reply(KernelId to, std::uint32_t call_id, MessageType type, std::uint8_t status,
+                  std::span<const std::byte> payload);
+  void on_reply(const Envelope& envelope, MessageType type, std::span<const std::byte> body);
+  bool fire_timers();
+  bool run_ready();
+  Outbox& outbox(KernelId to);
+  std::optional<Error> start_bind(KernelId to, Outbox& box);
+  Transmit transmit(KernelId to, MessageType type, const Envelope& envelope,
+                    std::span<const std::byte> payload, detail::Waiter* waiter, Error* failure);
+  bool flush(KernelId to, Outbox& box);
+  bool flush_backlog();
+  void fail_entry(OutEntry& entry, const Error& failure);
+  void mark_backlog(KernelId to, Outbox& box);
+
+  friend class ::mk::Kernel;
+
+  std::deque<std::coroutine_handle<>> ready_;
+  RootPromise* roots_ = nullptr;
+  TimerQueue timers_;
+  CallTable calls_;
+  std::vector<std::unique_ptr<Outbox>> outboxes_;  ///< By KernelId; made on first use.
+  std::vector<KernelId> backlog_;                  ///< Outboxes with queued messages.
+  std::vector<Inbound> inbound_;
+  std::unordered_map<MessageType, std::unique_ptr<detail::HandlerBase>> handlers_;
+  bool stopping_ = false;
+  bool stopped_ = false;
+  std::size_t stop_turns_ = 0;
+  bool torn_down_ = false;
+};
+
+}  // namespace mk::runtime

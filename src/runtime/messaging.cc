@@ -1,0 +1,331 @@
+// Sending, calling, replying and dispatching: a kernel's side of its channels.
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <utility>
+
+#include "runtime/kernel_core.h"
+
+namespace mk::runtime {
+
+namespace {
+
+/// Envelope and payload side by side, as the channel carries them.
+class Encoded {
+ public:
+  Encoded(const Envelope& envelope, std::span<const std::byte> payload) noexcept
+      : size_(kEnvelopeSize + payload.size()) {
+    std::memcpy(bytes_, &envelope, kEnvelopeSize);
+    if (!payload.empty()) std::memcpy(bytes_ + kEnvelopeSize, payload.data(), payload.size());
+  }
+  std::span<const std::byte> bytes() const noexcept { return {bytes_, size_}; }
+
+ private:
+  alignas(8) std::byte bytes_[kMaxPayload];
+  std::size_t size_;
+};
+
+Error send_failure(SendStatus status, KernelId to, MessageType type, std::size_t size) {
+  if (status == SendStatus::too_large) {
+    return error(Errc::too_large,
+                 "message type " + std::to_string(type) + " of " + std::to_string(size) +
+                     " bytes does not fit the channel to kernel " + std::to_string(to));
+  }
+  return error(Errc::closed, "the channel to kernel " + std::to_string(to) + " is closed");
+}
+
+}  // namespace
+
+std::optional<Error> KernelCore::check_target(KernelId to, const char* what) const {
+  if (Kernel::current() != &self) {
+    return error(Errc::invalid_argument, std::string("Kernel::") + what + " on kernel " +
+                                             std::to_string(id) +
+                                             " from a thread that is not running it");
+  }
+  if (to >= fabric.size()) {
+    return error(Errc::not_found, std::string(what) + " to kernel " + std::to_string(to) +
+                                      ": no such kernel (the system has " +
+                                      std::to_string(fabric.size()) + ")");
+  }
+  if (stopping_) {
+    return error(Errc::shutting_down,
+                 std::string(what) + " on kernel " + std::to_string(id) + ": shutting down");
+  }
+  return std::nullopt;
+}
+
+bool KernelCore::send(KernelId to, MessageType type, std::span<const std::byte> payload,
+                      detail::Waiter& waiter) {
+  if (auto failure = check_target(to, "send")) {
+    waiter.error = std::move(failure);
+    return false;
+  }
+  Error failure{Errc::internal, {}};
+  switch (transmit(to, type, Envelope{0, WireKind::one_way, 0, 0}, payload, &waiter, &failure)) {
+    case Transmit::sent:
+      return false;
+    case Transmit::queued:
+      return true;
+    case Transmit::failed:
+      waiter.error = std::move(failure);
+      return false;
+  }
+  return false;
+}
+
+bool KernelCore::call(KernelId to, MessageType type, std::span<const std::byte> payload,
+                      detail::PendingCall& call, std::optional<Duration> timeout) {
+  if (auto failure = check_target(to, "call")) {
+    call.error = std::move(failure);
+    return false;
+  }
+  auto entry = calls_.add(call);
+  if (!entry) {
+    call.error = std::move(entry).error();
+    return false;
+  }
+  Error failure{Errc::internal, {}};
+  if (transmit(to, type, Envelope{entry->id, WireKind::request, 0, 0}, payload, nullptr,
+               &failure) == Transmit::failed) {
+    calls_.take(entry->id);
+    call.error = std::move(failure);
+    return false;
+  }
+  if (timeout) timers_.add_deadline(clock.now() + *timeout, entry->id, entry->serial, type, to);
+  return true;
+}
+
+void KernelCore::reply(KernelId to, std::uint32_t call_id, MessageType type,
+                       std::span<const std::byte> payload) {
+  send_reply(to, call_id, type, 0, payload);
+}
+
+void KernelCore::reply_error(KernelId to, std::uint32_t call_id, MessageType type,
+                             const Error& failure) {
+  const std::string_view text = std::string_view(failure.message).substr(0, kMaxMessageBody);
+  send_reply(to, call_id, type, status_of(failure.code),
+             std::as_bytes(std::span(text.data(), text.size())));
+}
+
+void KernelCore::send_reply(KernelId to, std::uint32_t call_id, MessageType type,
+                            std::uint8_t status, std::span<const std::byte> payload) {
+  if (stopping_) return;
+  Error failure{Errc::internal, {}};
+  if (transmit(to, type, Envelope{call_id, WireKind::reply, status, 0}, payload, nullptr,
+               &failure) == Transmit::failed) {
+    note_failure("reply to kernel " + std::to_string(to) + " lost: " + failure.describe());
+  }
+}
+
+Result<void> KernelCore::add_handler(MessageType type,
+                                     std::unique_ptr<detail::HandlerBase> handler) {
+  if (Kernel::current() != &self) {
+    return error(Errc::invalid_argument, "Kernel::handle on kernel " + std::to_string(id) +
+                                             " from a thread that is not running it");
+  }
+  auto [it, inserted] = handlers_.try_emplace(type, std::move(handler));
+  if (!inserted) {
+    return error(Errc::already_exists, "kernel " + std::to_string(id) +
+                                           " already has a handler for message type " +
+                                           std::to_string(type));
+  }
+  return {};
+}
+
+Outbox& KernelCore::outbox(KernelId to) {
+  auto& box = outboxes_[to];
+  if (!box) box = std::make_unique<Outbox>();
+  return *box;
+}
+
+Transmit KernelCore::transmit(KernelId to, MessageType type, const Envelope& envelope,
+                              std::span<const std::byte> payload, detail::Waiter* waiter,
+                              Error* failure) {
+  Outbox& box = outbox(to);
+  if (box.state == Outbox::State::unbound) {
+    if (auto bind_failure = start_bind(to, box)) {
+      *failure = std::move(*bind_failure);
+      return Transmit::failed;
+    }
+  }
+  const Encoded encoded(envelope, payload);
+  if (box.state == Outbox::State::bound && box.queue.empty()) {
+    const SendStatus status = box.sender->try_send(type, encoded.bytes());
+    if (status == SendStatus::ok) {
+      Counters::bump(counters.messages_sent);
+      fabric.ring(to);
+      return Transmit::sent;
+    }
+    if (status != SendStatus::full) {
+      *failure = send_failure(status, to, type, encoded.bytes().size());
+      return Transmit::failed;
+    }
+  }
+  auto bytes = encoded.bytes();
+  box.queue.push_back(OutEntry{type, std::vector<std::byte>(bytes.begin(), bytes.end()), waiter,
+                               envelope.kind == WireKind::request ? envelope.call_id : 0});
+  if (box.state == Outbox::State::bound) mark_backlog(to, box);
+  return Transmit::queued;
+}
+
+void KernelCore::mark_backlog(KernelId to, Outbox& box) {
+  if (box.in_backlog) return;
+  box.in_backlog = true;
+  backlog_.push_back(to);
+}
+
+void KernelCore::fail_entry(OutEntry& entry, const Error& failure) {
+  if (entry.waiter != nullptr) {
+    entry.waiter->error = failure;
+    make_ready(entry.waiter->handle);
+  } else if (entry.call_id != 0) {
+    if (detail::PendingCall* call = calls_.take(entry.call_id)) {
+      call->error = failure;
+      Counters::bump(counters.calls_completed);
+      make_ready(call->handle);
+    }
+  } else {
+    note_failure("message to be sent lost: " + failure.describe());
+  }
+}
+
+bool KernelCore::flush(KernelId to, Outbox& box) {
+  bool sent = false;
+  while (!box.queue.empty()) {
+    OutEntry& entry = box.queue.front();
+    const SendStatus status = box.sender->try_send(entry.type, entry.bytes);
+    if (status == SendStatus::full) break;
+    if (status == SendStatus::ok) {
+      sent = true;
+      Counters::bump(counters.messages_sent);
+      if (entry.waiter != nullptr) make_ready(entry.waiter->handle);
+    } else {
+      fail_entry(entry, send_failure(status, to, entry.type, entry.bytes.size()));
+    }
+    box.queue.pop_front();
+  }
+  if (sent) fabric.ring(to);
+  return sent;
+}
+
+bool KernelCore::flush_backlog() {
+  if (backlog_.empty()) return false;
+  bool progress = false;
+  for (std::size_t i = 0; i < backlog_.size();) {
+    Outbox& box = *outboxes_[backlog_[i]];
+    progress |= flush(backlog_[i], box);
+    if (box.queue.empty()) {
+      box.in_backlog = false;
+      backlog_[i] = backlog_.back();
+      backlog_.pop_back();
+    } else {
+      ++i;
+    }
+  }
+  return progress;
+}
+
+bool KernelCore::poll_channels() {
+  bool received = false;
+  // By index: a handler calling this kernel itself binds a local channel, growing inbound_.
+  for (std::size_t i = 0; i < inbound_.size(); ++i) {
+    const KernelId from = inbound_[i].from;
+    ChannelReceiver* receiver = inbound_[i].receiver.get();
+    const std::size_t count = receiver->poll(
+        [this, from](const MessageView& message) { dispatch(from, message); }, fabric.poll_batch);
+    if (count == 0) continue;
+    received = true;
+    Counters::bump(counters.messages_received, count);
+    PairFlags* flags = inbound_[i].flags.get();
+    if (flags == nullptr) continue;
+    // The sender may be asleep waiting for the room this poll made: it raised room_wanted
+    // before its heavy barrier, we published our read position before this light one.
+    light_barrier();
+    // Relaxed: ordered by the barrier pair; the flag itself carries no data.
+    if (flags->room_wanted.load(std::memory_order_relaxed)) {
+      // Relaxed: the sender sets it again, before its heavy barrier, each time it sleeps.
+      flags->room_wanted.store(false, std::memory_order_relaxed);
+      fabric.ring(from);
+    }
+  }
+  return received;
+}
+
+void KernelCore::dispatch(KernelId from, const MessageView& message) {
+  if (message.payload.size() < kEnvelopeSize) {
+    Counters::bump(counters.rejected_messages);
+    return;
+  }
+  Envelope envelope;
+  std::memcpy(&envelope, message.payload.data(), kEnvelopeSize);
+  const auto body = message.payload.subspan(kEnvelopeSize);
+  if (envelope.kind == WireKind::reply) {
+    on_reply(envelope, message.type, body);
+    return;
+  }
+  const bool is_request = envelope.kind == WireKind::request;
+  if ((!is_request && envelope.kind != WireKind::one_way) ||
+      (is_request && envelope.call_id == 0)) {
+    Counters::bump(counters.rejected_messages);
+    return;
+  }
+  const std::uint32_t call_id = is_request ? envelope.call_id : 0;
+  auto handler = handlers_.find(message.type);
+  if (handler == handlers_.end()) {
+    Counters::bump(counters.rejected_messages);
+    if (is_request) {
+      reply_error(from, call_id, message.type,
+                  error(Errc::no_handler, "kernel " + std::to_string(id) +
+                                              " has no handler for message type " +
+                                              std::to_string(message.type)));
+    }
+    return;
+  }
+  try {
+    handler->second->on_message(self, from, call_id, body);
+  } catch (...) {
+    const Error failure =
+        error(Errc::handler_failed,
+              "handler for message type " + std::to_string(message.type) +
+                  " failed: " + detail::describe_exception(std::current_exception()));
+    if (is_request) {
+      reply_error(from, call_id, message.type, failure);
+    } else {
+      note_failure(failure.describe());
+    }
+  }
+}
+
+void KernelCore::on_reply(const Envelope& envelope, MessageType type,
+                          std::span<const std::byte> body) {
+  detail::PendingCall* call = calls_.take(envelope.call_id);
+  if (call == nullptr) {
+    // A reply after its call timed out, or a forged id.
+    Counters::bump(counters.rejected_messages);
+    return;
+  }
+  if (envelope.status == 0) {
+    if (body.size() == call->reply.size()) {
+      std::memcpy(call->reply.data(), body.data(), body.size());
+    } else {
+      call->error =
+          error(Errc::parse_error, "reply to message type " + std::to_string(type) + ": " +
+                                       std::to_string(body.size()) + " bytes, expected " +
+                                       std::to_string(call->reply.size()));
+    }
+  } else {
+    const auto code = errc_of(envelope.status);
+    std::string text(reinterpret_cast<const char*>(body.data()), body.size());
+    if (code) {
+      call->error = error(*code, std::move(text));
+    } else {
+      call->error =
+          error(Errc::parse_error, "reply to message type " + std::to_string(type) +
+                                       " with unknown status " + std::to_string(envelope.status));
+    }
+  }
+  Counters::bump(counters.calls_completed);
+  make_ready(call->handle);
+}
+
+}  // namespace mk::runtime

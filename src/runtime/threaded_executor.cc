@@ -1,0 +1,152 @@
+#include "runtime/threaded_executor.h"
+
+#include <numa.h>
+#include <pthread.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <system_error>
+
+#include "runtime/log.h"
+
+namespace mk::runtime {
+
+namespace {
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+
+Result<void> pin_thread(hwloc_topology_t topology, KernelId id, CoreId core) {
+  hwloc_bitmap_t set = hwloc_bitmap_alloc();
+  if (set == nullptr) return error(Errc::io_error, "hwloc_bitmap_alloc failed");
+  // hwloc cpusets are indexed by the PU's OS index, which is what a CoreId is.
+  hwloc_bitmap_only(set, core);
+  const int rc = hwloc_set_cpubind(topology, set, HWLOC_CPUBIND_THREAD);
+  const int saved = errno;
+  hwloc_bitmap_free(set);
+  if (rc != 0) {
+    return error(Errc::io_error, "kernel " + std::to_string(id) + ": pinning to core " +
+                                     std::to_string(core) + " failed: " + std::strerror(saved));
+  }
+  return {};
+}
+
+}  // namespace
+
+ThreadedExecutor::ThreadedExecutor(ThreadedOptions options) : options_(std::move(options)) {}
+
+ThreadedExecutor::~ThreadedExecutor() {
+  join();
+  if (topology_ != nullptr) hwloc_topology_destroy(topology_);
+}
+
+Result<void> ThreadedExecutor::start(std::span<Kernel* const> kernels) {
+  if (hwloc_topology_init(&topology_) != 0 || hwloc_topology_load(topology_) != 0) {
+    return error(Errc::io_error, std::string("hwloc topology: ") + std::strerror(errno));
+  }
+  waiters_.resize(kernels.size());
+  threads_.reserve(kernels.size());
+  std::optional<Error> spawn_failure;
+  for (std::size_t i = 0; i < kernels.size(); ++i) {
+    try {
+      threads_.emplace_back([this, i, kernel = kernels[i]] { thread_main(i, *kernel); });
+    } catch (const std::system_error& e) {
+      spawn_failure = error(
+          Errc::io_error, "kernel " + std::to_string(i) + ": cannot start its thread: " + e.what());
+      break;
+    }
+  }
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [&] { return reported_ == threads_.size(); });
+  if (spawn_failure && !failure_) failure_ = std::move(spawn_failure);
+  if (failure_) {
+    phase_ = Phase::aborted;
+    lock.unlock();
+    changed_.notify_all();
+    join();
+    return std::move(*failure_);
+  }
+  phase_ = Phase::running;
+  lock.unlock();
+  changed_.notify_all();
+  return {};
+}
+
+void ThreadedExecutor::join() {
+  for (auto& thread : threads_) {
+    if (thread.joinable()) thread.join();
+  }
+  threads_.clear();
+  waiters_.clear();
+}
+
+Result<std::unique_ptr<IdleWaiter>> ThreadedExecutor::prepare(std::size_t index, Kernel& kernel) {
+  const std::string name = "mk-kernel-" + std::to_string(index);
+  pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+  if (auto pinned = pin_thread(topology_, kernel.id(), kernel.core()); !pinned) {
+    return std::move(pinned).error();
+  }
+  // From here on this thread's allocations (its rings' receiving side, its task frames) come
+  // from its core's node when possible.
+  if (numa_available() >= 0 && options_.numa_nodes[index] >= 0) {
+    numa_set_preferred(options_.numa_nodes[index]);
+  }
+  if (options_.wait_backend == WaitBackend::poll) return make_poll_waiter();
+  auto waiter = make_uring_waiter();
+  if (waiter || options_.wait_backend == WaitBackend::io_uring ||
+      waiter.error().code != Errc::unavailable) {
+    return waiter;
+  }
+  static std::once_flag logged;
+  std::call_once(logged, [&] {
+    log_line("io_uring unavailable (" + waiter.error().message +
+             "); idle kernels sleep in ppoll on an eventfd instead");
+  });
+  return make_poll_waiter();
+}
+
+void ThreadedExecutor::thread_main(std::size_t index, Kernel& kernel) {
+  auto waiter = prepare(index, kernel);
+  IdleWaiter* ready = nullptr;
+  {
+    std::unique_lock lock(mutex_);
+    if (waiter) {
+      waiters_[index] = std::move(*waiter);
+      ready = waiters_[index].get();
+      kernel.set_notifier(*ready);
+    } else if (!failure_) {
+      failure_ = std::move(waiter).error();
+    }
+    ++reported_;
+    changed_.notify_all();
+    changed_.wait(lock, [&] { return phase_ != Phase::starting; });
+    if (phase_ == Phase::aborted || ready == nullptr) return;
+  }
+  loop(kernel, *ready);
+}
+
+void ThreadedExecutor::loop(Kernel& kernel, IdleWaiter& waiter) {
+  const auto budget = options_.poll_budget;
+  while (!kernel.stopped()) {
+    if (kernel.run_turn()) continue;
+    if (budget > std::chrono::nanoseconds::zero()) {
+      const Instant idle_since = clock_.now();
+      bool worked = false;
+      while (!worked && clock_.now() - idle_since < budget) {
+        cpu_relax();
+        worked = kernel.run_turn();
+      }
+      if (worked || kernel.stopped()) continue;
+    }
+    if (kernel.prepare_to_sleep()) waiter.wait(kernel.next_deadline());
+    kernel.end_sleep();
+  }
+}
+
+}  // namespace mk::runtime

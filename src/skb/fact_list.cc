@@ -1,0 +1,111 @@
+#include <fmt/format.h>
+
+#include "mk/skb.h"
+#include "skb/facts.h"
+
+namespace mk {
+namespace {
+
+std::string pair_subject(CoreId a, CoreId b) {
+  return fmt::format("pu {}-pu {}", a, b);
+}
+
+void list_matrix(const detail::DistanceMatrix& matrix, std::string_view what,
+                 std::vector<Fact>& out) {
+  const std::size_t n = matrix.indexes.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t j = 0; j < n; ++j) {
+      out.push_back(
+          Fact{fmt::format("{} {}-{} {}", what, matrix.indexes[i], what, matrix.indexes[j]),
+               matrix.name.empty() ? "distance" : fmt::format("distance ({})", matrix.name),
+               std::to_string(matrix.values[i * n + j]), FactSource::discovered});
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<Fact> Skb::facts() const {
+  const detail::SkbFacts& facts = *facts_;
+  std::vector<Fact> out;
+  auto add = [&](std::string subject, std::string property, std::string value,
+                 FactSource source = FactSource::discovered) {
+    out.push_back(Fact{std::move(subject), std::move(property), std::move(value), source});
+  };
+  add("machine", "origin", facts.origin);
+  add("machine", "fingerprint", facts.fingerprint, FactSource::derived);
+  add("machine", "cache_line_size", std::to_string(facts.line_size), facts.line_size_source);
+  const MachineCounts n = counts();
+  add("machine", "usable_pus", std::to_string(n.pus), FactSource::derived);
+  add("machine", "usable_cores", std::to_string(n.cores), FactSource::derived);
+  add("machine", "usable_numa_nodes", std::to_string(n.numa_nodes), FactSource::derived);
+  add("machine", "usable_packages", std::to_string(n.packages), FactSource::derived);
+
+  for (const CoreInfo& core : facts.cores) {
+    const std::string subject = fmt::format("pu {}", core.pu);
+    add(subject, "online", core.online ? "true" : "false");
+    add(subject, "allowed", core.allowed ? "true" : "false");
+    add(subject, "usable", core.usable() ? "true" : "false",
+        core.disabled ? FactSource::asserted : FactSource::derived);
+    if (!core.online) continue;
+    add(subject, "core", std::to_string(core.core));
+    add(subject, "package", std::to_string(core.package));
+    add(subject, "numa_node", std::to_string(core.numa_node));
+    for (std::size_t index : core.caches) {
+      add(subject, fmt::format("L{}", facts.caches[index].level), fmt::format("cache {}", index));
+    }
+    if (core.cpukind >= 0) add(subject, "cpukind", std::to_string(core.cpukind), core.kind_source);
+    if (core.efficiency >= 0) {
+      add(subject, "efficiency", std::to_string(core.efficiency), core.kind_source);
+    }
+  }
+  for (std::size_t i = 0; i < facts.caches.size(); ++i) {
+    const CacheInfo& cache = facts.caches[i];
+    const std::string subject = fmt::format("cache {}", i);
+    add(subject, "level", std::to_string(cache.level));
+    add(subject, "size", std::to_string(cache.size));
+    add(subject, "line_size", std::to_string(cache.line_size));
+    add(subject, "cores", fmt::format("{}", fmt::join(cache.cores, ",")));
+  }
+  for (const NumaNodeInfo& node : facts.numa_nodes) {
+    const std::string subject = fmt::format("numa {}", node.os_index);
+    add(subject, "memory_bytes", std::to_string(node.memory_bytes));
+    add(subject, "cores", fmt::format("{}", fmt::join(node.cores, ",")));
+  }
+  for (std::size_t i = 0; i < facts.cpukinds.size(); ++i) {
+    const CpuKindInfo& kind = facts.cpukinds[i];
+    const std::string subject = fmt::format("cpukind {}", i);
+    add(subject, "efficiency", std::to_string(kind.efficiency), kind.source);
+    if (!kind.name.empty()) add(subject, "name", kind.name, kind.source);
+    add(subject, "cores", fmt::format("{}", fmt::join(kind.cores, ",")), kind.source);
+  }
+  if (facts.numa_distances) list_matrix(*facts.numa_distances, "numa", out);
+  if (facts.package_distances) list_matrix(*facts.package_distances, "package", out);
+  for (const auto& [pair, value] : facts.asserted_distances) {
+    add(pair_subject(pair.first, pair.second), "distance", std::to_string(value),
+        FactSource::asserted);
+  }
+  for (const auto& [pair, latency] : facts.latencies) {
+    add(pair_subject(pair.first, pair.second), "latency_min_ns",
+        std::to_string(latency.min.count()), latency.source);
+    add(pair_subject(pair.first, pair.second), "latency_median_ns",
+        std::to_string(latency.median.count()), latency.source);
+  }
+  for (const auto& [pair, kind] : facts.asserted_transports) {
+    const char* name = kind == ChannelKind::urpc       ? "urpc"
+                       : kind == ChannelKind::lockfree ? "lockfree"
+                                                       : "local";
+    add(fmt::format("pu {}->pu {}", pair.first, pair.second), "transport", name,
+        FactSource::asserted);
+  }
+  if (facts.asserted_ring_slots) {
+    add("machine", "ring_slots", std::to_string(*facts.asserted_ring_slots), FactSource::asserted);
+  }
+  if (facts.asserted_poll_budget) {
+    add("machine", "poll_budget_ns", std::to_string(facts.asserted_poll_budget->count()),
+        FactSource::asserted);
+  }
+  return out;
+}
+
+}  // namespace mk

@@ -1,0 +1,114 @@
+#include "mk/latency_cache.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "skb/json_errors.h"
+
+namespace mk {
+
+Result<std::string> default_latency_cache_dir() {
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && xdg[0] == '/') {
+    return fmt::format("{}/mk", xdg);
+  }
+  if (const char* home = std::getenv("HOME"); home != nullptr && home[0] != '\0') {
+    return fmt::format("{}/.cache/mk", home);
+  }
+  return error(Errc::unavailable, "no cache directory: neither XDG_CACHE_HOME nor HOME is set");
+}
+
+std::string latency_cache_path(const std::string& dir, const Skb& skb) {
+  return fmt::format("{}/latency-{}.json", dir, skb.fingerprint());
+}
+
+Result<std::vector<CoreLatency>> load_latency_cache(const std::string& path, const Skb& skb) {
+  auto text = detail::read_text_file(path, "latency cache");
+  if (!text) return std::move(text).error();
+  auto doc = detail::parse_json(*text, path);
+  if (!doc) return std::move(doc).error();
+  auto bad = [&](std::string_view what) {
+    return error(Errc::parse_error, fmt::format("latency cache '{}': {}", path, what));
+  };
+  if (!doc->is_object() || !doc->contains("fingerprint") || !doc->contains("latencies") ||
+      !(*doc)["fingerprint"].is_string() || !(*doc)["latencies"].is_array()) {
+    return bad("expected an object with 'fingerprint' and 'latencies'");
+  }
+  if ((*doc)["fingerprint"].get<std::string>() != skb.fingerprint()) {
+    return bad(fmt::format("belongs to machine {}, not {}",
+                           (*doc)["fingerprint"].get<std::string>(), skb.fingerprint()));
+  }
+  std::vector<CoreLatency> latencies;
+  const auto& list = (*doc)["latencies"];
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const auto& entry = list[i];
+    const bool well_formed = entry.is_object() && entry.contains("between") &&
+                             entry["between"].is_array() && entry["between"].size() == 2 &&
+                             entry["between"][0].is_number_unsigned() &&
+                             entry["between"][1].is_number_unsigned() && entry.contains("min_ns") &&
+                             entry["min_ns"].is_number_unsigned() && entry.contains("median_ns") &&
+                             entry["median_ns"].is_number_unsigned();
+    if (!well_formed) return bad(fmt::format("latencies[{}] is malformed: {}", i, entry.dump()));
+    CoreLatency latency;
+    latency.a = entry["between"][0].get<CoreId>();
+    latency.b = entry["between"][1].get<CoreId>();
+    latency.min = std::chrono::nanoseconds(entry["min_ns"].get<std::int64_t>());
+    latency.median = std::chrono::nanoseconds(entry["median_ns"].get<std::int64_t>());
+    latency.source = FactSource::measured;
+    if (!skb.is_usable(latency.a) || !skb.is_usable(latency.b) || latency.a == latency.b ||
+        latency.median < latency.min) {
+      return bad(fmt::format("latencies[{}] does not fit this machine: {}", i, entry.dump()));
+    }
+    latencies.push_back(latency);
+  }
+  return latencies;
+}
+
+Result<void> save_latency_cache(const std::string& path, const Skb& skb) {
+  nlohmann::json doc;
+  doc["fingerprint"] = skb.fingerprint();
+  doc["origin"] = skb.origin();
+  doc["latencies"] = nlohmann::json::array();
+  const auto& cores = skb.usable_cores();
+  for (std::size_t i = 0; i < cores.size(); ++i) {
+    for (std::size_t j = i + 1; j < cores.size(); ++j) {
+      auto latency = skb.latency(cores[i], cores[j]);
+      if (!latency || latency->source != FactSource::measured) continue;
+      doc["latencies"].push_back({{"between", {cores[i], cores[j]}},
+                                  {"min_ns", latency->min.count()},
+                                  {"median_ns", latency->median.count()}});
+    }
+  }
+  const std::filesystem::path target(path);
+  std::error_code ec;
+  if (target.has_parent_path()) std::filesystem::create_directories(target.parent_path(), ec);
+  if (ec) {
+    return error(Errc::io_error, fmt::format("latency cache '{}': cannot create its directory: {}",
+                                             path, ec.message()));
+  }
+  // Write then rename, so a reader never sees half a file.
+  const std::string temporary = fmt::format("{}.{}.tmp", path, getpid());
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << doc.dump(2) << '\n';
+    if (!out) {
+      return error(Errc::io_error, fmt::format("latency cache '{}': cannot write: {}", temporary,
+                                               std::strerror(errno)));
+    }
+  }
+  std::filesystem::rename(temporary, target, ec);
+  if (ec) {
+    std::filesystem::remove(temporary, ec);
+    return error(Errc::io_error,
+                 fmt::format("latency cache '{}': cannot rename: {}", path, ec.message()));
+  }
+  return {};
+}
+
+}  // namespace mk

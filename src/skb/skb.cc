@@ -1,0 +1,288 @@
+#include "mk/skb.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <bit>
+#include <filesystem>
+
+#include "skb/facts.h"
+#include "skb/hwloc_loader.h"
+
+namespace mk {
+namespace {
+
+// A kernel that finds nothing to do polls this long before it sleeps: long enough to catch
+// the reply of a call to another core without paying a sleep/wake, short enough that an idle
+// kernel costs close to nothing (docs/skb.md).
+constexpr std::chrono::nanoseconds kDefaultPollBudget = std::chrono::microseconds(20);
+
+// Ring capacity when nothing bounds it: the ChannelOptions default.
+constexpr std::size_t kDefaultRingSlots = 256;
+// A slot is one line: payload words, then an 8-byte header (DESIGN.md, "Messages").
+constexpr std::size_t kSlotHeader = 8;
+
+// Room for two messages of kMaxPayload, so that a full-size message never waits for the
+// receiver to drain the ring completely; and never fewer than 64 slots.
+std::size_t min_ring_slots(std::size_t line_size) {
+  const std::size_t payload = line_size > kSlotHeader ? line_size - kSlotHeader : 1;
+  return std::max<std::size_t>(64, std::bit_ceil(2 * ((kMaxPayload + payload - 1) / payload)));
+}
+
+std::size_t floor_pow2(std::size_t value) {
+  std::size_t result = 1;
+  while (result * 2 <= value)
+    result *= 2;
+  return result;
+}
+
+}  // namespace
+
+std::string_view to_string(FactSource source) noexcept {
+  switch (source) {
+    case FactSource::discovered:
+      return "discovered";
+    case FactSource::derived:
+      return "derived";
+    case FactSource::measured:
+      return "measured";
+    case FactSource::asserted:
+      return "asserted";
+  }
+  return "unknown";
+}
+
+Skb::Skb(std::shared_ptr<const detail::SkbFacts> facts) : facts_(std::move(facts)) {}
+
+Result<Skb> Skb::discover() {
+  auto facts = detail::load_live();
+  if (!facts) return std::move(facts).error();
+  return Skb(std::move(facts).value());
+}
+
+Result<Skb> Skb::from_xml_file(const std::string& path) {
+  auto facts = detail::load_xml(path);
+  if (!facts) return std::move(facts).error();
+  return Skb(std::move(facts).value());
+}
+
+Result<Skb> Skb::from_synthetic(std::string_view description) {
+  auto facts = detail::load_synthetic(description);
+  if (!facts) return std::move(facts).error();
+  return Skb(std::move(facts).value());
+}
+
+Result<Skb> Skb::load(std::string_view topology) {
+  if (topology.empty()) return discover();
+  const std::string text(topology);
+  std::error_code ec;
+  if (std::filesystem::exists(text, ec) || text.ends_with(".xml")) return from_xml_file(text);
+  return from_synthetic(topology);
+}
+
+const std::string& Skb::origin() const {
+  return facts_->origin;
+}
+bool Skb::is_live() const {
+  return facts_->live;
+}
+const std::string& Skb::fingerprint() const {
+  return facts_->fingerprint;
+}
+std::size_t Skb::cache_line_size() const {
+  return facts_->line_size;
+}
+const std::vector<CoreId>& Skb::usable_cores() const {
+  return facts_->usable;
+}
+const std::vector<CoreInfo>& Skb::cores() const {
+  return facts_->cores;
+}
+const std::vector<CacheInfo>& Skb::caches() const {
+  return facts_->caches;
+}
+const std::vector<NumaNodeInfo>& Skb::numa_nodes() const {
+  return facts_->numa_nodes;
+}
+const std::vector<CpuKindInfo>& Skb::cpukinds() const {
+  return facts_->cpukinds;
+}
+
+bool Skb::is_usable(CoreId core) const {
+  const CoreInfo* info = facts_->find(core);
+  return info != nullptr && info->usable();
+}
+
+Result<CoreInfo> Skb::core_info(CoreId core) const {
+  const CoreInfo* info = facts_->find(core);
+  if (info == nullptr) {
+    return error(Errc::not_found, fmt::format("core {} does not exist on the {}", core, origin()));
+  }
+  return *info;
+}
+
+MachineCounts Skb::counts() const {
+  std::vector<int> cores;
+  std::vector<int> nodes;
+  std::vector<int> packages;
+  for (CoreId pu : facts_->usable) {
+    const CoreInfo& info = *facts_->find(pu);
+    if (info.core >= 0) cores.push_back(info.core);
+    if (info.numa_node >= 0) nodes.push_back(info.numa_node);
+    if (info.package >= 0) packages.push_back(info.package);
+  }
+  auto distinct = [](std::vector<int>& values) {
+    std::sort(values.begin(), values.end());
+    return static_cast<std::size_t>(std::unique(values.begin(), values.end()) - values.begin());
+  };
+  return MachineCounts{facts_->usable.size(), distinct(cores), distinct(nodes), distinct(packages)};
+}
+
+Result<int> Skb::numa_node_of(CoreId core) const {
+  const CoreInfo* info = facts_->find(core);
+  if (info == nullptr) {
+    return error(Errc::not_found, fmt::format("core {} does not exist on the {}", core, origin()));
+  }
+  if (info->numa_node < 0) {
+    return error(Errc::not_found, fmt::format("core {} is offline: it has no NUMA node", core));
+  }
+  return info->numa_node;
+}
+
+Result<int> Skb::distance(CoreId a, CoreId b) const {
+  for (CoreId core : {a, b}) {
+    if (facts_->find(core) == nullptr) {
+      return error(Errc::not_found,
+                   fmt::format("core {} does not exist on the {}", core, origin()));
+    }
+  }
+  if (auto it = facts_->asserted_distances.find(detail::make_pair_key(a, b));
+      it != facts_->asserted_distances.end()) {
+    return it->second;
+  }
+  if (auto value = detail::topology_distance(*facts_, a, b)) return *value;
+  return error(Errc::not_found,
+               fmt::format("no distance between cores {} and {}: one is offline", a, b));
+}
+
+Result<CoreLatency> Skb::latency(CoreId a, CoreId b) const {
+  auto it = facts_->latencies.find(detail::make_pair_key(a, b));
+  if (it == facts_->latencies.end()) {
+    return error(Errc::not_found,
+                 fmt::format("no latency measured or asserted between cores {} and {}", a, b));
+  }
+  return it->second;
+}
+
+bool Skb::has_latencies(std::span<const CoreId> cores) const {
+  for (std::size_t i = 0; i < cores.size(); ++i) {
+    for (std::size_t j = i + 1; j < cores.size(); ++j) {
+      if (cores[i] != cores[j] &&
+          !facts_->latencies.contains(detail::make_pair_key(cores[i], cores[j]))) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+Result<std::vector<CoreId>> Skb::cores_of_numa_node(int os_index) const {
+  const auto& nodes = facts_->numa_nodes;
+  auto node = std::find_if(nodes.begin(), nodes.end(),
+                           [&](const NumaNodeInfo& n) { return n.os_index == os_index; });
+  if (node == nodes.end()) {
+    return error(Errc::not_found,
+                 fmt::format("NUMA node {} does not exist on the {}", os_index, origin()));
+  }
+  std::vector<CoreId> result;
+  for (CoreId core : node->cores) {
+    if (is_usable(core)) result.push_back(core);
+  }
+  return result;
+}
+
+Result<std::vector<CoreId>> Skb::cores_of_package(int package) const {
+  std::vector<CoreId> result;
+  bool exists = false;
+  for (const CoreInfo& core : facts_->cores) {
+    if (core.package != package || package < 0) continue;
+    exists = true;
+    if (core.usable()) result.push_back(core.pu);
+  }
+  if (!exists) {
+    return error(Errc::not_found,
+                 fmt::format("package {} does not exist on the {}", package, origin()));
+  }
+  return result;
+}
+
+Result<std::vector<CoreId>> Skb::cores_sharing_cache(CoreId core, int level) const {
+  const CoreInfo* info = facts_->find(core);
+  if (info == nullptr) {
+    return error(Errc::not_found, fmt::format("core {} does not exist on the {}", core, origin()));
+  }
+  for (std::size_t index : info->caches) {
+    const CacheInfo& cache = facts_->caches[index];
+    if (cache.level != level) continue;
+    std::vector<CoreId> result;
+    for (CoreId other : cache.cores) {
+      if (is_usable(other)) result.push_back(other);
+    }
+    return result;
+  }
+  return error(Errc::not_found, fmt::format("core {} has no L{} data cache", core, level));
+}
+
+ChannelKind Skb::transport(CoreId from, CoreId to) const {
+  if (auto it = facts_->asserted_transports.find({from, to});
+      it != facts_->asserted_transports.end()) {
+    return it->second;
+  }
+  return from == to ? ChannelKind::local : ChannelKind::urpc;
+}
+
+std::size_t Skb::ring_slots(CoreId /*from*/, CoreId to) const {
+  if (facts_->asserted_ring_slots) return *facts_->asserted_ring_slots;
+  std::size_t slots = kDefaultRingSlots;
+  if (const CoreInfo* receiver = facts_->find(to)) {
+    for (std::size_t index : receiver->caches) {
+      const CacheInfo& cache = facts_->caches[index];
+      // A ring larger than half the receiver's L2 would evict its own working set.
+      if (cache.level == 2 && cache.size > 0) {
+        slots = std::min(slots, floor_pow2(cache.size / 2 / facts_->line_size));
+      }
+    }
+  }
+  return std::max(slots, min_ring_slots(facts_->line_size));
+}
+
+std::chrono::nanoseconds Skb::poll_budget(std::size_t kernels) const {
+  if (kernels > facts_->usable.size()) return std::chrono::nanoseconds(0);
+  return facts_->asserted_poll_budget.value_or(kDefaultPollBudget);
+}
+
+Result<void> Skb::add_measured_latencies(std::span<const CoreLatency> latencies) {
+  auto next = std::make_shared<detail::SkbFacts>(*facts_);
+  for (const CoreLatency& latency : latencies) {
+    for (CoreId core : {latency.a, latency.b}) {
+      if (!is_usable(core)) {
+        return error(Errc::invalid_argument,
+                     fmt::format("measured latency names core {}, which is not usable", core));
+      }
+    }
+    if (latency.a == latency.b || latency.min.count() < 0 || latency.median < latency.min) {
+      return error(Errc::invalid_argument,
+                   fmt::format("measured latency {}-{} is inconsistent (min {} ns, median {} ns)",
+                               latency.a, latency.b, latency.min.count(), latency.median.count()));
+    }
+    auto [slot, inserted] =
+        next->latencies.try_emplace(detail::make_pair_key(latency.a, latency.b), latency);
+    if (!inserted && slot->second.source == FactSource::asserted) continue;
+    slot->second = latency;
+    slot->second.source = FactSource::measured;
+  }
+  facts_ = std::move(next);
+  return {};
+}
+
+}  // namespace mk

@@ -1,0 +1,67 @@
+#include "mk/channel.h"
+
+#include <string>
+
+#include "transport/channel_options.h"
+#include "transport/local_channel.h"
+#include "transport/lockfree_channel.h"
+#include "transport/urpc_channel.h"
+
+namespace mk {
+
+std::string_view to_string(ChannelKind kind) noexcept {
+  switch (kind) {
+    case ChannelKind::urpc:
+      return "urpc";
+    case ChannelKind::lockfree:
+      return "lockfree";
+    case ChannelKind::local:
+      return "local";
+  }
+  return "unknown";
+}
+
+Result<ChannelKind> parse_channel_kind(std::string_view name) {
+  for (ChannelKind kind : {ChannelKind::urpc, ChannelKind::lockfree, ChannelKind::local}) {
+    if (name == to_string(kind)) return kind;
+  }
+  return error(Errc::invalid_argument,
+               "channel kind '" + std::string(name) + "': expected urpc, lockfree or local");
+}
+
+std::string_view to_string(SendStatus status) noexcept {
+  switch (status) {
+    case SendStatus::ok:
+      return "ok";
+    case SendStatus::full:
+      return "full";
+    case SendStatus::too_large:
+      return "too_large";
+    case SendStatus::closed:
+      return "closed";
+  }
+  return "unknown";
+}
+
+Result<std::size_t> single_slot_payload(const ChannelOptions& options) {
+  auto geometry = transport::make_geometry(options);
+  if (!geometry) return std::move(geometry).error();
+  return geometry->payload;
+}
+
+Result<ChannelEnds> make_channel(ChannelKind kind, const ChannelOptions& options) {
+  auto geometry = transport::make_geometry(options);
+  if (!geometry) return std::move(geometry).error();
+  switch (kind) {
+    case ChannelKind::urpc:
+      return transport::make_urpc_channel(*geometry, options.receiver_numa_node);
+    case ChannelKind::lockfree:
+      return transport::make_lockfree_channel(*geometry);
+    case ChannelKind::local:
+      return transport::make_local_channel(*geometry);
+  }
+  return error(Errc::invalid_argument, "channel kind " + std::to_string(static_cast<int>(kind)) +
+                                           " is none of urpc, lockfree or local");
+}
+
+}  // namespace mk

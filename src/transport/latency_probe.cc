@@ -1,0 +1,204 @@
+#include "mk/latency_probe.h"
+
+#include <fmt/format.h>
+#include <pthread.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <optional>
+#include <thread>
+
+#include "mk/latency_cache.h"
+
+namespace mk {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Polls between yields while waiting: long enough that a reply on another core is caught
+// without a syscall, short enough that a probe thread sharing its core lets the other run.
+constexpr int kPollsPerYield = 256;
+
+Result<void> pin_to(CoreId core) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(core, &set);
+  if (int rc = pthread_setaffinity_np(pthread_self(), sizeof set, &set); rc != 0) {
+    return error(Errc::io_error,
+                 fmt::format("cannot pin a probe thread to core {}: {}", core, std::strerror(rc)));
+  }
+  return {};
+}
+
+Result<ChannelEnds> channel_to(const Skb& skb, CoreId from, CoreId to,
+                               const LatencyProbeOptions& options) {
+  ChannelOptions channel;
+  channel.slots = skb.ring_slots(from, to);
+  channel.line_size = skb.cache_line_size();
+  auto node = skb.numa_node_of(to);
+  if (!node) return std::move(node).error();
+  channel.receiver_numa_node = *node;
+  return make_channel(options.kind, channel);
+}
+
+// Sends until the ring takes the message; false when the peer went away.
+bool send_word(ChannelSender& sender, std::uint64_t word) {
+  const auto bytes = std::as_bytes(std::span(&word, 1));
+  for (int polls = 0;; ++polls) {
+    switch (sender.try_send(1, bytes)) {
+      case SendStatus::ok:
+        return true;
+      case SendStatus::full:
+        break;
+      case SendStatus::too_large:
+      case SendStatus::closed:
+        return false;
+    }
+    if (polls % kPollsPerYield == kPollsPerYield - 1) std::this_thread::yield();
+  }
+}
+
+// Waits for one message; nullopt when the channel closed first.
+std::optional<std::uint64_t> receive_word(ChannelReceiver& receiver) {
+  std::uint64_t word = 0;
+  for (int polls = 0;; ++polls) {
+    const std::size_t got = receiver.poll(
+        [&](const MessageView& message) {
+          std::memcpy(&word, message.payload.data(), std::min(sizeof word, message.payload.size()));
+        },
+        1);
+    if (got == 1) return word;
+    if (receiver.closed()) return std::nullopt;
+    if (polls % kPollsPerYield == kPollsPerYield - 1) std::this_thread::yield();
+  }
+}
+
+}  // namespace
+
+Result<CoreLatency> measure_round_trip(const Skb& skb, CoreId a, CoreId b,
+                                       const LatencyProbeOptions& options) {
+  if (!skb.is_live()) {
+    return error(
+        Errc::unavailable,
+        fmt::format("latency is measured on the live machine only, not the {}", skb.origin()));
+  }
+  for (CoreId core : {a, b}) {
+    if (!skb.is_usable(core)) {
+      return error(Errc::invalid_argument,
+                   fmt::format("cannot measure latency on core {}: it is not usable", core));
+    }
+  }
+  if (a == b) {
+    return error(Errc::invalid_argument, fmt::format("latency of core {} to itself", a));
+  }
+  if (options.round_trips == 0) {
+    return error(Errc::invalid_argument, "LatencyProbeOptions::round_trips must be at least 1");
+  }
+  auto there = channel_to(skb, a, b, options);
+  if (!there) return std::move(there).error();
+  auto back = channel_to(skb, b, a, options);
+  if (!back) return std::move(back).error();
+
+  const std::size_t total = options.warmup + options.round_trips;
+  Result<void> echo_result;
+  std::thread echo([&] {
+    echo_result = pin_to(b);
+    if (echo_result) {
+      while (auto word = receive_word(*there->receiver)) {
+        if (!send_word(*back->sender, *word)) break;
+      }
+    }
+    back->sender->close();
+  });
+
+  Result<void> timer_result;
+  std::vector<Clock::duration> samples;
+  samples.reserve(options.round_trips);
+  std::thread timer([&] {
+    timer_result = pin_to(a);
+    for (std::uint64_t i = 0; timer_result && i < total; ++i) {
+      const auto start = Clock::now();
+      auto reply = send_word(*there->sender, i) ? receive_word(*back->receiver) : std::nullopt;
+      const auto stop = Clock::now();
+      if (reply != i) {
+        timer_result =
+            error(Errc::internal,
+                  fmt::format("latency probe {}-{}: round trip {} came back wrong", a, b, i));
+        break;
+      }
+      if (i >= options.warmup) samples.push_back(stop - start);
+    }
+    there->sender->close();
+  });
+  timer.join();
+  echo.join();
+  // The echo's own failure explains the timer's, so it is reported first.
+  if (!echo_result) return std::move(echo_result).error();
+  if (!timer_result) return std::move(timer_result).error();
+
+  std::sort(samples.begin(), samples.end());
+  CoreLatency latency;
+  latency.a = a;
+  latency.b = b;
+  latency.min = std::chrono::duration_cast<std::chrono::nanoseconds>(samples.front());
+  latency.median =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(samples[samples.size() / 2]);
+  latency.source = FactSource::measured;
+  return latency;
+}
+
+Result<std::vector<CoreLatency>> measure_latencies(const Skb& skb,
+                                                   const LatencyProbeOptions& options,
+                                                   LatencyProgress progress) {
+  const auto& cores = skb.usable_cores();
+  const std::size_t pairs = cores.size() * (cores.size() - 1) / 2;
+  std::vector<CoreLatency> latencies;
+  latencies.reserve(pairs);
+  for (std::size_t i = 0; i < cores.size(); ++i) {
+    for (std::size_t j = i + 1; j < cores.size(); ++j) {
+      auto latency = measure_round_trip(skb, cores[i], cores[j], options);
+      if (!latency) return std::move(latency).error();
+      latencies.push_back(*latency);
+      progress(latencies.size(), pairs);
+    }
+  }
+  return latencies;
+}
+
+Result<LatencyOrigin> load_or_measure_latencies(Skb& skb, const LatencySetup& setup,
+                                                LatencyProgress progress) {
+  if (!skb.is_live()) {
+    return error(
+        Errc::unavailable,
+        fmt::format("latency is measured on the live machine only, not the {}", skb.origin()));
+  }
+  std::string dir = setup.cache_dir;
+  if (dir.empty()) {
+    auto fallback = default_latency_cache_dir();
+    if (!fallback) return std::move(fallback).error();
+    dir = *fallback;
+  }
+  const std::string path = latency_cache_path(dir, skb);
+  if (!setup.remeasure) {
+    auto cached = load_latency_cache(path, skb);
+    if (cached) {
+      Skb candidate = skb;
+      if (auto added = candidate.add_measured_latencies(*cached); !added) return added.error();
+      if (candidate.has_latencies(candidate.usable_cores())) {
+        skb = std::move(candidate);
+        return LatencyOrigin::cache;
+      }
+    } else if (cached.error().code != Errc::not_found) {
+      return std::move(cached).error();
+    }
+  }
+  auto measured = measure_latencies(skb, setup.probe, progress);
+  if (!measured) return std::move(measured).error();
+  if (auto added = skb.add_measured_latencies(*measured); !added) return added.error();
+  if (auto saved = save_latency_cache(path, skb); !saved) return saved.error();
+  return LatencyOrigin::measured;
+}
+
+}  // namespace mk

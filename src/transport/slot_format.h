@@ -1,0 +1,135 @@
+// The slot format every channel kind shares: one cache line, payload first, header word last.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+
+#include "mk/channel.h"
+
+namespace mk::transport {
+
+/// Bytes of the header word at the end of every slot.
+inline constexpr std::size_t kHeaderSize = sizeof(std::uint64_t);
+/// Smallest line size a channel accepts: a kMaxPayload message must fit the header's slot count.
+inline constexpr std::size_t kMinLineSize = 32;
+/// Largest line size a channel accepts; endpoint objects are aligned to it to avoid false sharing.
+inline constexpr std::size_t kMaxLineSize = 256;
+/// Most slots a ring may have; more is a configuration mistake, not a bigger buffer.
+inline constexpr std::size_t kMaxSlots = std::size_t{1} << 20;
+
+// Header word: type in bits 0-15, payload length in 16-27, slot count in 28-35 (0 marks a
+// continuation slot), epoch in 36-63.
+inline constexpr unsigned kLengthShift = 16;
+inline constexpr unsigned kSlotsShift = 28;
+inline constexpr unsigned kEpochShift = 36;
+inline constexpr std::uint64_t kLengthMask = (std::uint64_t{1} << (kSlotsShift - kLengthShift)) - 1;
+inline constexpr std::uint64_t kSlotsMask = (std::uint64_t{1} << (kEpochShift - kSlotsShift)) - 1;
+inline constexpr std::uint64_t kEpochMask = (std::uint64_t{1} << (64 - kEpochShift)) - 1;
+/// The epoch bits in place, for comparing a header with the epoch a position expects.
+inline constexpr std::uint64_t kEpochField = kEpochMask << kEpochShift;
+
+static_assert(kMaxPayload <= kLengthMask, "the header's length field must hold kMaxPayload");
+static_assert((kMaxPayload + kMinLineSize - kHeaderSize - 1) / (kMinLineSize - kHeaderSize) <=
+                  kSlotsMask,
+              "the header's slot count must hold a kMaxPayload message at the smallest line");
+
+/// Packs a header word. `epoch_bits` comes from SlotGeometry::epoch_bits.
+constexpr std::uint64_t encode_header(MessageType type, std::size_t length, std::size_t slots,
+                                      std::uint64_t epoch_bits) noexcept {
+  return std::uint64_t{type} | (std::uint64_t{length} << kLengthShift) |
+         (std::uint64_t{slots} << kSlotsShift) | epoch_bits;
+}
+
+/// The message type of a header word.
+constexpr MessageType header_type(std::uint64_t header) noexcept {
+  return static_cast<MessageType>(header);
+}
+
+/// The payload length, in bytes, of a first slot's header word.
+constexpr std::size_t header_length(std::uint64_t header) noexcept {
+  return (header >> kLengthShift) & kLengthMask;
+}
+
+/// How many slots the message starting at this header occupies (0: a continuation slot).
+constexpr std::size_t header_slots(std::uint64_t header) noexcept {
+  return (header >> kSlotsShift) & kSlotsMask;
+}
+
+/// The shape of one ring: fixed at creation, so the hot paths only shift, mask and multiply.
+struct SlotGeometry {
+  std::size_t line_size = 0;             ///< Bytes per slot: one cache line.
+  unsigned line_shift = 0;               ///< log2(line_size).
+  std::size_t payload = 0;               ///< Payload bytes per slot: line_size - kHeaderSize.
+  std::size_t slots = 0;                 ///< Slots in the ring, a power of two.
+  unsigned slots_shift = 0;              ///< log2(slots).
+  std::uint64_t index_mask = 0;          ///< slots - 1.
+  std::uint64_t payload_reciprocal = 0;  ///< ceil(2^32 / payload), for slots_for without a divide.
+
+  /// Slots a payload of `length` (at most kMaxPayload) bytes occupies; at least one.
+  std::size_t slots_for(std::size_t length) const noexcept {
+    if (length <= payload) return 1;
+    // floor(n * ceil(2^32/p) / 2^32) == floor(n / p) exactly while n < 2^12 and p < 2^8: the
+    // error term n * (ceil(2^32/p) - 2^32/p) / 2^32 < 2^-20 stays below the 1/p gap.
+    return static_cast<std::size_t>(((length - 1) * payload_reciprocal) >> 32) + 1;
+  }
+
+  /// Byte offset of the slot that holds ring position `position`.
+  std::size_t offset_of(std::uint64_t position) const noexcept {
+    return static_cast<std::size_t>(position & index_mask) << line_shift;
+  }
+
+  /// Epoch field a header written at `position` carries: lap + 1, so zeroed memory never
+  /// matches and a slot left from the previous lap (one epoch behind) is never taken for new.
+  std::uint64_t epoch_bits(std::uint64_t position) const noexcept {
+    return (((position >> slots_shift) + 1) & kEpochMask) << kEpochShift;
+  }
+};
+
+/// Copies the continuation part of a message (bytes from `geometry.payload` on) into the
+/// slots after `position`, calling `write_header(slot, header)` for each continuation slot.
+template <class WriteHeader>
+void scatter_continuation(std::byte* ring, const SlotGeometry& geometry, std::uint64_t position,
+                          std::span<const std::byte> payload, std::size_t slots,
+                          WriteHeader&& write_header) {
+  std::size_t offset = geometry.payload;
+  for (std::size_t k = 1; k < slots; ++k) {
+    const std::size_t chunk = std::min(geometry.payload, payload.size() - offset);
+    std::byte* slot = ring + geometry.offset_of(position + k);
+    std::memcpy(slot, payload.data() + offset, chunk);
+    write_header(slot, encode_header(0, 0, 0, geometry.epoch_bits(position + k)));
+    offset += chunk;
+  }
+}
+
+/// Copies a multi-slot message starting at `position` into `scratch` (kMaxPayload bytes) and
+/// returns it as one span.
+inline std::span<const std::byte> gather(const std::byte* ring, const SlotGeometry& geometry,
+                                         std::uint64_t position, std::size_t length,
+                                         std::size_t slots, std::byte* scratch) {
+  std::size_t offset = 0;
+  for (std::size_t k = 0; k < slots; ++k) {
+    const std::size_t chunk = std::min(geometry.payload, length - offset);
+    std::memcpy(scratch + offset, ring + geometry.offset_of(position + k), chunk);
+    offset += chunk;
+  }
+  return {scratch, length};
+}
+
+/// Sets a flag for the life of a poll call, so that a poll from inside on_message (which would
+/// deliver messages out of order) is refused instead.
+class PollGuard {
+ public:
+  /// Marks `polling` as set; the caller checked it was clear.
+  explicit PollGuard(bool& polling) noexcept : polling_(polling) { polling_ = true; }
+  ~PollGuard() { polling_ = false; }
+  PollGuard(const PollGuard&) = delete;
+  PollGuard& operator=(const PollGuard&) = delete;
+
+ private:
+  bool& polling_;
+};
+
+}  // namespace mk::transport

@@ -1,0 +1,232 @@
+// The urpc fast path. The sender writes a slot's payload, then its header with a release
+// store; the receiver polls only the header of its next slot. Flow control goes the other way
+// through one line the receiver writes every quarter ring. docs/transport.md has the layout.
+#include "transport/urpc_channel.h"
+
+#include <array>
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <utility>
+
+#include "transport/ring_memory.h"
+
+namespace mk::transport {
+namespace {
+
+/// The memory both ends share: control lines, then the slots. Lives until both ends are gone.
+struct UrpcRing {
+  UrpcRing(RingMemory memory_in, const SlotGeometry& geometry_in)
+      : memory(std::move(memory_in)), geometry(geometry_in) {
+    std::byte* base = memory.data();
+    // Line 0 is written by the receiver only, line 1 once by each end; the slots follow.
+    published_read = new (base) std::atomic<std::uint64_t>(0);
+    sender_closed_at = new (base + geometry.line_size) std::atomic<std::uint64_t>(0);
+    receiver_gone =
+        new (base + geometry.line_size + sizeof(std::uint64_t)) std::atomic<std::uint64_t>(0);
+    slots = base + 2 * geometry.line_size;
+  }
+
+  RingMemory memory;
+  SlotGeometry geometry;
+  std::atomic<std::uint64_t>* published_read;    ///< Receiver's read position, every quarter.
+  std::atomic<std::uint64_t>* sender_closed_at;  ///< 0, or 1 + the write position at close.
+  std::atomic<std::uint64_t>* receiver_gone;     ///< 1 once the receiver is destroyed.
+  std::byte* slots;
+};
+
+inline std::atomic_ref<std::uint64_t> header_of(std::byte* slot, const SlotGeometry& geometry) {
+  return std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(slot + geometry.payload));
+}
+
+// alignas keeps each end's mutable state (positions, cached limit) on lines of its own.
+class alignas(kMaxLineSize) UrpcSender final : public ChannelSender {
+ public:
+  explicit UrpcSender(std::shared_ptr<UrpcRing> ring)
+      : ring_(std::move(ring)),
+        geometry_(ring_->geometry),
+        slots_(ring_->slots),
+        published_read_(ring_->published_read),
+        receiver_gone_(ring_->receiver_gone),
+        write_limit_(geometry_.slots) {}
+
+  ~UrpcSender() override { close(); }
+  UrpcSender(const UrpcSender&) = delete;
+  UrpcSender& operator=(const UrpcSender&) = delete;
+
+  SendStatus try_send(MessageType type, std::span<const std::byte> payload) override {
+    return send(type, payload);
+  }
+
+  std::size_t try_send_batch(std::span<const OutgoingMessage> messages) override {
+    std::size_t sent = 0;
+    for (const auto& message : messages) {
+      if (send(message.type, message.payload) != SendStatus::ok) break;
+      ++sent;
+    }
+    return sent;
+  }
+
+  void close() override {
+    if (closed_) return;
+    closed_ = true;
+    // Release: a receiver that sees the close also sees every header written before it, so
+    // its drain loop finds them all before closed() turns true.
+    ring_->sender_closed_at->store(write_pos_ + 1, std::memory_order_release);
+  }
+
+  bool peer_closed() const override {
+    // Relaxed: the flag carries no data; the ring stays allocated until this end is gone too.
+    return receiver_gone_->load(std::memory_order_relaxed) != 0;
+  }
+
+ private:
+  SendStatus send(MessageType type, std::span<const std::byte> payload) {
+    if (closed_ || peer_closed()) [[unlikely]] {
+      return SendStatus::closed;
+    }
+    const std::size_t length = payload.size();
+    if (length > geometry_.payload) [[unlikely]] {
+      return send_multi(type, payload);
+    }
+    if (write_pos_ == write_limit_ && !refresh_limit(1)) return SendStatus::full;
+    std::byte* slot = slots_ + geometry_.offset_of(write_pos_);
+    if (length != 0) std::memcpy(slot, payload.data(), length);
+    // Release: the payload stores above become visible no later than the header that
+    // announces them; the receiver's acquire load of this header pairs with it.
+    header_of(slot, geometry_)
+        .store(encode_header(type, length, 1, geometry_.epoch_bits(write_pos_)),
+               std::memory_order_release);
+    ++write_pos_;
+    return SendStatus::ok;
+  }
+
+  SendStatus send_multi(MessageType type, std::span<const std::byte> payload) {
+    const std::size_t length = payload.size();
+    if (length > kMaxPayload) return SendStatus::too_large;
+    const std::size_t count = geometry_.slots_for(length);
+    if (write_pos_ + count > write_limit_ && !refresh_limit(count)) return SendStatus::full;
+    scatter_continuation(slots_, geometry_, write_pos_, payload, count,
+                         [this](std::byte* slot, std::uint64_t header) {
+                           // Relaxed: nobody polls a continuation header; the first slot's
+                           // release store below publishes these slots with it.
+                           header_of(slot, geometry_).store(header, std::memory_order_relaxed);
+                         });
+    std::byte* first = slots_ + geometry_.offset_of(write_pos_);
+    std::memcpy(first, payload.data(), geometry_.payload);
+    // Release, and last: the whole message (every continuation slot) is visible before its
+    // first header, so the receiver takes it whole or not at all.
+    header_of(first, geometry_)
+        .store(encode_header(type, length, count, geometry_.epoch_bits(write_pos_)),
+               std::memory_order_release);
+    write_pos_ += count;
+    return SendStatus::ok;
+  }
+
+  // Rereads the receiver's published position, only when the cached one says the ring is full.
+  bool refresh_limit(std::size_t count) {
+    // Acquire: pairs with the receiver's release store, so its reads of the slots it has
+    // passed are done before this end overwrites them.
+    write_limit_ = published_read_->load(std::memory_order_acquire) + geometry_.slots;
+    return write_pos_ + count <= write_limit_;
+  }
+
+  std::shared_ptr<UrpcRing> ring_;
+  const SlotGeometry geometry_;
+  std::byte* const slots_;
+  const std::atomic<std::uint64_t>* const published_read_;
+  const std::atomic<std::uint64_t>* const receiver_gone_;
+  std::uint64_t write_pos_ = 0;  ///< Position of the next slot to write.
+  std::uint64_t write_limit_;    ///< Published read position + slots, as last read.
+  bool closed_ = false;
+};
+
+class alignas(kMaxLineSize) UrpcReceiver final : public ChannelReceiver {
+ public:
+  explicit UrpcReceiver(std::shared_ptr<UrpcRing> ring)
+      : ring_(std::move(ring)),
+        geometry_(ring_->geometry),
+        slots_(ring_->slots),
+        publish_interval_(std::max<std::uint64_t>(1, geometry_.slots / 4)) {}
+
+  ~UrpcReceiver() override {
+    // Relaxed: the flag carries no data; a send racing with it lands in memory that the
+    // sender keeps alive and that nobody reads.
+    ring_->receiver_gone->store(1, std::memory_order_relaxed);
+  }
+  UrpcReceiver(const UrpcReceiver&) = delete;
+  UrpcReceiver& operator=(const UrpcReceiver&) = delete;
+
+  std::size_t poll(FunctionRef<void(const MessageView&)> on_message,
+                   std::size_t max_messages) override {
+    if (polling_) return 0;
+    PollGuard guard(polling_);
+    // Catches up after an on_message that threw, so a drained ring never looks full.
+    if (read_pos_ - published_ >= publish_interval_) publish();
+    std::size_t delivered = 0;
+    while (delivered < max_messages) {
+      std::byte* slot = slots_ + geometry_.offset_of(read_pos_);
+      // Acquire: pairs with the sender's release store of this header, so the payload (and
+      // any continuation slots) written before it is visible now.
+      const std::uint64_t header = header_of(slot, geometry_).load(std::memory_order_acquire);
+      if ((header & kEpochField) != geometry_.epoch_bits(read_pos_)) break;
+      const std::uint64_t position = read_pos_;
+      const std::size_t count = header_slots(header);
+      const std::size_t length = header_length(header);
+      // Advanced before the call, so a throwing on_message does not get the message again;
+      // the sender learns of it only through publish() below, after the call.
+      read_pos_ += count;
+      ++delivered;
+      if (count == 1) [[likely]] {
+        on_message(MessageView{header_type(header), {slot, length}});
+      } else {
+        on_message(MessageView{header_type(header), gather(slots_, geometry_, position, length,
+                                                           count, scratch_.data())});
+      }
+      if (read_pos_ - published_ >= publish_interval_) publish();
+    }
+    return delivered;
+  }
+
+  bool has_message() const override {
+    std::byte* slot = slots_ + geometry_.offset_of(read_pos_);
+    // Relaxed: only a peek; poll loads the header again with acquire before reading payload.
+    const std::uint64_t header = header_of(slot, geometry_).load(std::memory_order_relaxed);
+    return (header & kEpochField) == geometry_.epoch_bits(read_pos_);
+  }
+
+  bool closed() const override {
+    // Acquire: pairs with the sender's release in close(); see there.
+    const std::uint64_t closed_at = ring_->sender_closed_at->load(std::memory_order_acquire);
+    return closed_at != 0 && read_pos_ + 1 == closed_at;
+  }
+
+ private:
+  void publish() {
+    // Release: every read of the slots before read_pos_ is done before the sender, which
+    // loads this with acquire, may overwrite them.
+    ring_->published_read->store(read_pos_, std::memory_order_release);
+    published_ = read_pos_;
+  }
+
+  std::shared_ptr<UrpcRing> ring_;
+  const SlotGeometry geometry_;
+  std::byte* const slots_;
+  const std::uint64_t publish_interval_;
+  std::uint64_t read_pos_ = 0;   ///< Position of the next message's first slot.
+  std::uint64_t published_ = 0;  ///< The read position the sender was last told.
+  bool polling_ = false;
+  std::array<std::byte, kMaxPayload> scratch_;  ///< A multi-slot message made contiguous.
+};
+
+}  // namespace
+
+Result<ChannelEnds> make_urpc_channel(const SlotGeometry& geometry, int node) {
+  const std::size_t bytes = (geometry.slots + 2) * geometry.line_size;
+  auto memory = RingMemory::allocate(bytes, geometry.line_size, node);
+  if (!memory) return std::move(memory).error();
+  auto ring = std::make_shared<UrpcRing>(std::move(memory).value(), geometry);
+  return ChannelEnds{std::make_unique<UrpcSender>(ring), std::make_unique<UrpcReceiver>(ring)};
+}
+
+}  // namespace mk::transport

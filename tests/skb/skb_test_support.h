@@ -1,0 +1,44 @@
+// Topologies every SKB test runs on: the real machines' XML exports and synthetic ones.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "mk/skb.h"
+
+namespace mk::test {
+
+/// One topology to load: a label for test output and the argument of Skb::load.
+struct TopologyCase {
+  std::string label;     ///< File name or synthetic description.
+  std::string argument;  ///< What Skb::load takes.
+};
+
+/// Every XML file in MK_TOPOLOGIES_DIR, then several synthetic descriptions.
+std::vector<TopologyCase> all_topologies();
+
+/// Path of a file in MK_TOPOLOGIES_DIR.
+std::string topology_file(const std::string& name);
+
+/// Loads `argument`, failing the calling test (and returning nothing useful) on error.
+Skb load_or_fail(const std::string& argument);
+
+/// A fresh empty directory under the system's temporary directory, removed with its contents
+/// when this goes out of scope (also when an assertion ends the test early).
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  /// The directory's path.
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+/// Writes `text` to `path`.
+void write_file(const std::string& path, const std::string& text);
+
+}  // namespace mk::test

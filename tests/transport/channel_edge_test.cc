@@ -1,0 +1,241 @@
+// Each documented result of every channel kind, with both ends driven from the test's thread.
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "channel_test_support.h"
+#include "mk/channel.h"
+#include "transport/channel_options.h"
+#include "transport/line_size.h"
+
+namespace mk {
+namespace {
+
+using test::fill_pattern;
+using test::matches_pattern;
+
+/// Messages as received: sequence (from the type), length and whether the bytes matched.
+struct Received {
+  MessageType type;
+  std::size_t length;
+  bool intact;
+};
+
+class ChannelEdge : public ::testing::TestWithParam<ChannelKind> {
+ protected:
+  void make(std::size_t slots) {
+    auto ends = make_channel(GetParam(), {.slots = slots});
+    ASSERT_TRUE(ends.ok()) << ends.error().describe();
+    sender_ = std::move(ends->sender);
+    receiver_ = std::move(ends->receiver);
+  }
+
+  SendStatus send(MessageType sequence, std::size_t length) {
+    std::vector<std::byte> payload(length);
+    fill_pattern(payload, sequence);
+    return sender_->try_send(sequence, payload);
+  }
+
+  std::vector<Received> drain(std::size_t max_messages = SIZE_MAX) {
+    std::vector<Received> got;
+    receiver_->poll(
+        [&](const MessageView& message) {
+          got.push_back({message.type, message.payload.size(),
+                         matches_pattern(message.payload, message.type, message.payload.size())});
+        },
+        max_messages);
+    return got;
+  }
+
+  static std::size_t payload_per_slot() {
+    return transport::detected_line_size() - transport::kHeaderSize;
+  }
+
+  std::unique_ptr<ChannelSender> sender_;
+  std::unique_ptr<ChannelReceiver> receiver_;
+};
+
+TEST_P(ChannelEdge, FullRingSaysFullAtOnceAndWritesNothing) {
+  const std::size_t slots = transport::min_slots(transport::detected_line_size());
+  make(slots);
+  std::size_t sent = 0;
+  while (send(static_cast<MessageType>(sent), sent % (payload_per_slot() + 1)) == SendStatus::ok) {
+    ++sent;
+    ASSERT_LE(sent, slots) << "more one-slot messages fit than the ring has slots";
+  }
+  EXPECT_EQ(sent, slots);
+  EXPECT_EQ(send(9999, 1), SendStatus::full);
+  EXPECT_EQ(send(9999, kMaxPayload), SendStatus::full);
+
+  auto got = drain();
+  ASSERT_EQ(got.size(), sent);
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].type, i);
+    EXPECT_EQ(got[i].length, i % (payload_per_slot() + 1));
+    EXPECT_TRUE(got[i].intact) << i;
+  }
+  EXPECT_FALSE(receiver_->has_message());
+  EXPECT_EQ(send(7, kMaxPayload), SendStatus::ok) << "a drained ring takes a maximal message";
+}
+
+TEST_P(ChannelEdge, OversizedPayloadIsRefusedAndWritesNothing) {
+  make(256);
+  EXPECT_EQ(send(1, kMaxPayload + 1), SendStatus::too_large);
+  EXPECT_EQ(send(1, kMaxPayload * 10), SendStatus::too_large);
+  EXPECT_FALSE(receiver_->has_message());
+  ASSERT_EQ(send(2, kMaxPayload), SendStatus::ok);
+  auto got = drain();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].type, 2);
+  EXPECT_EQ(got[0].length, kMaxPayload);
+  EXPECT_TRUE(got[0].intact);
+}
+
+TEST_P(ChannelEdge, ZeroLengthPayloadArrivesAsZeroLength) {
+  make(256);
+  ASSERT_EQ(sender_->try_send(42, {}), SendStatus::ok);
+  ASSERT_TRUE(receiver_->has_message());
+  auto got = drain();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].type, 42);
+  EXPECT_EQ(got[0].length, 0u);
+}
+
+TEST_P(ChannelEdge, SenderCloseDeliversEverythingSentBeforeThenReportsClosed) {
+  make(256);
+  for (MessageType i = 0; i < 10; ++i)
+    ASSERT_EQ(send(i, i * 200), SendStatus::ok);
+  sender_->close();
+  EXPECT_EQ(send(11, 1), SendStatus::closed);
+  EXPECT_FALSE(receiver_->closed()) << "closed before the messages were delivered";
+  auto first = drain(4);
+  EXPECT_EQ(first.size(), 4u);
+  EXPECT_FALSE(receiver_->closed());
+  auto rest = drain();
+  ASSERT_EQ(rest.size(), 6u);
+  for (std::size_t i = 0; i < 6; ++i) {
+    EXPECT_EQ(rest[i].type, i + 4);
+    EXPECT_TRUE(rest[i].intact);
+  }
+  EXPECT_TRUE(receiver_->closed());
+  EXPECT_TRUE(drain().empty());
+}
+
+TEST_P(ChannelEdge, DestroyingTheSenderClosesTheChannelAfterItsMessages) {
+  make(256);
+  ASSERT_EQ(send(1, 3), SendStatus::ok);
+  sender_.reset();
+  EXPECT_FALSE(receiver_->closed());
+  auto got = drain();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_TRUE(got[0].intact);
+  EXPECT_TRUE(receiver_->closed());
+}
+
+TEST_P(ChannelEdge, DestroyingTheReceiverMakesSendsReportClosed) {
+  make(256);
+  EXPECT_FALSE(sender_->peer_closed());
+  ASSERT_EQ(send(1, 3), SendStatus::ok);
+  receiver_.reset();
+  EXPECT_TRUE(sender_->peer_closed());
+  EXPECT_EQ(send(2, 3), SendStatus::closed);
+  EXPECT_EQ(send(3, kMaxPayload), SendStatus::closed);
+  std::byte byte{};
+  OutgoingMessage batch[] = {{4, {&byte, 1}}};
+  EXPECT_EQ(sender_->try_send_batch(batch), 0u);
+}
+
+TEST_P(ChannelEdge, BatchSendStopsWhereTheRingIsFullAndPollDrainsAtMostMax) {
+  const std::size_t slots = transport::min_slots(transport::detected_line_size());
+  const std::size_t quarter = slots / 4;
+  make(slots);
+  std::vector<std::vector<std::byte>> payloads(slots + 2 * quarter, std::vector<std::byte>(5));
+  std::vector<OutgoingMessage> batch;
+  for (std::size_t i = 0; i < payloads.size(); ++i) {
+    fill_pattern(payloads[i], i);
+    batch.push_back({static_cast<MessageType>(i), payloads[i]});
+  }
+  EXPECT_EQ(sender_->try_send_batch(batch), slots);
+  // A quarter ring read is what every kind promises to hand back to the sender.
+  EXPECT_EQ(drain(quarter).size(), quarter);
+  EXPECT_EQ(sender_->try_send_batch(std::span(batch).subspan(slots)), quarter);
+  auto got = drain();
+  ASSERT_EQ(got.size(), slots);
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].type, i + quarter);
+    EXPECT_TRUE(got[i].intact);
+  }
+}
+
+TEST_P(ChannelEdge, BatchSendStopsAtAnOversizedMessage) {
+  make(256);
+  std::vector<std::byte> small(3), huge(kMaxPayload + 1);
+  OutgoingMessage batch[] = {{1, small}, {2, huge}, {3, small}};
+  EXPECT_EQ(sender_->try_send_batch(batch), 1u);
+  EXPECT_EQ(sender_->try_send(2, huge), SendStatus::too_large);
+}
+
+TEST_P(ChannelEdge, MultiSlotMessagesStartingAtEverySlotOfTheRingArriveWhole) {
+  const std::size_t slots = transport::min_slots(transport::detected_line_size());
+  make(slots);
+  const std::size_t sizes[] = {kMaxPayload, payload_per_slot() + 1, 3 * payload_per_slot() + 5,
+                               kMaxPayload - 1, 2 * payload_per_slot()};
+  MessageType sequence = 0;
+  // Each lap shifts the start of the next multi-slot message by one slot, through every slot.
+  for (std::size_t offset = 0; offset < 2 * slots; ++offset) {
+    ASSERT_EQ(send(sequence++, 1), SendStatus::ok);
+    const std::size_t size = sizes[offset % std::size(sizes)];
+    ASSERT_EQ(send(sequence++, size), SendStatus::ok) << offset;
+    auto got = drain();
+    ASSERT_EQ(got.size(), 2u) << offset;
+    EXPECT_EQ(got[1].type, sequence - 1);
+    EXPECT_EQ(got[1].length, size);
+    EXPECT_TRUE(got[0].intact && got[1].intact) << "offset " << offset << " size " << size;
+  }
+}
+
+TEST_P(ChannelEdge, PollFromInsideOnMessageDeliversNothing) {
+  make(256);
+  ASSERT_EQ(send(1, 3), SendStatus::ok);
+  ASSERT_EQ(send(2, 3), SendStatus::ok);
+  std::vector<MessageType> order;
+  std::size_t nested = 99;
+  receiver_->poll(
+      [&](const MessageView& message) {
+        order.push_back(message.type);
+        if (message.type == 1) {
+          nested = receiver_->poll([&](const MessageView& m) { order.push_back(m.type); }, 10);
+        }
+      },
+      10);
+  EXPECT_EQ(nested, 0u);
+  EXPECT_EQ(order, (std::vector<MessageType>{1, 2}));
+}
+
+TEST_P(ChannelEdge, AMessageWhoseHandlerThrowsIsNotDeliveredAgain) {
+  make(256);
+  ASSERT_EQ(send(1, 3), SendStatus::ok);
+  ASSERT_EQ(send(2, kMaxPayload), SendStatus::ok);
+  ASSERT_EQ(send(3, 3), SendStatus::ok);
+  auto throw_on = [&](MessageType bad, std::vector<MessageType>& seen) {
+    return [&seen, bad](const MessageView& message) {
+      seen.push_back(message.type);
+      if (message.type == bad) throw std::runtime_error("handler failed");
+    };
+  };
+  std::vector<MessageType> seen;
+  EXPECT_THROW(receiver_->poll(throw_on(1, seen), 10), std::runtime_error);
+  EXPECT_THROW(receiver_->poll(throw_on(2, seen), 10), std::runtime_error);
+  EXPECT_EQ(receiver_->poll(throw_on(0, seen), 10), 1u);
+  EXPECT_EQ(seen, (std::vector<MessageType>{1, 2, 3}));
+}
+
+INSTANTIATE_TEST_SUITE_P(AllKinds, ChannelEdge,
+                         ::testing::Values(ChannelKind::urpc, ChannelKind::lockfree,
+                                           ChannelKind::local),
+                         [](const auto& info) { return std::string(to_string(info.param)); });
+
+}  // namespace
+}  // namespace mk
