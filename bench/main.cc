@@ -13,6 +13,7 @@
 int main(int argc, char** argv) {
   CLI::App app{"mk-bench: mk's bench suites, each figure beside its baseline from the same run"};
   app.require_subcommand(1);
+  app.fallthrough();  // options may follow the suite name: `mk-bench channel --quick`
   mk::bench::Options options;
   std::string json_path;
   app.add_flag("--quick", options.quick, "fewer iterations (seconds per suite)");

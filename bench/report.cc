@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 namespace mk::bench {
@@ -44,7 +45,10 @@ void Report::print_table(std::FILE* out) const {
                            r.target->kind == Target::Kind::at_most ? "<=" : ">=", r.target->ratio);
       target += q && meets(*r.target, *q) ? "  met" : "  MISSED";
     }
-    fmt::print(out, "{:<40} {:>14.1f} {:<9} {:<28} {:>8}  {}\n", r.name, r.value, r.unit,
+    // Fractions and ratios need digits that nanoseconds and rates do not.
+    const std::string value =
+        std::abs(r.value) < 10.0 ? fmt::format("{:.4f}", r.value) : fmt::format("{:.1f}", r.value);
+    fmt::print(out, "{:<40} {:>14} {:<9} {:<28} {:>8}  {}\n", r.name, value, r.unit,
                r.baseline.value_or("-"), q ? fmt::format("{:.3f}", *q) : "-", target);
   }
 }

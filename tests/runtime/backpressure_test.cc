@@ -17,7 +17,7 @@ using mk_test::Numbered;
 
 TEST(BackPressure, SendersSuspendOnAFullRingAndEveryMessageArrivesInOrder) {
   constexpr std::size_t kSenders = 3;
-  const std::uint32_t per_sender = static_cast<std::uint32_t>(mk::test::scaled(5000));
+  constexpr std::uint32_t per_sender = static_cast<std::uint32_t>(mk::test::scaled(5000));
   mk::Config config = mk::test::config_for(kSenders + 1);
   config.ring_slots = 64;
   auto system = mk::test::boot(config);
@@ -56,7 +56,7 @@ TEST(BackPressure, SendersSuspendOnAFullRingAndEveryMessageArrivesInOrder) {
   for (mk::KernelId s = 1; s <= kSenders; ++s) {
     ASSERT_TRUE(system
                     ->spawn(s,
-                            [&, per_sender](mk::Kernel& k) -> mk::Task<void> {
+                            [&](mk::Kernel& k) -> mk::Task<void> {
                               // A call first binds both channels while the receiver still
                               // runs; the first Numbered then holds it.
                               auto bound = co_await k.call(0, mk_test::Echo{0, k.id()});
