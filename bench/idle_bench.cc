@@ -32,12 +32,6 @@ struct WakePing {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double ns_between(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double, std::nano>(b - a).count();
-}
-
 double thread_cpu_ns() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);

@@ -30,12 +30,6 @@ struct RpcPing {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double ns_between(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double, std::nano>(b - a).count();
-}
-
 void pin(CoreId core) {
   cpu_set_t set;
   CPU_ZERO(&set);
