@@ -84,6 +84,11 @@ struct KernelAccess {
   /// Answers call `call_id` of kernel `to` with `failure`.
   static void reply_error(Kernel& kernel, KernelId to, std::uint32_t call_id, MessageType type,
                           const Error& failure);
+  /// The kernel's extension registered under `key`, or nullptr.
+  static void* find_extension(Kernel& kernel, const void* key) noexcept;
+  /// Gives the kernel an extension under `key`, destroyed by `destroy` after the kernel's tasks.
+  static void add_extension(Kernel& kernel, const void* key, void* extension,
+                            void (*destroy)(void*));
   /// Counts and logs a failure nobody waits for (a one-way handler that threw).
   static void note_failure(Kernel& kernel, const std::string& what);
   /// The kernel's dispatcher of `domain`, or nullptr.
@@ -91,6 +96,10 @@ struct KernelAccess {
   /// Gives the kernel a dispatcher.
   static void add_dispatcher(Kernel& kernel, std::unique_ptr<Dispatcher> dispatcher);
 };
+
+/// One address per type, naming that type's kernel extension.
+template <class T>
+inline constexpr char kExtensionKey = 0;
 
 /// Makes a task from a callable it keeps, so that a lambda's captures outlive the coroutine
 /// the lambda returns. (A coroutine template in a header must not hold a lambda in its frame:
@@ -224,6 +233,23 @@ class Kernel {
   Result<void> handle(F handler) {
     return detail::KernelAccess::add_handler(
         *this, M::kType, std::make_unique<detail::TypedHandler<M, F>>(std::move(handler)));
+  }
+
+  /// This kernel's one T, made as `T(*this)` on first use: per-kernel state of a layer built on
+  /// the runtime (replication, services), touched only by this kernel's thread. It lives until
+  /// the kernel is torn down, after every task of the kernel was destroyed. Only from this
+  /// kernel's own tasks and handlers.
+  template <class T>
+  requires std::is_constructible_v<T, Kernel&> T& extension() {
+    const void* key = &detail::kExtensionKey<T>;
+    if (void* found = detail::KernelAccess::find_extension(*this, key)) {
+      return *static_cast<T*>(found);
+    }
+    auto made = std::make_unique<T>(*this);
+    T& ref = *made;
+    detail::KernelAccess::add_extension(*this, key, made.release(),
+                                        [](void* p) { delete static_cast<T*>(p); });
+    return ref;
   }
 
   // The executor's side (see mk/executor.h). Called only by the executor running this kernel.

@@ -107,6 +107,12 @@ void KernelCore::teardown() noexcept {
   while (roots_ != nullptr) {
     std::coroutine_handle<RootPromise>::from_promise(*roots_).destroy();
   }
+  // Extensions go after the tasks, whose frames may still refer to them.
+  while (!extensions.empty()) {
+    Extension last = extensions.back();
+    extensions.pop_back();
+    last.destroy(last.object);
+  }
 }
 
 void KernelCore::spawn(Task<void> task) {
@@ -242,6 +248,23 @@ Dispatcher* KernelAccess::find_dispatcher(Kernel& kernel, std::uint32_t domain) 
     if (dispatcher->domain() == domain) return dispatcher.get();
   }
   return nullptr;
+}
+
+void* KernelAccess::find_extension(Kernel& kernel, const void* key) noexcept {
+  for (const auto& extension : kernel.core_->extensions) {
+    if (extension.key == key) return extension.object;
+  }
+  return nullptr;
+}
+
+void KernelAccess::add_extension(Kernel& kernel, const void* key, void* extension,
+                                 void (*destroy)(void*)) {
+  try {
+    kernel.core_->extensions.push_back({key, extension, destroy});
+  } catch (...) {
+    destroy(extension);
+    throw;
+  }
 }
 
 void KernelAccess::add_dispatcher(Kernel& kernel, std::unique_ptr<Dispatcher> dispatcher) {

@@ -156,6 +156,14 @@ class KernelCore {
 
   std::vector<std::unique_ptr<Dispatcher>> dispatchers;
 
+  /// Kernel::extension's objects, in creation order; destroyed in reverse at teardown.
+  struct Extension {
+    const void* key;
+    void* object;
+    void (*destroy)(void*);
+  };
+  std::vector<Extension> extensions;
+
  private:
   bool poll_channels();
   void dispatch(KernelId from, const MessageView& message);
