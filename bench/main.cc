@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "mk/skb.h"
 #include "report.h"
 #include "suite.h"
 
@@ -18,12 +19,24 @@ int main(int argc, char** argv) {
   std::string json_path;
   app.add_flag("--quick", options.quick, "fewer iterations (seconds per suite)");
   app.add_option("--json", json_path, "also write the results as JSON to this file");
+  app.add_option("--topology", options.topology,
+                 "project: the machine to simulate, an hwloc XML file or a synthetic description "
+                 "(default \"pack:8 numa:1 core:4 pu:1\")");
 
   auto* all = app.add_subcommand("all", "every suite, in order");
   for (const auto& suite : mk::bench::suites()) {
     app.add_subcommand(std::string(suite.name), std::string(suite.summary));
   }
   CLI11_PARSE(app, argc, argv);
+
+  if (!options.topology.empty()) {
+    // A bad machine is refused before any suite runs, rather than leaving a hole in the report.
+    if (auto machine = mk::Skb::load(options.topology); !machine) {
+      fmt::print(stderr, "mk-bench: --topology {}: {}\n", options.topology,
+                 machine.error().describe());
+      return 2;
+    }
+  }
 
   auto* chosen = app.get_subcommands().front();
   mk::bench::Report report(chosen == all ? "all" : chosen->get_name());

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -35,8 +36,13 @@ bool Report::targets_met() const {
 }
 
 void Report::print_table(std::FILE* out) const {
-  fmt::print(out, "{:<40} {:>14} {:<9} {:<28} {:>8}  {}\n", "result", "value", "unit", "baseline",
-             "ratio", "target");
+  // Wide enough for the longest name, so that columns stay aligned.
+  std::size_t width = 40;
+  for (const auto& r : results_) {
+    width = std::max({width, r.name.size(), r.baseline.value_or("").size()});
+  }
+  fmt::print(out, "{:<{}} {:>14} {:<9} {:<{}} {:>8}  {}\n", "result", width, "value", "unit",
+             "baseline", width, "ratio", "target");
   for (const auto& r : results_) {
     auto q = ratio(r);
     std::string target;
@@ -48,8 +54,8 @@ void Report::print_table(std::FILE* out) const {
     // Fractions and ratios need digits that nanoseconds and rates do not.
     const std::string value =
         std::abs(r.value) < 10.0 ? fmt::format("{:.4f}", r.value) : fmt::format("{:.1f}", r.value);
-    fmt::print(out, "{:<40} {:>14} {:<9} {:<28} {:>8}  {}\n", r.name, value, r.unit,
-               r.baseline.value_or("-"), q ? fmt::format("{:.3f}", *q) : "-", target);
+    fmt::print(out, "{:<{}} {:>14} {:<9} {:<{}} {:>8}  {}\n", r.name, width, value, r.unit,
+               r.baseline.value_or("-"), width, q ? fmt::format("{:.3f}", *q) : "-", target);
   }
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "report.h"
@@ -11,6 +12,9 @@ namespace mk::bench {
 /// Options every suite honours.
 struct Options {
   bool quick = false;  ///< Fewer iterations: seconds per suite, for the README's main job.
+  /// The machine `project` simulates, in Skb::load syntax (an hwloc XML file or a synthetic
+  /// description); empty: the paper's 32-core AMD machine, "pack:8 numa:1 core:4 pu:1".
+  std::string topology;
 };
 
 /// One suite: `mk-bench <name>`.

@@ -3,7 +3,10 @@
 
 #include <span>
 
+#include "mk/channel.h"
 #include "mk/clock.h"
+#include "mk/function_ref.h"
+#include "mk/kernel_id.h"
 #include "mk/result.h"
 
 namespace mk {
@@ -48,6 +51,27 @@ class Executor {
   /// Returns once every kernel has stopped and no executor thread runs kernel code any more.
   /// Called once, after every kernel was asked to stop.
   virtual void join() = 0;
+
+  /// Makes the channel that carries kernel `from`'s messages to kernel `to` (`from == to` for
+  /// a kernel's channel to itself), of the `kind` the SKB or the Config chose. Called on the
+  /// receiving kernel's thread when the pair binds, and once per kind at boot with from ==
+  /// to == 0 to check the options. The default is mk::make_channel(kind, options); a
+  /// simulator returns channels of its own that carry virtual time, whatever the kind.
+  virtual Result<ChannelEnds> make_channel(KernelId from, KernelId to, ChannelKind kind,
+                                           const ChannelOptions& options) {
+    (void)from;
+    (void)to;
+    return mk::make_channel(kind, options);
+  }
+
+  /// Called by a thread outside the kernels that is about to wait for them (System::run): an
+  /// executor that runs kernels on the caller's thread runs them here until `done()` holds,
+  /// and fails (timed_out) rather than return with `done()` false, since the caller would then
+  /// wait for ever. The default returns at once: kernels on threads of their own need no help.
+  virtual Result<void> drive(FunctionRef<bool()> done) {
+    (void)done;
+    return {};
+  }
 };
 
 }  // namespace mk

@@ -17,6 +17,7 @@
 #include "mk/config.h"
 #include "mk/core_id.h"
 #include "mk/executor.h"
+#include "mk/function_ref.h"
 #include "mk/kernel.h"
 #include "mk/kernel_id.h"
 #include "mk/kernel_stats.h"
@@ -50,6 +51,11 @@ class Completion {
       result_.emplace(std::move(result));
     }
     ready_.notify_all();
+  }
+  /// True once a result is set.
+  bool ready() {
+    std::lock_guard lock(mutex_);
+    return result_.has_value();
   }
   /// Blocks until a result is set and returns it.
   Result<T> wait() {
@@ -149,6 +155,12 @@ class System {
   static Result<std::unique_ptr<System>> boot(Config config);
   /// Like boot(config), with kernels run by `executor` instead (e.g. a simulator).
   static Result<std::unique_ptr<System>> boot(Config config, std::unique_ptr<Executor> executor);
+  /// Like boot(config, executor) (null: the threaded one), on the machine `skb` describes
+  /// instead of the live one: Config::cores are then that topology's cores. Only a simulator
+  /// can run kernels on a topology other than this machine's; the threaded executor fails to
+  /// pin to cores the host lacks.
+  static Result<std::unique_ptr<System>> boot(Config config, std::unique_ptr<Executor> executor,
+                                              Skb skb);
 
   System(const System&) = delete;
   System& operator=(const System&) = delete;
@@ -177,7 +189,8 @@ class System {
   /// Runs `f(kernel)`, which returns a Task<T>, on kernel `kernel` and waits for its result.
   /// Errors: not_found, shutting_down (also when the System stops before the task ends),
   /// handler_failed (the task threw), invalid_argument (called from a kernel's thread, where
-  /// blocking would stall the kernel: co_await the task there instead).
+  /// blocking would stall the kernel: co_await the task there instead), and under a simulator
+  /// timed_out when the simulation ends or reaches its time limit before the task does.
   template <class F>
   Result<detail::TaskValue<F>> run(KernelId kernel, F f) {
     using T = detail::TaskValue<F>;
@@ -191,6 +204,9 @@ class System {
                          std::make_unique<detail::CallableTaskFactory<T, F>>(std::move(f)),
                          detail::CompletionGuard<T>(completion)));
     if (!posted) return std::move(posted).error();
+    if (auto driven = drive([&completion] { return completion->ready(); }); !driven) {
+      return std::move(driven).error();
+    }
     return completion->wait();
   }
 
@@ -211,6 +227,8 @@ class System {
   struct Impl;
   explicit System(std::unique_ptr<Impl> impl);
   Result<void> post(KernelId kernel, std::unique_ptr<detail::ExternalWork> work);
+  /// Lets the executor run the kernels on this thread until `done()` (Executor::drive).
+  Result<void> drive(FunctionRef<bool()> done);
 
   std::unique_ptr<Impl> impl_;
 };

@@ -43,9 +43,9 @@ Result<std::vector<CoreId>> choose_cores(const Config& config, const Skb& skb) {
   return config.cores;
 }
 
-/// Makes and drops one channel of each kind the system may use, so that a slot count the
-/// transport refuses is reported at boot, under the field's name, rather than at first send.
-Result<void> check_ring_slots(const BootPlan& plan, const Skb& skb) {
+}  // namespace
+
+Result<void> check_ring_slots(const BootPlan& plan, const Skb& skb, Executor& executor) {
   std::set<ChannelKind> kinds{ChannelKind::local};
   if (plan.channel_kind) {
     kinds.insert(*plan.channel_kind);
@@ -60,8 +60,8 @@ Result<void> check_ring_slots(const BootPlan& plan, const Skb& skb) {
     if (distinct.size() < plan.cores.size()) kinds.insert(ChannelKind::urpc);
   }
   for (ChannelKind kind : kinds) {
-    auto probe = make_channel(
-        kind, ChannelOptions{plan.ring_slots, plan.numa_nodes.front(), plan.line_size});
+    auto probe = executor.make_channel(
+        0, 0, kind, ChannelOptions{plan.ring_slots, plan.numa_nodes.front(), plan.line_size});
     if (!probe) {
       return error(probe.error().code, "ring_slots: " + std::to_string(plan.ring_slots) +
                                            " refused by the " + std::string(to_string(kind)) +
@@ -70,8 +70,6 @@ Result<void> check_ring_slots(const BootPlan& plan, const Skb& skb) {
   }
   return {};
 }
-
-}  // namespace
 
 Result<BootPlan> plan_boot(const Config& config, const Skb& skb) {
   if (config.kernels_per_core < 1 || config.kernels_per_core > kMaxKernelsPerCore) {
@@ -145,7 +143,6 @@ Result<BootPlan> plan_boot(const Config& config, const Skb& skb) {
 
   plan.line_size = skb.cache_line_size();
   plan.ring_slots = config.ring_slots;
-  if (auto slots = check_ring_slots(plan, skb); !slots) return std::move(slots).error();
   return plan;
 }
 

@@ -8,6 +8,7 @@
 
 #include "mk/config.h"
 #include "mk/core_id.h"
+#include "mk/executor.h"
 #include "mk/result.h"
 #include "mk/skb.h"
 
@@ -27,6 +28,12 @@ struct BootPlan {
 
 /// Checks `config` field by field against `skb`; the first bad field gives invalid_argument
 /// (or unavailable for a machine without usable cores) with the field's name in the message.
+/// The ring size is checked apart, by check_ring_slots, once the executor exists.
 Result<BootPlan> plan_boot(const Config& config, const Skb& skb);
+
+/// Makes and drops, through `executor`, one channel of each kind the system may use, so that a
+/// slot count the transport refuses is reported at boot, under the field's name, rather than
+/// at first send.
+Result<void> check_ring_slots(const BootPlan& plan, const Skb& skb, Executor& executor);
 
 }  // namespace mk::runtime

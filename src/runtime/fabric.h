@@ -43,6 +43,7 @@ struct Fabric {
   std::vector<CoreId> cores;           ///< By KernelId.
   std::vector<int> numa_nodes;         ///< By KernelId: the node of its core.
   const Skb* skb = nullptr;
+  Executor* executor = nullptr;            ///< Makes the channels (Executor::make_channel).
   std::optional<ChannelKind> forced_kind;  ///< Config::channel_kind.
   std::size_t ring_slots = 0;
   std::size_t line_size = 0;

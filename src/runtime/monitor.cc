@@ -100,9 +100,9 @@ bool KernelCore::take_inbox() {
 std::optional<Error> KernelCore::start_bind(KernelId to, Outbox& box) {
   if (to == id) {
     // A kernel calling itself needs no monitor: both ends stay on this thread.
-    auto ends =
-        make_channel(ChannelKind::local,
-                     ChannelOptions{fabric.ring_slots, fabric.numa_nodes[id], fabric.line_size});
+    auto ends = fabric.executor->make_channel(
+        id, id, ChannelKind::local,
+        ChannelOptions{fabric.ring_slots, fabric.numa_nodes[id], fabric.line_size});
     if (!ends) return std::move(ends).error();
     inbound_.push_back(Inbound{id, std::move(ends->receiver), nullptr});
     box.sender = std::move(ends->sender);
@@ -118,8 +118,8 @@ void KernelCore::on_bind_request(KernelId from) {
   // A stopping kernel binds nothing; the requester is stopping too and fails its queue.
   if (stopping_) return;
   const ChannelKind kind = fabric.kind_between(from, id);
-  auto ends = make_channel(
-      kind, ChannelOptions{fabric.ring_slots, fabric.numa_nodes[id], fabric.line_size});
+  auto ends = fabric.executor->make_channel(
+      from, id, kind, ChannelOptions{fabric.ring_slots, fabric.numa_nodes[id], fabric.line_size});
   if (!ends) {
     post_to(from, new BindFailure(id, error(ends.error().code,
                                             "binding a channel from kernel " +

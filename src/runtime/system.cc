@@ -52,7 +52,12 @@ Result<std::unique_ptr<System>> System::boot(Config config) {
 Result<std::unique_ptr<System>> System::boot(Config config, std::unique_ptr<Executor> executor) {
   auto skb = Skb::discover();
   if (!skb) return std::move(skb).error();
-  auto impl = std::make_unique<Impl>(std::move(*skb));
+  return boot(std::move(config), std::move(executor), std::move(*skb));
+}
+
+Result<std::unique_ptr<System>> System::boot(Config config, std::unique_ptr<Executor> executor,
+                                             Skb skb) {
+  auto impl = std::make_unique<Impl>(std::move(skb));
   auto plan = runtime::plan_boot(config, impl->skb);
   if (!plan) return std::move(plan).error();
   impl->plan = std::move(*plan);
@@ -62,12 +67,18 @@ Result<std::unique_ptr<System>> System::boot(Config config, std::unique_ptr<Exec
     executor = std::make_unique<runtime::ThreadedExecutor>(runtime::ThreadedOptions{
         impl->plan.poll_budget, impl->plan.wait_backend, impl->plan.numa_nodes});
   }
+  // After the executor exists: it makes the channels, and a simulator's need not live on
+  // this machine's NUMA nodes.
+  if (auto slots = runtime::check_ring_slots(impl->plan, impl->skb, *executor); !slots) {
+    return std::move(slots).error();
+  }
   impl->executor = std::move(executor);
 
   runtime::Fabric& fabric = impl->fabric;
   fabric.cores = impl->plan.cores;
   fabric.numa_nodes = impl->plan.numa_nodes;
   fabric.skb = &impl->skb;
+  fabric.executor = impl->executor.get();
   fabric.forced_kind = impl->plan.channel_kind;
   fabric.ring_slots = impl->plan.ring_slots;
   fabric.line_size = impl->plan.line_size;
@@ -123,6 +134,10 @@ Result<void> System::post(KernelId kernel, std::unique_ptr<detail::ExternalWork>
   impl_->fabric.kernels[kernel]->inbox.push(runtime::make_external_item(std::move(work)).release());
   impl_->fabric.ring(kernel);
   return {};
+}
+
+Result<void> System::drive(FunctionRef<bool()> done) {
+  return impl_->executor->drive(done);
 }
 
 Result<void> System::for_each_kernel(const std::function<void(Kernel&)>& setup) {

@@ -1,0 +1,243 @@
+// mk-bench agreement: the latency of one replicated update for each protocol and route kind,
+// beside the round trip of one Kernel::call between the same kernels in the same run.
+#include <fmt/format.h>
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mk/replicated.h"
+#include "mk/system.h"
+#include "stats.h"
+#include "suite.h"
+
+namespace mk::bench {
+
+/// The baseline: a small call between the proposer and another kernel.
+struct AgreementPing {
+  static constexpr MessageType kType = 0xE010;
+  struct Reply {
+    std::uint64_t value;
+  };
+  std::uint64_t value;
+};
+
+/// The replicated object: a counter whose additions name a key, so that it also serves
+/// two-phase commit (one proposer at a time never conflicts).
+struct AgreementCounter {
+  struct Op {
+    std::uint64_t key;
+    std::int64_t add;
+  };
+  using Result = std::int64_t;
+  std::int64_t value = 0;
+
+  Result apply(const Op& op) { return value += op.add; }
+  void keys(const Op& op, std::vector<std::uint64_t>& out) const { out.push_back(op.key); }
+};
+
+namespace {
+
+constexpr std::array<Protocol, 3> kProtocols = {Protocol::one_phase, Protocol::two_phase,
+                                                Protocol::ordered};
+constexpr std::array<RouteKind, 4> kRoutes = {RouteKind::unicast, RouteKind::broadcast,
+                                              RouteKind::multicast, RouteKind::numa_multicast};
+
+/// The route's name in a result name: to_string's, with '_' for '-'.
+std::string route_name(RouteKind route) {
+  std::string name(to_string(route));
+  for (char& c : name) {
+    if (c == '-') c = '_';
+  }
+  return name;
+}
+
+/// A System of `kernels` kernels: on distinct cores when the machine has enough, otherwise
+/// `kernels` kernels sharing the usable cores round-robin (they then never poll).
+struct Layout {
+  std::size_t kernels = 0;
+  bool shared_cores = false;
+  Config config;
+};
+
+Layout layout_for(const std::vector<CoreId>& usable, std::size_t kernels) {
+  Layout layout;
+  layout.kernels = kernels;
+  layout.shared_cores = kernels > usable.size();
+  for (std::size_t i = 0; i < kernels; ++i)
+    layout.config.cores.push_back(usable[i % usable.size()]);
+  if (layout.shared_cores) {
+    layout.config.kernels_per_core = (kernels + usable.size() - 1) / usable.size();
+    layout.config.poll_budget = std::chrono::nanoseconds::zero();
+  }
+  return layout;
+}
+
+/// Kernel counts to measure: 2, 4, 8, ... up to every usable core, and every usable core; in a
+/// full run on a small machine also 4 and 8 kernels sharing its cores.
+std::vector<Layout> layouts(const std::vector<CoreId>& usable, bool quick) {
+  std::vector<Layout> out;
+  for (std::size_t n = 2; n < usable.size(); n *= 2)
+    out.push_back(layout_for(usable, n));
+  out.push_back(layout_for(usable, std::max<std::size_t>(usable.size(), 2)));
+  if (!quick) {
+    for (std::size_t n : {4, 8}) {
+      if (n > usable.size()) out.push_back(layout_for(usable, n));
+    }
+  }
+  return out;
+}
+
+/// The part of a result name that says which layout it is: empty for every usable core, one
+/// kernel each (the names the README quotes).
+std::string scope(const Layout& layout, std::size_t usable) {
+  if (layout.shared_cores) return fmt::format("kernels_{}_on_{}_cores.", layout.kernels, usable);
+  if (layout.kernels == usable) return "";
+  return fmt::format("kernels_{}.", layout.kernels);
+}
+
+/// Round trips of AgreementPing from `from` to `to`, appended to `samples`.
+void call_rtt(System& system, KernelId from, KernelId to, std::size_t rounds,
+              std::vector<double>& samples) {
+  auto measured = system.run(from, [to, rounds, &samples](Kernel& k) -> Task<void> {
+    for (std::size_t i = 0; i < rounds; ++i) {
+      const auto t0 = k.now();
+      auto reply = co_await k.call(to, AgreementPing{i});
+      const auto t1 = k.now();
+      if (!reply || reply->value != i) co_return;
+      samples.push_back(ns_between(t0, t1));
+    }
+  });
+  if (!measured) fmt::print(stderr, "mk-bench agreement: {}\n", measured.error().describe());
+}
+
+/// Latencies of `rounds` updates proposed one after another from `proposer`, appended to
+/// `samples`; the first error, if any.
+std::optional<Error> update_latency(System& system, const Replicated<AgreementCounter>& counter,
+                                    KernelId proposer, std::size_t rounds,
+                                    std::vector<double>& samples) {
+  auto measured =
+      system.run(proposer, [counter, rounds, &samples](Kernel& k) -> Task<std::optional<Error>> {
+        for (std::size_t i = 0; i < rounds; ++i) {
+          const auto t0 = k.now();
+          auto applied = co_await counter.propose(k, {k.id(), 1});
+          const auto t1 = k.now();
+          if (!applied) co_return applied.error();
+          samples.push_back(ns_between(t0, t1));
+        }
+        co_return std::nullopt;
+      });
+  if (!measured) return measured.error();
+  return *measured;
+}
+
+struct Combination {
+  Protocol protocol;
+  RouteKind route;
+  std::optional<Replicated<AgreementCounter>> counter;
+  std::vector<double> samples;
+  bool failed = false;
+};
+
+void measure_layout(const Layout& layout, std::size_t usable, const Options& options,
+                    Report& report) {
+  auto booted = System::boot(layout.config);
+  if (!booted) {
+    fmt::print(stderr, "mk-bench agreement: {} kernels: {}\n", layout.kernels,
+               booted.error().describe());
+    return;
+  }
+  System& system = **booted;
+  auto handlers = system.for_each_kernel([](Kernel& k) {
+    (void)k.handle<AgreementPing>(
+        [](const AgreementPing& ping) { return AgreementPing::Reply{ping.value}; });
+  });
+  if (!handlers) return;
+
+  // The sequencer is kernel 0 and the proposer the last kernel, so that an ordered update pays
+  // the trip to the sequencer as it would from most kernels.
+  const KernelId proposer = static_cast<KernelId>(layout.kernels - 1);
+  std::vector<Combination> combinations;
+  for (Protocol protocol : kProtocols) {
+    for (RouteKind route : kRoutes) {
+      Combination c{protocol, route, std::nullopt, {}, false};
+      ReplicaOptions replica;
+      replica.protocol = protocol;
+      replica.route = route;
+      replica.sequencer = 0;
+      auto made = Replicated<AgreementCounter>::create(system, {}, replica);
+      if (made) {
+        c.counter.emplace(std::move(*made));
+      } else {
+        fmt::print(stderr, "mk-bench agreement: {} over {}: {}\n", to_string(protocol),
+                   to_string(route), made.error().describe());
+        c.failed = true;
+      }
+      combinations.push_back(std::move(c));
+    }
+  }
+
+  // Sleeping kernels make each update cost wakeups (some 100 us on a virtual machine): far
+  // fewer rounds keep the run short.
+  std::size_t rounds = options.quick ? 1'000 : 10'000;
+  if (layout.shared_cores) rounds /= 50;
+  const std::size_t repetitions = options.quick ? 2 : 5;
+  const std::size_t warmup = rounds / 10;
+  std::vector<double> rtt;
+  // Repetitions interleave the combinations, so that noise from the rest of the machine hits
+  // all alike.
+  for (std::size_t r = 0; r < repetitions; ++r) {
+    std::vector<double> ignored;
+    call_rtt(system, proposer, 0, warmup, ignored);
+    call_rtt(system, proposer, 0, rounds, rtt);
+    for (auto& c : combinations) {
+      if (c.failed) continue;
+      std::vector<double> warm;
+      auto failure = update_latency(system, *c.counter, proposer, warmup, warm);
+      if (!failure) failure = update_latency(system, *c.counter, proposer, rounds, c.samples);
+      if (failure) {
+        fmt::print(stderr, "mk-bench agreement: {} over {} on {} kernels: {}\n",
+                   to_string(c.protocol), to_string(c.route), layout.kernels, failure->describe());
+        c.failed = true;
+      }
+    }
+  }
+
+  const std::string where = scope(layout, usable);
+  const std::string rtt_name = fmt::format("agreement.rpc.{}rtt_ns", where);
+  const std::string rtt_p99_name = fmt::format("agreement.rpc.{}rtt_p99_ns", where);
+  report.add({rtt_name, median(rtt), "ns", std::nullopt, std::nullopt});
+  report.add({rtt_p99_name, quantile(rtt, 0.99), "ns", std::nullopt, std::nullopt});
+  for (auto& c : combinations) {
+    if (c.failed || c.samples.empty()) continue;
+    const std::string stem =
+        fmt::format("agreement.{}.{}.{}", to_string(c.protocol), route_name(c.route), where);
+    report.add({stem + "latency_ns", median(c.samples), "ns", rtt_name, std::nullopt});
+    report.add(
+        {stem + "latency_p99_ns", quantile(c.samples, 0.99), "ns", rtt_p99_name, std::nullopt});
+  }
+}
+
+}  // namespace
+
+void run_agreement(const Options& options, Report& report) {
+  auto skb = Skb::discover();
+  if (!skb) {
+    fmt::print(stderr, "mk-bench agreement: {}\n", skb.error().describe());
+    return;
+  }
+  const auto& usable = skb->usable_cores();
+  fmt::print(
+      stderr,
+      "mk-bench agreement: one update proposed at a time from the last kernel (sequencer:\n"
+      "  kernel 0), latency until its proposal completes; baseline: a Kernel::call from\n"
+      "  the same kernel to kernel 0. Names without kernels_N are for one kernel on every\n"
+      "  usable core; kernels_N_on_C_cores shares C cores (kernels sleep instead of poll)\n");
+  for (const Layout& layout : layouts(usable, options.quick)) {
+    measure_layout(layout, usable.size(), options, report);
+  }
+}
+
+}  // namespace mk::bench

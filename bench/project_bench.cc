@@ -1,0 +1,158 @@
+// mk-bench project: how a one-phase update acknowledged by every kernel (a TLB-shootdown-like
+// operation) scales with the number of cores on a machine we do not have, projected by the
+// simulator with message costs measured on this machine.
+#include <fmt/format.h>
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "host_costs.h"
+#include "mk/replicated.h"
+#include "mk/simulation.h"
+#include "stats.h"
+#include "suite.h"
+
+namespace mk::bench {
+
+/// The replicated object of the projection: additions commute, so one-phase suits it.
+struct ProjectCounter {
+  struct Op {
+    std::int64_t add;
+  };
+  using Result = std::int64_t;
+  std::int64_t value = 0;
+
+  Result apply(const Op& op) { return value += op.add; }
+};
+
+namespace {
+
+// The paper's 32-core AMD system: eight packages of four cores, one NUMA node each.
+constexpr std::string_view kDefaultTopology = "pack:8 numa:1 core:4 pu:1";
+constexpr std::array<RouteKind, 4> kRoutes = {RouteKind::unicast, RouteKind::broadcast,
+                                              RouteKind::multicast, RouteKind::numa_multicast};
+// Updates measured per point after one unmeasured one; virtual time varies only by jitter.
+constexpr std::size_t kUpdates = 9;
+
+std::string route_name(RouteKind route) {
+  std::string name(to_string(route));
+  for (char& c : name) {
+    if (c == '-') c = '_';
+  }
+  return name;
+}
+
+/// Core counts to project: every count from 2 to all cores; in quick mode powers of two and
+/// all cores.
+std::vector<std::size_t> core_counts(std::size_t cores, bool quick) {
+  std::vector<std::size_t> counts;
+  for (std::size_t n = 2; n < cores; n = quick ? n * 2 : n + 1)
+    counts.push_back(n);
+  if (cores >= 2) counts.push_back(cores);
+  return counts;
+}
+
+/// The median virtual latency of a one-phase update from kernel 0 acknowledged by all
+/// `kernels` kernels over `route`; the error when the simulation failed.
+mk::Result<double> project_point(const Skb& machine, std::size_t kernels, RouteKind route,
+                                 const SimCosts& costs) {
+  auto sim = Simulation::create({.topology = {},
+                                 .skb = machine,
+                                 .cores = {},
+                                 .kernels = kernels,
+                                 .seed = 1,
+                                 .costs = costs,
+                                 .faults = {}});
+  if (!sim) return std::move(sim).error();
+  auto samples = (*sim)->run(0, [route](Kernel& k) -> Task<mk::Result<std::vector<double>>> {
+    ReplicaOptions replica;
+    replica.protocol = Protocol::one_phase;
+    replica.route = route;
+    auto counter = co_await Replicated<ProjectCounter>::create_async(k, {}, replica);
+    if (!counter) co_return std::move(counter).error();
+    std::vector<double> out;
+    for (std::size_t i = 0; i <= kUpdates; ++i) {
+      const Instant t0 = k.now();
+      auto applied = co_await counter->propose(k, {1});
+      const Instant t1 = k.now();
+      if (!applied) co_return std::move(applied).error();
+      if (i > 0) out.push_back(std::chrono::duration<double, std::nano>(t1 - t0).count());
+    }
+    co_return out;
+  });
+  (void)(*sim)->shutdown();
+  if (!samples) return std::move(samples).error();
+  if (!*samples) return std::move(*samples).error();
+  return median(**samples);
+}
+
+void print_curves(const Skb& machine, const std::map<std::size_t, std::array<double, 4>>& curves) {
+  fmt::print(
+      "\nprojection on {}: latency (ns, virtual time) of a one-phase update from kernel 0\n"
+      "acknowledged by every kernel, one kernel per core\n",
+      machine.origin());
+  fmt::print("{:>6}", "cores");
+  for (RouteKind route : kRoutes)
+    fmt::print(" {:>15}", route_name(route));
+  fmt::print("\n");
+  for (const auto& [cores, row] : curves) {
+    fmt::print("{:>6}", cores);
+    for (double ns : row)
+      fmt::print(" {:>15}", ns > 0 ? fmt::format("{:.0f}", ns) : std::string("-"));
+    fmt::print("\n");
+  }
+  fmt::print("\n");
+}
+
+}  // namespace
+
+void run_project(const Options& options, Report& report) {
+  const std::string topology =
+      options.topology.empty() ? std::string(kDefaultTopology) : options.topology;
+  auto machine = Skb::load(topology);
+  if (!machine) {
+    fmt::print(stderr, "mk-bench project: --topology {}: {}\n", topology,
+               machine.error().describe());
+    return;
+  }
+  SimCosts costs;
+  bool measured = false;
+  if (auto here = Skb::discover()) {
+    if (auto host = measure_host_costs(*here, options.quick)) {
+      costs = sim_costs_from(*host);
+      measured = true;
+      report.add({"project.host.rtt_ns", host->rtt_ns, "ns", std::nullopt, std::nullopt});
+      report.add(
+          {"project.host.per_message_ns", host->per_message_ns, "ns", std::nullopt, std::nullopt});
+    }
+  }
+  fmt::print(stderr, "mk-bench project: machine {}\nmk-bench project: {}\n", machine->origin(),
+             describe(costs, measured));
+
+  const std::size_t cores = machine->usable_cores().size();
+  std::map<std::size_t, std::array<double, 4>> curves;
+  for (std::size_t n : core_counts(cores, options.quick)) {
+    auto& row = curves[n];
+    for (std::size_t r = 0; r < kRoutes.size(); ++r) {
+      auto ns = project_point(*machine, n, kRoutes[r], costs);
+      if (!ns) {
+        fmt::print(stderr, "mk-bench project: {} on {} cores: {}\n", to_string(kRoutes[r]), n,
+                   ns.error().describe());
+        row[r] = -1;
+        continue;
+      }
+      row[r] = *ns;
+      const std::string unicast = fmt::format("project.unicast.{}.latency_ns", n);
+      const bool is_unicast = kRoutes[r] == RouteKind::unicast;
+      report.add({fmt::format("project.{}.{}.latency_ns", route_name(kRoutes[r]), n), *ns, "ns",
+                  is_unicast || row[0] <= 0 ? std::nullopt : std::optional(unicast), std::nullopt});
+    }
+  }
+  print_curves(*machine, curves);
+}
+
+}  // namespace mk::bench

@@ -1,0 +1,150 @@
+// mk::Proposal<T>: a split-phase update in flight, awaited for its result.
+#pragma once
+
+#include <coroutine>
+#include <memory>
+#include <optional>
+#include <utility>
+
+#include "mk/kernel.h"
+#include "mk/result.h"
+
+namespace mk {
+
+namespace detail {
+
+/// The proposing kernel's record of one proposal: the protocol engine completes it (with a
+/// value through the typed state machine, or with an error), and the awaiting task resumes.
+/// Touched only by the proposing kernel's thread.
+class ProposalStateBase {
+ public:
+  explicit ProposalStateBase(Kernel& kernel) noexcept : kernel_(&kernel) {}
+  virtual ~ProposalStateBase() = default;
+  ProposalStateBase(const ProposalStateBase&) = delete;
+  ProposalStateBase& operator=(const ProposalStateBase&) = delete;
+
+  /// True once a result or an error is in.
+  bool ready() const noexcept { return done_; }
+  /// The kernel the proposal was made on.
+  Kernel& kernel() const noexcept { return *kernel_; }
+  /// Completes with `failure` unless already complete.
+  void fail(Error failure) {
+    if (done_) return;
+    store_error(std::move(failure));
+    finish();
+  }
+  /// Remembers the task to resume when the proposal completes.
+  void wait(std::coroutine_handle<> handle) noexcept { waiter_ = handle; }
+  /// Keeps a value that arrives from now on, without completing, until release(): the local
+  /// replica may apply an update before every other replica has.
+  void hold() noexcept { held_ = true; }
+  /// Completes with the value kept since hold(), if one arrived.
+  void release() {
+    held_ = false;
+    if (kept_ && !done_) finish();
+  }
+
+ protected:
+  virtual void store_error(Error failure) = 0;
+  /// Completes now, or keeps the value for release() while held.
+  void complete() {
+    if (held_) {
+      kept_ = true;
+    } else {
+      finish();
+    }
+  }
+
+ private:
+  void finish() {
+    done_ = true;
+    if (waiter_) KernelAccess::make_ready(*kernel_, std::exchange(waiter_, {}));
+  }
+
+  Kernel* kernel_;
+  std::coroutine_handle<> waiter_;
+  bool done_ = false;
+  bool held_ = false;
+  bool kept_ = false;
+};
+
+/// A proposal whose result is a T.
+template <class T>
+class ProposalState final : public ProposalStateBase {
+ public:
+  using ProposalStateBase::ProposalStateBase;
+
+  /// Completes with `value` unless already complete (or keeps it, while held).
+  void fulfill(T value) {
+    if (ready()) return;
+    result_.emplace(std::move(value));
+    complete();
+  }
+  /// The result, moved out; invalid_argument when it was taken before.
+  Result<T> take() {
+    if (!result_) return error(Errc::invalid_argument, "a Proposal is awaited only once");
+    Result<T> out = std::move(*result_);
+    result_.reset();
+    return out;
+  }
+
+ private:
+  void store_error(Error failure) override { result_.emplace(std::move(failure)); }
+
+  std::optional<Result<T>> result_;
+};
+
+}  // namespace detail
+
+/// A proposal in flight, returned at once by Replicated::propose. `co_await proposal` (on the
+/// kernel that proposed, once) gives Result<T>: the result of applying the update on the
+/// proposer's replica, or an error: conflict ("aborted: conflict ..."), timed_out, too_large,
+/// invalid_argument (not a member, wrong kernel), shutting_down, or the state machine's
+/// check() error. Copies share the one proposal.
+template <class T>
+class Proposal {
+ public:
+  /// Wraps the engine's record; made by Replicated::propose.
+  explicit Proposal(std::shared_ptr<detail::ProposalState<T>> state) noexcept
+      : state_(std::move(state)) {}
+
+  /// True once the result (or error) is in; awaiting then does not suspend.
+  bool ready() const noexcept { return state_->ready(); }
+
+  /// Suspends until the proposal completes.
+  class Awaiter {
+   public:
+    explicit Awaiter(detail::ProposalState<T>& state) noexcept : state_(state) {}
+    bool await_ready() const noexcept { return state_.ready(); }
+    bool await_suspend(std::coroutine_handle<> handle) {
+      // Completion resumes through the proposing kernel's ready queue, so a task of another
+      // kernel must not wait here.
+      if (Kernel::current() != &state_.kernel()) {
+        misuse_ = true;
+        return false;
+      }
+      state_.wait(handle);
+      return true;
+    }
+    Result<T> await_resume() {
+      if (misuse_) {
+        return error(Errc::invalid_argument,
+                     "a Proposal is awaited on the kernel that proposed it (kernel " +
+                         std::to_string(state_.kernel().id()) + ")");
+      }
+      return state_.take();
+    }
+
+   private:
+    detail::ProposalState<T>& state_;
+    bool misuse_ = false;
+  };
+
+  /// `co_await proposal` -> Result<T>.
+  Awaiter operator co_await() const noexcept { return Awaiter(*state_); }
+
+ private:
+  std::shared_ptr<detail::ProposalState<T>> state_;
+};
+
+}  // namespace mk

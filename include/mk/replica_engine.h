@@ -1,0 +1,105 @@
+// The type-erased engine behind Replicated<SM> (src/replica). Not for direct use: the
+// protocols work on bytes here so that they are compiled once, not once per state machine.
+#pragma once
+
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "mk/kernel.h"
+#include "mk/kernel_id.h"
+#include "mk/proposal.h"
+#include "mk/replica_options.h"
+#include "mk/result.h"
+#include "mk/task.h"
+
+namespace mk::detail {
+
+/// One replica's state machine, seen as bytes in and out.
+class ErasedMachine {
+ public:
+  virtual ~ErasedMachine() = default;
+  /// Decodes `op` and runs the machine's check (success when it has none).
+  virtual Result<void> check(std::span<const std::byte> op) const = 0;
+  /// Decodes `op` and appends the keys it touches (two_phase only).
+  virtual Result<void> keys(std::span<const std::byte> op,
+                            std::vector<std::uint64_t>& out) const = 0;
+  /// Decodes and applies `op`, running check first when `checked`. Its result goes to `sink`
+  /// (a ProposalState of the machine's Result) when non-null. On error nothing was applied.
+  virtual Result<void> apply(std::span<const std::byte> op, bool checked,
+                             ProposalStateBase* sink) = 0;
+  /// Appends the encoded state (Codec<SM>).
+  virtual void snapshot(std::vector<std::byte>& out) const = 0;
+  /// The SM itself.
+  virtual const void* state() const noexcept = 0;
+};
+
+/// Makes a replica from encoded state (Codec<SM>::decode).
+using MachineFactory = Result<std::unique_ptr<ErasedMachine>> (*)(std::span<const std::byte>);
+
+/// Names a replicated object within its System: the creating kernel's id in the high half.
+using ObjectId = std::uint64_t;
+
+/// What never changes about an object; shared, immutable, by every kernel of the System.
+struct ObjectInfo {
+  ObjectId id = 0;         ///< Its name.
+  ReplicaOptions options;  ///< As validated; kernels sorted, never empty.
+  MachineFactory make;     ///< Builds a replica from state bytes.
+  bool has_keys = false;   ///< SM::keys exists (two_phase allowed).
+};
+
+/// A handle's reference to its object.
+using ObjectRef = std::shared_ptr<const ObjectInfo>;
+
+/// What create_object needs.
+struct ObjectSpec {
+  ReplicaOptions options;         ///< Unvalidated.
+  MachineFactory make = nullptr;  ///< Builds each replica.
+  bool has_keys = false;          ///< SM::keys exists.
+  std::vector<std::byte> state;   ///< Codec<SM> of the initial state.
+};
+
+/// Validates, then installs the object on every kernel of the System (a replica on members)
+/// and returns once all have it. From a task on `kernel`.
+Task<Result<ObjectRef>> create_object(Kernel& kernel, ObjectSpec spec);
+
+/// The largest encoded operation a proposal carries.
+std::size_t max_op_size() noexcept;
+
+/// Starts agreement on `op` (encoded) from `kernel`; completes `state` later, or at once on
+/// bad input.
+void propose(Kernel& kernel, const ObjectInfo& object, std::vector<std::byte> op,
+             std::shared_ptr<ProposalStateBase> state);
+
+/// `kernel`'s replica's state; invalid_argument when it is not a member.
+Result<const void*> local_state(Kernel& kernel, const ObjectInfo& object);
+
+/// A read waiting for its replica to catch up.
+struct ReadWaiter {
+  std::coroutine_handle<> handle;  ///< Resumed when done.
+  std::optional<Error> error;      ///< Set on failure.
+  const void* state = nullptr;     ///< Set on success.
+  std::uint64_t target = 0;        ///< What the replica must have applied, fixed at the start.
+};
+
+/// Starts a linearizable read; true when it completed at once (state or error set), else
+/// wait_read must follow.
+bool read_now(Kernel& kernel, const ObjectInfo& object, ReadWaiter& waiter);
+/// Suspends a read that read_now could not complete; `waiter.handle` resumes when done.
+void wait_read(Kernel& kernel, const ObjectInfo& object, ReadWaiter& waiter);
+
+/// Adds (`join`) or removes kernel `target`; from a task on any kernel.
+Task<Result<void>> change_membership(Kernel& kernel, ObjectRef object, bool join, KernelId target);
+
+/// Members as `kernel`'s replica knows them.
+std::vector<KernelId> members(Kernel& kernel, const ObjectInfo& object);
+/// Updates applied by `kernel`'s replica.
+std::uint64_t applied_count(Kernel& kernel, const ObjectInfo& object);
+/// The OpIds `kernel`'s replica applied, in order (record_history).
+std::vector<OpId> history(Kernel& kernel, const ObjectInfo& object);
+
+}  // namespace mk::detail

@@ -1,0 +1,205 @@
+// mk::Replicated<SM>: a user's state machine with a replica on every member kernel.
+#pragma once
+
+#include <coroutine>
+#include <memory>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "mk/kernel.h"
+#include "mk/proposal.h"
+#include "mk/protocol.h"
+#include "mk/replica_engine.h"
+#include "mk/replica_options.h"
+#include "mk/result.h"
+#include "mk/state_machine.h"
+#include "mk/system.h"
+#include "mk/task.h"
+
+namespace mk {
+
+namespace detail {
+
+/// The engine's view of one replica of SM.
+template <StateMachine SM>
+class TypedMachine final : public ErasedMachine {
+ public:
+  using Op = typename SM::Op;
+  using OpResult = typename SM::Result;
+
+  explicit TypedMachine(SM machine) : machine_(std::move(machine)) {}
+
+  static Result<std::unique_ptr<ErasedMachine>> make(std::span<const std::byte> state) {
+    auto decoded = Codec<SM>::decode(state);
+    if (!decoded) return std::move(decoded).error();
+    return std::unique_ptr<ErasedMachine>(new TypedMachine(std::move(*decoded)));
+  }
+
+  Result<void> check(std::span<const std::byte> op) const override {
+    auto decoded = Codec<Op>::decode(op);
+    if (!decoded) return std::move(decoded).error();
+    return check_decoded(*decoded);
+  }
+
+  Result<void> keys(std::span<const std::byte> op, std::vector<std::uint64_t>& out) const override {
+    if constexpr (TwoPhaseStateMachine<SM>) {
+      auto decoded = Codec<Op>::decode(op);
+      if (!decoded) return std::move(decoded).error();
+      machine_.keys(*decoded, out);
+      return {};
+    } else {
+      return error(Errc::invalid_argument, "the state machine has no keys()");
+    }
+  }
+
+  Result<void> apply(std::span<const std::byte> op, bool checked,
+                     ProposalStateBase* sink) override {
+    auto decoded = Codec<Op>::decode(op);
+    if (!decoded) return std::move(decoded).error();
+    if (checked) {
+      if (auto valid = check_decoded(*decoded); !valid) return valid;
+    }
+    OpResult result = machine_.apply(*decoded);
+    if (sink != nullptr) static_cast<ProposalState<OpResult>*>(sink)->fulfill(std::move(result));
+    return {};
+  }
+
+  void snapshot(std::vector<std::byte>& out) const override { Codec<SM>::encode(machine_, out); }
+  const void* state() const noexcept override { return &machine_; }
+
+ private:
+  Result<void> check_decoded(const Op& op) const {
+    if constexpr (CheckedStateMachine<SM>) {
+      return machine_.check(op);
+    } else {
+      (void)op;
+      return {};
+    }
+  }
+
+  SM machine_;
+};
+
+}  // namespace detail
+
+/// A user's deterministic state machine SM (mk/state_machine.h) kept on every member kernel
+/// of a System. Updates go through the agreement protocol of ReplicaOptions::protocol and are
+/// split-phase (propose returns at once, the result arrives later); reads are served from the
+/// calling kernel's replica without sending a message. docs/replica.md has the protocols, their
+/// guarantees and membership.
+///
+/// A Replicated is a small copyable handle (the object's id and its immutable description),
+/// safe to copy into tasks on any kernel of its System; valid while the System is.
+template <StateMachine SM>
+class Replicated {
+ public:
+  /// The operation type.
+  using Op = typename SM::Op;
+  /// What applying an operation returns to its proposer.
+  using OpResult = typename SM::Result;
+
+  /// `co_await r.read(k)` -> Result<const SM*>.
+  class ReadAwaiter {
+   public:
+    ReadAwaiter(Kernel& kernel, detail::ObjectRef object) noexcept
+        : kernel_(kernel), object_(std::move(object)) {}
+    bool await_ready() { return detail::read_now(kernel_, *object_, waiter_); }
+    void await_suspend(std::coroutine_handle<> handle) {
+      waiter_.handle = handle;
+      detail::wait_read(kernel_, *object_, waiter_);
+    }
+    Result<const SM*> await_resume() {
+      if (waiter_.error) return std::move(*waiter_.error);
+      return static_cast<const SM*>(waiter_.state);
+    }
+
+   private:
+    Kernel& kernel_;
+    detail::ObjectRef object_;
+    detail::ReadWaiter waiter_;
+  };
+
+  /// From outside the kernels (blocks, like System::run): puts a copy of `initial` on every
+  /// member kernel. Errors name the bad option (invalid_argument), or are System::run's.
+  static Result<Replicated> create(System& system, SM initial, ReplicaOptions options = {}) {
+    KernelId host = 0;
+    if (!options.kernels.empty() && options.kernels.front() < system.size()) {
+      host = options.kernels.front();
+    }
+    auto made = system.run(
+        host, [initial = std::move(initial), options = std::move(options)](Kernel& k) mutable {
+          return create_async(k, std::move(initial), std::move(options));
+        });
+    if (!made) return std::move(made).error();
+    return std::move(*made);
+  }
+
+  /// Same as create, from a task on any kernel of the system; nothing blocks (usable under the
+  /// simulator).
+  static Task<Result<Replicated>> create_async(Kernel& k, SM initial, ReplicaOptions options = {}) {
+    detail::ObjectSpec spec;
+    spec.options = std::move(options);
+    spec.make = &detail::TypedMachine<SM>::make;
+    spec.has_keys = TwoPhaseStateMachine<SM>;
+    Codec<SM>::encode(initial, spec.state);
+    auto made = co_await detail::create_object(k, std::move(spec));
+    if (!made) co_return std::move(made).error();
+    co_return Replicated(std::move(*made));
+  }
+
+  /// Split-phase update from a task on member kernel `k`: starts agreement and returns at
+  /// once. An operation whose encoding is over max_op_size() gives too_large at once.
+  Proposal<OpResult> propose(Kernel& k, const Op& op) const {
+    auto state = std::make_shared<detail::ProposalState<OpResult>>(k);
+    std::vector<std::byte> bytes;
+    Codec<Op>::encode(op, bytes);
+    detail::propose(k, *object_, std::move(bytes), state);
+    return Proposal<OpResult>(std::move(state));
+  }
+
+  /// The calling kernel's replica as it is now (no message; it may not yet show updates agreed
+  /// but not yet applied here). invalid_argument when `k` is not a member.
+  Result<const SM*> local(Kernel& k) const {
+    auto state = detail::local_state(k, *object_);
+    if (!state) return std::move(state).error();
+    return static_cast<const SM*>(*state);
+  }
+
+  /// `co_await r.read(k)` -> Result<const SM*>: the local replica once it has applied every
+  /// update it had seen prepared when the read began; no message is sent. With ordered and
+  /// two_phase this makes reads linearizable (docs/replica.md says why); with one_phase it is
+  /// local(k). Errors: invalid_argument (not a member), timed_out.
+  ReadAwaiter read(Kernel& k) const { return ReadAwaiter(k, object_); }
+
+  /// Adds kernel `joiner`, from a task on any kernel: it gets a copy of the state, then serves
+  /// reads and takes part in agreement. Proposals in flight finish first; new ones wait.
+  Task<Result<void>> join(Kernel& k, KernelId joiner) const {
+    return detail::change_membership(k, object_, true, joiner);
+  }
+  /// Removes kernel `leaver`, from a task on any kernel, once what it started has finished.
+  /// Afterwards, proposals and reads on it fail with invalid_argument.
+  Task<Result<void>> leave(Kernel& k, KernelId leaver) const {
+    return detail::change_membership(k, object_, false, leaver);
+  }
+  /// Current members as `k`'s replica knows them, in increasing order.
+  std::vector<KernelId> members(Kernel& k) const { return detail::members(k, *object_); }
+
+  /// Number of updates `k`'s replica has applied.
+  std::uint64_t applied(Kernel& k) const { return detail::applied_count(k, *object_); }
+  /// The updates `k`'s replica applied, in order; empty unless options.record_history.
+  std::vector<OpId> history(Kernel& k) const { return detail::history(k, *object_); }
+
+  /// The options the object was created with (validated; kernels sorted).
+  const ReplicaOptions& options() const noexcept { return object_->options; }
+  /// The largest encoded operation a proposal may carry.
+  static std::size_t max_op_size() noexcept { return detail::max_op_size(); }
+
+ private:
+  explicit Replicated(detail::ObjectRef object) noexcept : object_(std::move(object)) {}
+
+  detail::ObjectRef object_;
+};
+
+}  // namespace mk

@@ -1,0 +1,171 @@
+// The engine's entry points behind Replicated<SM> (mk/replica_engine.h).
+#include <algorithm>
+#include <memory>
+
+#include "mk/replica_engine.h"
+#include "replica/host.h"
+#include "replica/kernel_seam.h"
+#include "replica/options.h"
+#include "replica/replica.h"
+#include "replica/wire.h"
+
+namespace mk::detail {
+
+namespace {
+
+using replica::ReplicaHost;
+
+/// invalid_argument unless the caller runs on `kernel`.
+std::optional<Error> wrong_thread(Kernel& kernel, const char* what) {
+  if (Kernel::current() == &kernel) return std::nullopt;
+  return error(Errc::invalid_argument, std::string(what) + " on kernel " +
+                                           std::to_string(kernel.id()) +
+                                           " from a thread that is not running it");
+}
+
+/// The replica of `object` on `kernel`, or why there is none.
+Result<replica::Replica*> find(Kernel& kernel, const ObjectInfo& object, const char* what) {
+  if (auto failure = wrong_thread(kernel, what)) return std::move(*failure);
+  replica::Replica* found = ReplicaHost::of(kernel).find(object.id);
+  // Ids are unique within a System only: a handle of another System must not reach an object
+  // of this one that happens to share its id.
+  if (found == nullptr || &found->object() != &object) {
+    return error(Errc::invalid_argument,
+                 std::string(what) + ": replicated object " + std::to_string(object.id) +
+                     " is not installed on kernel " + std::to_string(kernel.id()) +
+                     " (a handle of another System?)");
+  }
+  return found;
+}
+
+/// Installs an object on one kernel, then tells its creator.
+class InstallWork final : public replica::RemoteWork {
+ public:
+  InstallWork(ObjectRef object, std::shared_ptr<const std::vector<std::byte>> state,
+              KernelId creator)
+      : object_(std::move(object)), state_(std::move(state)), creator_(creator) {}
+
+  void run(Kernel& target) override {
+    ReplicaHost& host = ReplicaHost::of(target);
+    replica::Header header;
+    header.object = object_->id;
+    header.root = target.id();
+    header.step = replica::Step::created;
+    const auto& members = object_->options.kernels;
+    std::unique_ptr<ErasedMachine> machine;
+    if (std::binary_search(members.begin(), members.end(), target.id())) {
+      auto made = object_->make(*state_);
+      if (!made) {
+        header.status = replica::status_of(made.error());
+        host.send(creator_, replica::message(header, replica::text_of(made.error())));
+        return;
+      }
+      machine = std::move(*made);
+    }
+    host.install(object_, std::move(machine));
+    host.send(creator_, replica::message(header));
+  }
+
+ private:
+  ObjectRef object_;
+  std::shared_ptr<const std::vector<std::byte>> state_;
+  KernelId creator_;
+};
+
+}  // namespace
+
+Task<Result<ObjectRef>> create_object(Kernel& kernel, ObjectSpec spec) {
+  if (auto failure = wrong_thread(kernel, "Replicated::create_async")) co_return *failure;
+  auto options = replica::validate(std::move(spec.options), kernel.system_size(), spec.has_keys);
+  if (!options) co_return std::move(options).error();
+  ReplicaHost& host = ReplicaHost::of(kernel);
+  auto object = std::make_shared<ObjectInfo>();
+  object->id = host.next_object_id();
+  object->options = std::move(*options);
+  object->make = spec.make;
+  object->has_keys = spec.has_keys;
+  ObjectRef shared = object;
+
+  // Every kernel learns the object (members get a replica), so that any of them can later
+  // join it or ask for a change; the creator returns once all have.
+  auto latch = std::make_shared<ProposalState<bool>>(kernel);
+  host.creating[shared->id] = replica::CreateWait{latch, kernel.system_size()};
+  host.add_deadline(kernel.now() + shared->options.timeout,
+                    replica::Deadline{shared->id, replica::Deadline::Kind::create, 0});
+  auto state = std::make_shared<const std::vector<std::byte>>(std::move(spec.state));
+  for (KernelId target = 0; target < kernel.system_size(); ++target) {
+    replica::post_work(kernel, target, std::make_unique<InstallWork>(shared, state, kernel.id()));
+  }
+  auto installed = co_await Proposal<bool>(latch);
+  if (!installed) co_return std::move(installed).error();
+  co_return shared;
+}
+
+std::size_t max_op_size() noexcept {
+  return replica::kMaxOp;
+}
+
+void propose(Kernel& kernel, const ObjectInfo& object, std::vector<std::byte> op,
+             std::shared_ptr<ProposalStateBase> state) {
+  auto found = find(kernel, object, "Replicated::propose");
+  if (!found) {
+    state->fail(std::move(found).error());
+    return;
+  }
+  (*found)->propose(std::move(op), std::move(state));
+}
+
+Result<const void*> local_state(Kernel& kernel, const ObjectInfo& object) {
+  auto found = find(kernel, object, "Replicated::local");
+  if (!found) return std::move(found).error();
+  if (auto failure = (*found)->not_member("Replicated::local")) return std::move(*failure);
+  return (*found)->machine()->state();
+}
+
+bool read_now(Kernel& kernel, const ObjectInfo& object, ReadWaiter& waiter) {
+  auto found = find(kernel, object, "Replicated::read");
+  if (!found) {
+    waiter.error = std::move(found).error();
+    return true;
+  }
+  return (*found)->read_now(waiter);
+}
+
+void wait_read(Kernel& kernel, const ObjectInfo& object, ReadWaiter& waiter) {
+  // read_now found the replica on this kernel a moment ago, in the same task step.
+  ReplicaHost::of(kernel).find(object.id)->wait_read(waiter);
+}
+
+Task<Result<void>> change_membership(Kernel& kernel, ObjectRef object, bool join, KernelId target) {
+  auto found = find(kernel, *object, join ? "Replicated::join" : "Replicated::leave");
+  if (!found) co_return std::move(found).error();
+  if (target >= kernel.system_size()) {
+    co_return error(Errc::invalid_argument, std::string(join ? "join" : "leave") + ": no kernel " +
+                                                std::to_string(target) + " (the system has " +
+                                                std::to_string(kernel.system_size()) + ")");
+  }
+  auto latch = std::make_shared<ProposalState<bool>>(kernel);
+  (*found)->request_change(join, target, latch);
+  auto done = co_await Proposal<bool>(latch);
+  if (!done) co_return std::move(done).error();
+  co_return Result<void>();
+}
+
+std::vector<KernelId> members(Kernel& kernel, const ObjectInfo& object) {
+  auto found = find(kernel, object, "Replicated::members");
+  if (!found) return {};
+  return (*found)->members();
+}
+
+std::uint64_t applied_count(Kernel& kernel, const ObjectInfo& object) {
+  auto found = find(kernel, object, "Replicated::applied");
+  return found ? (*found)->applied() : 0;
+}
+
+std::vector<OpId> history(Kernel& kernel, const ObjectInfo& object) {
+  auto found = find(kernel, object, "Replicated::history");
+  if (!found) return {};
+  return (*found)->history();
+}
+
+}  // namespace mk::detail

@@ -1,0 +1,180 @@
+// A replica's construction, message dispatch, deadlines and deferred work.
+#include "replica/replica.h"
+
+#include <algorithm>
+
+#include "replica/kernel_seam.h"
+
+namespace mk::replica {
+
+Replica::Replica(ReplicaHost& host, detail::ObjectRef object,
+                 std::unique_ptr<detail::ErasedMachine> machine)
+    : host_(host),
+      kernel_(host.kernel()),
+      object_(std::move(object)),
+      self_(kernel_.id()),
+      machine_(std::move(machine)),
+      members_(object_->options.kernels) {
+  member_ = machine_ != nullptr && std::binary_search(members_.begin(), members_.end(), self_);
+  coordinator_ = pick_coordinator();
+}
+
+std::optional<Error> Replica::not_member(const char* what) const {
+  if (member_) return std::nullopt;
+  return error(Errc::invalid_argument, std::string(what) + ": kernel " + std::to_string(self_) +
+                                           " is not a member of replicated object " +
+                                           std::to_string(object_->id));
+}
+
+KernelId Replica::pick_coordinator() const {
+  const auto& preferred = object_->options.sequencer;
+  if (preferred && std::binary_search(members_.begin(), members_.end(), *preferred)) {
+    return *preferred;
+  }
+  if (members_.empty()) return self_;
+  std::vector<CoreId> cores;
+  for (KernelId member : members_)
+    cores.push_back(core_of(kernel_, member));
+  std::sort(cores.begin(), cores.end());
+  cores.erase(std::unique(cores.begin(), cores.end()), cores.end());
+  auto central = skb_of(kernel_).central_core(cores);
+  if (!central) return members_.front();
+  for (KernelId member : members_) {
+    if (core_of(kernel_, member) == *central) return member;
+  }
+  return members_.front();
+}
+
+ReplicaHost::DeadlineHandle Replica::deadline_in(Deadline::Kind kind, std::uint64_t id) {
+  // Membership changes take several phases; their requester waits for all of them.
+  const auto scale = kind == Deadline::Kind::change_wait ? 4 : 1;
+  return host_.add_deadline(kernel_.now() + scale * object_->options.timeout,
+                            Deadline{object_->id, kind, id});
+}
+
+void Replica::record_apply(const OpId& id) {
+  ++applied_;
+  if (object_->options.record_history) history_.push_back(id);
+}
+
+void Replica::on_message(KernelId from, const Header& header, std::span<const std::byte> body) {
+  switch (header.step) {
+    case Step::wave_down:
+      if (header.epoch > epoch_) {
+        // Sent by a kernel that already installed a later membership: wait for it here too.
+        std::vector<std::byte> whole = message(header, body);
+        ahead_.emplace_back(from, std::move(whole));
+        return;
+      }
+      on_wave_down(from, header, body);
+      return;
+    case Step::wave_up:
+      on_wave_up(header, body);
+      return;
+    case Step::submit:
+      submit(header.origin, header.a, body);
+      return;
+    case Step::change_request:
+      on_change_request(header);
+      return;
+    case Step::change_reply: {
+      auto it = change_waits_.find(header.a);
+      if (it == change_waits_.end()) return;
+      auto latch = std::move(it->second);
+      change_waits_.erase(it);
+      if (header.status != 0) {
+        latch->fail(error_of(header.status, body));
+      } else {
+        static_cast<detail::ProposalState<bool>&>(*latch).fulfill(true);
+      }
+      return;
+    }
+    case Step::state_chunk:
+      on_state_chunk(header, body);
+      return;
+    case Step::state_done:
+      on_state_done(from, header, body);
+      return;
+    case Step::state_ack:
+      if (active_ && phase_ == ChangePhase::transferring && header.a == active_->number) {
+        change_phase_done(header.status == 0 ? Vote{} : Vote{error_of(header.status, body)});
+      }
+      return;
+    case Step::repair:
+      on_repair(header);
+      return;
+    case Step::created:
+      return;
+  }
+  detail::KernelAccess::note_failure(kernel_, "replica message with unknown step " +
+                                                  std::to_string(static_cast<int>(header.step)) +
+                                                  " from kernel " + std::to_string(from));
+}
+
+void Replica::on_deadline(const Deadline& deadline) {
+  switch (deadline.kind) {
+    case Deadline::Kind::proposal:
+      expire(deadline.id);
+      return;
+    case Deadline::Kind::read: {
+      auto it = reads_.find(deadline.id);
+      if (it == reads_.end()) return;
+      detail::ReadWaiter* waiter = it->second.waiter;
+      reads_.erase(it);
+      waiter->error =
+          error(Errc::timed_out, "read of replicated object " + std::to_string(object_->id) +
+                                     " on kernel " + std::to_string(self_) +
+                                     ": prepared updates not applied in time");
+      detail::KernelAccess::make_ready(kernel_, waiter->handle);
+      return;
+    }
+    case Deadline::Kind::change:
+      if (active_ && deadline.id == phase_serial_) {
+        change_phase_done(error(Errc::timed_out, std::string(active_->join ? "join" : "leave") +
+                                                     " of kernel " +
+                                                     std::to_string(active_->target) +
+                                                     ": a member did not answer in time"));
+      }
+      return;
+    case Deadline::Kind::change_wait: {
+      auto it = change_waits_.find(deadline.id);
+      if (it == change_waits_.end()) return;
+      auto latch = std::move(it->second);
+      change_waits_.erase(it);
+      latch->fail(error(Errc::timed_out, "membership change of replicated object " +
+                                             std::to_string(object_->id) +
+                                             ": no answer from the coordinator in time"));
+      return;
+    }
+    case Deadline::Kind::wave: {
+      auto it = waves_.find(WaveKey{self_, deadline.id});
+      if (it == waves_.end()) return;
+      it->second.deadline.reset();  // Fired: the host already removed it.
+      repair(it->second);
+      return;
+    }
+    case Deadline::Kind::create:
+      return;
+  }
+}
+
+void Replica::after_turn() {
+  if (object_->options.protocol == Protocol::ordered && coordinator_ == self_) flush_sequencer();
+  if (member_ && !frozen_) {
+    while (!queued_.empty()) {
+      const std::uint64_t number = queued_.front();
+      queued_.pop_front();
+      if (pending_.contains(number)) begin(number);
+    }
+  }
+  if (!ahead_.empty()) {
+    auto waiting = std::exchange(ahead_, {});
+    for (auto& [from, whole] : waiting) {
+      std::size_t at = 0;
+      const Header header = *get<Header>(whole, at);
+      on_message(from, header, std::span<const std::byte>(whole).subspan(at));
+    }
+  }
+}
+
+}  // namespace mk::replica

@@ -1,0 +1,61 @@
+#include "replica/tree.h"
+
+#include <algorithm>
+#include <map>
+
+#include "replica/kernel_seam.h"
+
+namespace mk::replica {
+
+KernelTree build_tree(Kernel& kernel, KernelId root, std::span<const KernelId> members,
+                      RouteKind kind) {
+  std::map<CoreId, std::vector<KernelId>> by_core;
+  by_core[core_of(kernel, root)].push_back(root);
+  for (KernelId member : members) {
+    if (member != root) by_core[core_of(kernel, member)].push_back(member);
+  }
+  const CoreId root_core = core_of(kernel, root);
+  std::vector<CoreId> cores;
+  for (auto& [core, kernels] : by_core) {
+    // The root leads its core; elsewhere the lowest id does.
+    if (core == root_core) {
+      std::sort(kernels.begin() + 1, kernels.end());
+    } else {
+      std::sort(kernels.begin(), kernels.end());
+    }
+    cores.push_back(core);
+  }
+
+  KernelTree tree;
+  tree.nodes[root];
+  auto link = [&tree](KernelId parent, KernelId child) {
+    tree.nodes[parent].children.push_back(child);
+    tree.nodes[child].parent = parent;
+  };
+  auto fan_out = [&](CoreId core) {
+    const auto& kernels = by_core[core];
+    for (std::size_t i = 1; i < kernels.size(); ++i)
+      link(kernels.front(), kernels[i]);
+  };
+
+  auto route = skb_of(kernel).route(root_core, cores, kind);
+  if (!route) {
+    // The members' cores are the System's, which the SKB knows; should it refuse them anyway,
+    // a flat tree from the root still reaches everyone.
+    for (CoreId core : cores) {
+      if (core != root_core) link(root, by_core[core].front());
+    }
+    for (CoreId core : cores)
+      fan_out(core);
+    return tree;
+  }
+  for (const RouteNode& node : route->nodes) {
+    const KernelId leader = by_core[node.core].front();
+    for (const RouteSend& send : node.sends)
+      link(leader, by_core[send.to].front());
+    fan_out(node.core);
+  }
+  return tree;
+}
+
+}  // namespace mk::replica

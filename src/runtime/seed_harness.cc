@@ -1,0 +1,125 @@
+// The seed harness: the environment's overrides, the loop over seeds, the replay command.
+#include "mk/seed_harness.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <cstdlib>
+#include <iostream>
+#include <string_view>
+
+namespace mk {
+
+namespace {
+
+/// The seeds to run: from the options, unless the environment says otherwise.
+struct SeedRange {
+  std::uint64_t first;
+  std::size_t count;
+};
+
+Result<std::uint64_t> parse_number(const char* variable, std::string_view text) {
+  std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) {
+    return error(Errc::invalid_argument,
+                 fmt::format("{}: '{}' is not a non-negative integer", variable, text));
+  }
+  return value;
+}
+
+Result<SeedRange> seed_range(const SeedOptions& options) {
+  if (const char* one = std::getenv("MK_SIM_SEED")) {
+    auto seed = parse_number("MK_SIM_SEED", one);
+    if (!seed) return std::move(seed).error();
+    return SeedRange{*seed, 1};
+  }
+  SeedRange range{options.first_seed, options.seeds};
+  if (const char* many = std::getenv("MK_SIM_SEEDS")) {
+    auto count = parse_number("MK_SIM_SEEDS", many);
+    if (!count) return std::move(count).error();
+    range.count = static_cast<std::size_t>(*count);
+  }
+  if (range.count == 0) {
+    return error(Errc::invalid_argument, "seeds: 0; run_seeds needs at least one seed");
+  }
+  return range;
+}
+
+std::string this_binary() {
+  char path[4096];
+  const ssize_t length = readlink("/proc/self/exe", path, sizeof path - 1);
+  if (length <= 0) return "<test binary>";
+  return std::string(path, static_cast<std::size_t>(length));
+}
+
+SeedFailure make_failure(const SeedOptions& options, std::uint64_t seed, Error failure,
+                         std::optional<std::uint64_t> hash) {
+  std::string replay = fmt::format("MK_SIM_SEED={} {}", seed, this_binary());
+  if (!options.test_name.empty()) replay += " --gtest_filter=" + options.test_name;
+  return SeedFailure{seed, std::move(failure), hash, std::move(replay)};
+}
+
+template <class RunOne>
+SeedReport run_all(const SeedOptions& options, RunOne run_one) {
+  SeedReport report;
+  auto range = seed_range(options);
+  if (!range) {
+    report.failure = SeedFailure{std::nullopt, std::move(range).error(), std::nullopt, {}};
+  } else {
+    for (std::size_t i = 0; i < range->count; ++i) {
+      const std::uint64_t seed = range->first + i;
+      ++report.seeds_run;
+      if (auto failure = run_one(seed)) {
+        report.failure = std::move(failure);
+        break;
+      }
+    }
+  }
+  if (report.failure && options.print_failure) std::cerr << report.failure->describe() << '\n';
+  return report;
+}
+
+}  // namespace
+
+std::string SeedFailure::describe() const {
+  if (!seed) return "seed harness: " + error.describe();
+  std::string text = fmt::format("seed {} failed: {}", *seed, error.describe());
+  if (trace_hash) text += fmt::format("\n  trace hash: {:016x}", *trace_hash);
+  text += "\n  replay: " + replay;
+  return text;
+}
+
+std::string SeedReport::describe() const {
+  if (failure) return failure->describe();
+  return fmt::format("{} seeds passed", seeds_run);
+}
+
+SeedReport run_seeds(const SeedOptions& options,
+                     const std::function<Result<void>(std::uint64_t seed)>& scenario) {
+  return run_all(options, [&](std::uint64_t seed) -> std::optional<SeedFailure> {
+    auto outcome = scenario(seed);
+    if (outcome) return std::nullopt;
+    return make_failure(options, seed, std::move(outcome).error(), std::nullopt);
+  });
+}
+
+SeedReport run_seeds(const SeedOptions& options, const SimulationOptions& base,
+                     const std::function<Result<void>(Simulation& simulation)>& scenario) {
+  return run_all(options, [&](std::uint64_t seed) -> std::optional<SeedFailure> {
+    SimulationOptions seeded = base;
+    seeded.seed = seed;
+    auto simulation = Simulation::create(std::move(seeded));
+    if (!simulation)
+      return make_failure(options, seed, std::move(simulation).error(), std::nullopt);
+    auto outcome = scenario(**simulation);
+    const std::uint64_t hash = (*simulation)->trace_hash();
+    auto stopped = (*simulation)->shutdown();
+    if (!outcome) return make_failure(options, seed, std::move(outcome).error(), hash);
+    if (!stopped) return make_failure(options, seed, std::move(stopped).error(), hash);
+    return std::nullopt;
+  });
+}
+
+}  // namespace mk

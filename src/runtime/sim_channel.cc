@@ -1,0 +1,155 @@
+#include "runtime/sim_channel.h"
+
+#include <algorithm>
+#include <deque>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "runtime/sim_executor.h"
+
+namespace mk::runtime {
+
+namespace {
+
+struct SimMessage {
+  MessageType type;
+  std::vector<std::byte> payload;
+  Instant deliver_at;
+  std::size_t slots;
+};
+
+/// Shared by the two ends; one thread runs the whole simulation, so nothing here is atomic.
+struct SimRing {
+  SimRing(SimExecutor& sim, const SimChannelShape& channel_shape)
+      : executor(sim),
+        shape(channel_shape),
+        sender_time(sim.time_of(channel_shape.from)),
+        receiver_time(sim.time_of(channel_shape.to)) {}
+
+  /// When the front message arrives; the far future when there is none. Kept beside the
+  /// receiver's clock so that the receiver's look at each of its channels every turn is one
+  /// compare.
+  Instant next_arrival() const noexcept {
+    return queue.empty() ? Instant::max() : queue.front().deliver_at;
+  }
+
+  SimExecutor& executor;
+  SimChannelShape shape;
+  const Instant& sender_time;    ///< The sending kernel's virtual time.
+  const Instant& receiver_time;  ///< The receiving kernel's virtual time.
+  Instant front_arrival = Instant::max();
+  std::deque<SimMessage> queue;
+  /// Slots the sender cannot use: taken by messages, or freed by the receiver at an instant
+  /// the sender's clock has not reached yet (a receiver's turn runs whole, ahead of others).
+  std::size_t used_slots = 0;
+  struct Release {
+    Instant at;
+    std::size_t slots;
+  };
+  std::deque<Release> releases;  ///< Slots freed by the receiver, in its time order.
+  Instant last_delivery{};
+  bool sender_closed = false;
+  bool receiver_gone = false;
+  bool polling = false;
+};
+
+class SimSender final : public ChannelSender {
+ public:
+  explicit SimSender(std::shared_ptr<SimRing> ring) : ring_(std::move(ring)) {}
+  ~SimSender() override { close(); }
+  SimSender(const SimSender&) = delete;
+  SimSender& operator=(const SimSender&) = delete;
+
+  SendStatus try_send(MessageType type, std::span<const std::byte> payload) override {
+    SimRing& ring = *ring_;
+    if (ring.sender_closed || ring.receiver_gone) return SendStatus::closed;
+    if (payload.size() > kMaxPayload) return SendStatus::too_large;
+    const std::size_t per_slot = ring.shape.slot_payload;
+    const std::size_t slots = std::max<std::size_t>(1, (payload.size() + per_slot - 1) / per_slot);
+    SimExecutor& sim = ring.executor;
+    while (!ring.releases.empty() && ring.releases.front().at <= ring.sender_time) {
+      ring.used_slots -= ring.releases.front().slots;
+      ring.releases.pop_front();
+    }
+    if (ring.used_slots + slots > ring.shape.slots) {
+      // Room the receiver already made shows when the sender's clock gets there.
+      if (!ring.releases.empty()) sim.wake_at(ring.shape.from, ring.releases.front().at);
+      return SendStatus::full;
+    }
+    const Instant sent = sim.charge_send(ring.shape.from);
+    const Instant arrives =
+        std::max(ring.last_delivery,
+                 sim.delivery_instant(ring.shape.from, ring.shape.to, sent, ring.shape.latency));
+    ring.last_delivery = arrives;
+    ring.queue.push_back(
+        SimMessage{type, std::vector<std::byte>(payload.begin(), payload.end()), arrives, slots});
+    ring.used_slots += slots;
+    ring.front_arrival = ring.next_arrival();
+    sim.on_enqueued(ring.shape.from, ring.shape.to, type, sent, arrives);
+    return SendStatus::ok;
+  }
+
+  std::size_t try_send_batch(std::span<const OutgoingMessage> messages) override {
+    std::size_t sent = 0;
+    for (const auto& message : messages) {
+      if (try_send(message.type, message.payload) != SendStatus::ok) break;
+      ++sent;
+    }
+    return sent;
+  }
+
+  void close() override { ring_->sender_closed = true; }
+  bool peer_closed() const override { return ring_->receiver_gone; }
+
+ private:
+  std::shared_ptr<SimRing> ring_;
+};
+
+class SimReceiver final : public ChannelReceiver {
+ public:
+  explicit SimReceiver(std::shared_ptr<SimRing> ring) : ring_(std::move(ring)) {}
+  ~SimReceiver() override { ring_->receiver_gone = true; }
+  SimReceiver(const SimReceiver&) = delete;
+  SimReceiver& operator=(const SimReceiver&) = delete;
+
+  std::size_t poll(FunctionRef<void(const MessageView&)> on_message,
+                   std::size_t max_messages) override {
+    SimRing& ring = *ring_;
+    if (ring.polling || ring.front_arrival > ring.receiver_time) return 0;
+    ring.polling = true;
+    std::size_t delivered = 0;
+    try {
+      while (delivered < max_messages && has_message()) {
+        SimMessage message = std::move(ring.queue.front());
+        ring.queue.pop_front();
+        ring.releases.push_back(SimRing::Release{ring.receiver_time, message.slots});
+        ring.front_arrival = ring.next_arrival();
+        ++delivered;
+        ring.executor.on_received(ring.shape.to, ring.shape.from, message.type);
+        on_message(MessageView{message.type, message.payload});
+      }
+    } catch (...) {
+      ring.polling = false;
+      throw;
+    }
+    ring.polling = false;
+    return delivered;
+  }
+
+  bool has_message() const override { return ring_->front_arrival <= ring_->receiver_time; }
+
+  bool closed() const override { return ring_->sender_closed && ring_->queue.empty(); }
+
+ private:
+  std::shared_ptr<SimRing> ring_;
+};
+
+}  // namespace
+
+ChannelEnds make_sim_channel(SimExecutor& executor, const SimChannelShape& shape) {
+  auto ring = std::make_shared<SimRing>(executor, shape);
+  return ChannelEnds{std::make_unique<SimSender>(ring), std::make_unique<SimReceiver>(ring)};
+}
+
+}  // namespace mk::runtime

@@ -1,0 +1,30 @@
+// The simulated channel: a FIFO of messages, each stamped with the virtual instant it arrives.
+#pragma once
+
+#include <cstddef>
+
+#include "mk/channel.h"
+#include "mk/clock.h"
+#include "mk/kernel_id.h"
+#include "mk/result.h"
+
+namespace mk::runtime {
+
+class SimExecutor;
+
+/// What a simulated channel is: who talks, how far apart, and how much it holds.
+struct SimChannelShape {
+  KernelId from = 0;
+  KernelId to = 0;
+  Duration latency{0};           ///< The model's one-way latency from `from` to `to`.
+  std::size_t slots = 0;         ///< Capacity, in slots, as the real ring's.
+  std::size_t slot_payload = 0;  ///< Payload bytes per slot, as the real ring's.
+};
+
+/// Both ends of a channel that delivers each message no earlier than its send instant plus the
+/// latency, never before the message sent ahead of it, and only once the receiver's virtual
+/// clock has reached that instant. Messages take slots as in the real ring, so a full channel
+/// gives SendStatus::full and the runtime's back-pressure works as it does on threads.
+ChannelEnds make_sim_channel(SimExecutor& executor, const SimChannelShape& shape);
+
+}  // namespace mk::runtime

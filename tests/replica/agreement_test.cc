@@ -1,0 +1,109 @@
+// Every kernel proposes concurrently, for each protocol and route kind; afterwards every
+// replica is identical, and with ordered broadcast every replica applied the same sequence.
+#include <map>
+#include <tuple>
+
+#include "replica_test_util.h"
+
+namespace mk::test {
+namespace {
+
+using Param = std::tuple<Protocol, RouteKind>;
+
+class Agreement : public ::testing::TestWithParam<Param> {};
+
+TEST_P(Agreement, ConcurrentProposalsLeaveIdenticalReplicas) {
+  const auto [protocol, route] = GetParam();
+  auto system = boot(config_for(8));
+  ASSERT_NE(system, nullptr);
+  ReplicaOptions options;
+  options.protocol = protocol;
+  options.route = route;
+  options.record_history = true;
+  auto r = Replicated<Ledger>::create(*system, Ledger{}, options);
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  const auto replica = *r;
+
+  const std::size_t per_kernel = std::max<std::size_t>(scaled(500), 40);
+  std::vector<LoadReport> reports(8);
+  run_on_all(*system, first_kernels(8), [replica, per_kernel, &reports](Kernel& k) {
+    return load(k, replica, per_kernel, 16, Ledger::kKeys, reports[k.id()]);
+  });
+
+  std::array<std::int64_t, Ledger::kKeys> expected{};
+  std::size_t committed = 0;
+  for (const auto& report : reports) {
+    EXPECT_EQ(report.other, 0u) << report.first_other;
+    EXPECT_EQ(report.not_member, 0u);
+    if (protocol != Protocol::two_phase) {
+      EXPECT_EQ(report.conflicts, 0u);
+    }
+    EXPECT_EQ(report.ok + report.conflicts, per_kernel);
+    committed += report.ok;
+    for (std::size_t key = 0; key < Ledger::kKeys; ++key)
+      expected[key] += report.committed[key];
+  }
+  if (protocol != Protocol::two_phase) {
+    EXPECT_EQ(committed, 8 * per_kernel);
+  }
+  EXPECT_GT(committed, 0u);
+
+  auto first = snapshot(*system, replica, 0);
+  ASSERT_TRUE(first.ok()) << first.error().describe();
+  EXPECT_EQ(first->values, expected);
+  EXPECT_EQ(first->count, committed);
+  std::vector<OpId> first_history;
+  ASSERT_TRUE(system
+                  ->run(0,
+                        [&](Kernel& k) -> Task<void> {
+                          first_history = replica.history(k);
+                          co_return;
+                        })
+                  .ok());
+  EXPECT_EQ(first_history.size(), committed);
+  for (KernelId id = 1; id < 8; ++id) {
+    auto other = snapshot(*system, replica, id);
+    ASSERT_TRUE(other.ok()) << other.error().describe();
+    EXPECT_EQ(other->values, expected) << "kernel " << id;
+    EXPECT_EQ(other->count, committed) << "kernel " << id;
+    std::vector<OpId> history;
+    ASSERT_TRUE(system
+                    ->run(id,
+                          [&](Kernel& k) -> Task<void> {
+                            history = replica.history(k);
+                            co_return;
+                          })
+                    .ok());
+    ASSERT_EQ(history.size(), committed) << "kernel " << id;
+    if (protocol == Protocol::ordered) {
+      EXPECT_EQ(other->checksum, first->checksum) << "kernel " << id;
+      EXPECT_EQ(history, first_history) << "kernel " << id;
+    }
+  }
+  // Within one proposer, ordered broadcast keeps the order of its proposals.
+  if (protocol == Protocol::ordered) {
+    std::map<KernelId, std::uint64_t> last;
+    for (const OpId& id : first_history) {
+      EXPECT_GT(id.number, last[id.origin]);
+      last[id.origin] = id.number;
+    }
+  }
+}
+
+std::string name(const ::testing::TestParamInfo<Param>& info) {
+  std::string text = std::string(to_string(std::get<0>(info.param))) + "_" +
+                     std::string(to_string(std::get<1>(info.param)));
+  std::replace(text.begin(), text.end(), '-', '_');
+  return text;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    AllProtocolsAndRoutes, Agreement,
+    ::testing::Combine(::testing::Values(Protocol::one_phase, Protocol::two_phase,
+                                         Protocol::ordered),
+                       ::testing::Values(RouteKind::unicast, RouteKind::broadcast,
+                                         RouteKind::multicast, RouteKind::numa_multicast)),
+    name);
+
+}  // namespace
+}  // namespace mk::test
