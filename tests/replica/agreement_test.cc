@@ -24,7 +24,7 @@ TEST_P(Agreement, ConcurrentProposalsLeaveIdenticalReplicas) {
   ASSERT_TRUE(r.ok()) << r.error().describe();
   const auto replica = *r;
 
-  const std::size_t per_kernel = std::max<std::size_t>(scaled(500), 40);
+  std::size_t per_kernel = std::max<std::size_t>(scaled(500), 40);
   std::vector<LoadReport> reports(8);
   run_on_all(*system, first_kernels(8), [replica, per_kernel, &reports](Kernel& k) {
     return load(k, replica, per_kernel, 16, Ledger::kKeys, reports[k.id()]);

@@ -137,7 +137,7 @@ TEST(MembershipState, JoinerReceivesStateLargerThanOneMessage) {
   auto made = Replicated<Journal>::create(*system, Journal{}, options);
   ASSERT_TRUE(made.ok()) << made.error().describe();
   const auto journal = *made;
-  const std::size_t count = 1000;  // 8 KB of state: several chunks.
+  std::size_t count = 1000;  // 8 KB of state: several chunks.
   auto filled = system->run(1, [journal, count](Kernel& k) -> Task<bool> {
     for (std::uint64_t i = 0; i < count; ++i) {
       auto result = co_await journal.propose(k, Journal::Op{i, 0});

@@ -34,7 +34,7 @@ TEST_P(Reads, ReadAfterCompletionSeesTheUpdate) {
 
   // Each kernel adds 1 to its own key and, once that completed, asks the next kernel to read
   // it: the reader must see every increment completed before its read began.
-  const std::size_t rounds = std::max<std::size_t>(scaled(200), 20);
+  std::size_t rounds = std::max<std::size_t>(scaled(200), 20);
   std::vector<std::size_t> stale(8, 0);
   run_on_all(*system, first_kernels(8), [ledger, rounds, &stale](Kernel& k) -> Task<void> {
     const KernelId reader = (k.id() + 1) % 8;

@@ -38,7 +38,9 @@ TEST(Scale, NinetySixKernelsOnTheNinetySixCoreMachine) {
   options.kernels = 96;
   auto sim = create(options);
   ASSERT_TRUE(sim);
-  EXPECT_EQ(exchange(*sim), 96u * 95u);
+  // All to all; under the sanitizers each kernel calls its next 32, to stay within seconds.
+  const std::size_t peers = mk::test::kScale == 10 ? 95 : 32;
+  EXPECT_EQ(exchange(*sim, peers), 96u * peers);
   EXPECT_TRUE(sim->shutdown().ok());
 }
 
