@@ -84,6 +84,9 @@ struct KernelAccess {
   /// Answers call `call_id` of kernel `to` with `failure`.
   static void reply_error(Kernel& kernel, KernelId to, std::uint32_t call_id, MessageType type,
                           const Error& failure);
+  /// The kernel's runtime side, for the layers built in-tree on the runtime (replication),
+  /// which need the System's SKB, other kernels' cores and their inboxes.
+  static runtime::KernelCore& core(Kernel& kernel) noexcept;
   /// The kernel's extension registered under `key`, or nullptr.
   static void* find_extension(Kernel& kernel, const void* key) noexcept;
   /// Gives the kernel an extension under `key`, destroyed by `destroy` after the kernel's tasks.

@@ -1,9 +1,5 @@
-// The replica layer's one reach into the runtime's private side (see kernel_seam.h).
-//
-// Kernel keeps its KernelCore private and the runtime offers no accessor for the System's SKB
-// or the inbox yet, so the pointer is obtained through an explicit template instantiation,
-// where the language waives access checks ([temp.spec.general]). Only this file does it; a
-// `detail::KernelAccess::core(Kernel&)` in the runtime would replace it one for one.
+// The replica layer's one reach into the runtime's private side (see kernel_seam.h), through
+// detail::KernelAccess: the System's SKB, other kernels' cores, and their inboxes.
 #include "replica/kernel_seam.h"
 
 #include <utility>
@@ -15,21 +11,8 @@ namespace mk::replica {
 
 namespace {
 
-using CoreMember = std::unique_ptr<runtime::KernelCore> Kernel::*;
-
-struct CoreTag {
-  friend CoreMember core_member(CoreTag);
-};
-
-template <CoreMember Member>
-struct CoreAccess {
-  friend CoreMember core_member(CoreTag) { return Member; }
-};
-
-template struct CoreAccess<&Kernel::core_>;
-
 runtime::KernelCore& core(Kernel& kernel) noexcept {
-  return *(kernel.*core_member(CoreTag{}));
+  return detail::KernelAccess::core(kernel);
 }
 
 class WorkItem final : public runtime::InboxItem {

@@ -250,6 +250,10 @@ Dispatcher* KernelAccess::find_dispatcher(Kernel& kernel, std::uint32_t domain) 
   return nullptr;
 }
 
+runtime::KernelCore& KernelAccess::core(Kernel& kernel) noexcept {
+  return *kernel.core_;
+}
+
 void* KernelAccess::find_extension(Kernel& kernel, const void* key) noexcept {
   for (const auto& extension : kernel.core_->extensions) {
     if (extension.key == key) return extension.object;
