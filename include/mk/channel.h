@@ -83,8 +83,9 @@ class ChannelSender {
 
   /// Sends messages in order until one does not fit; returns how many were sent. A message
   /// that is too large stops the batch like a full ring does; the caller checks it with
-  /// try_send to learn why.
-  virtual std::size_t try_send_batch(std::span<const OutgoingMessage> messages) = 0;
+  /// try_send to learn why. The default calls try_send per message; the cross-core rings
+  /// override it to publish a batch with one flow-control check.
+  virtual std::size_t try_send_batch(std::span<const OutgoingMessage> messages);
 
   /// Tells the receiver no more messages follow. Messages already sent are still delivered.
   virtual void close() = 0;

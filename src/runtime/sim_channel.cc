@@ -90,15 +90,6 @@ class SimSender final : public ChannelSender {
     return SendStatus::ok;
   }
 
-  std::size_t try_send_batch(std::span<const OutgoingMessage> messages) override {
-    std::size_t sent = 0;
-    for (const auto& message : messages) {
-      if (try_send(message.type, message.payload) != SendStatus::ok) break;
-      ++sent;
-    }
-    return sent;
-  }
-
   void close() override { ring_->sender_closed = true; }
   bool peer_closed() const override { return ring_->receiver_gone; }
 

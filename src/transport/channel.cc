@@ -9,6 +9,15 @@
 
 namespace mk {
 
+std::size_t ChannelSender::try_send_batch(std::span<const OutgoingMessage> messages) {
+  std::size_t sent = 0;
+  for (const auto& message : messages) {
+    if (try_send(message.type, message.payload) != SendStatus::ok) break;
+    ++sent;
+  }
+  return sent;
+}
+
 std::string_view to_string(ChannelKind kind) noexcept {
   switch (kind) {
     case ChannelKind::urpc:
