@@ -185,21 +185,29 @@ std::vector<Span> on_every_kernel(System& system, F body) {
   return spans;
 }
 
-/// `reads` lookups, each after `co_await map.read(k)` (linearizable) or map.local(k).
+/// Looks up one key in `map`'s entries into `sum`.
+void look_up(const BenchMap& map, KeyStream& keys, std::uint64_t& sum) {
+  auto found = map.entries.find(keys.next());
+  if (found != map.entries.end()) sum += found->second;
+}
+
+/// `reads` lookups, each after `co_await map.read(k)` (linearizable) or map.local(k). Two
+/// loops, not one with `linearizable ? co_await .. : ..`: GCC 12 miscompiles co_await in ?:.
 Task<Span> read_loop(Kernel& k, Replicated<BenchMap> map, std::size_t reads, bool linearizable) {
   KeyStream keys(k.id() + 1);
   std::uint64_t sum = 0;
   Span span;
   span.begin = k.now();
-  for (std::size_t r = 0; r < reads; ++r) {
-    auto state = linearizable ? co_await map.read(k) : map.local(k);
-    if (!state) {
-      span.ok = false;
-      co_return span;
+  for (std::size_t r = 0; r < reads && span.ok; ++r) {
+    if (linearizable) {
+      auto state = co_await map.read(k);
+      if (state) look_up(**state, keys, sum);
+      span.ok = static_cast<bool>(state);
+    } else {
+      auto state = map.local(k);
+      if (state) look_up(**state, keys, sum);
+      span.ok = static_cast<bool>(state);
     }
-    const auto& entries = (*state)->entries;
-    auto found = entries.find(keys.next());
-    if (found != entries.end()) sum += found->second;
     if (r % kReadsPerYield == kReadsPerYield - 1) co_await k.yield();
   }
   span.end = k.now();

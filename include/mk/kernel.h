@@ -177,7 +177,7 @@ class Kernel {
   ~Kernel();
 
   /// This kernel's id, its index in boot order.
-  KernelId id() const noexcept;
+  KernelId id() const noexcept { return id_; }
   /// The core this kernel is pinned to.
   CoreId core() const noexcept;
   /// How many kernels the System has; valid ids are 0 to size() - 1.
@@ -278,6 +278,8 @@ class Kernel {
   friend class runtime::KernelCore;
   Kernel(KernelId id, runtime::Fabric& fabric, const Clock& clock);
 
+  // Also in core_; kept here so that id(), on every replicated read, is inline.
+  KernelId id_;
   std::unique_ptr<runtime::KernelCore> core_;
 };
 

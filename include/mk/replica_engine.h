@@ -2,6 +2,7 @@
 // protocols work on bytes here so that they are compiled once, not once per state machine.
 #pragma once
 
+#include <atomic>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
@@ -16,6 +17,10 @@
 #include "mk/replica_options.h"
 #include "mk/result.h"
 #include "mk/task.h"
+
+namespace mk::replica {
+class Replica;
+}
 
 namespace mk::detail {
 
@@ -50,6 +55,11 @@ struct ObjectInfo {
   ReplicaOptions options;  ///< As validated; kernels sorted, never empty.
   MachineFactory make;     ///< Builds a replica from state bytes.
   bool has_keys = false;   ///< SM::keys exists (two_phase allowed).
+  /// By KernelId, for the kernels the System had at creation: the replica installed on that
+  /// kernel, so that reads find it without a lookup. Each entry is stored once, by its own
+  /// kernel; entries are only ever read by the kernel that owns them, so they do not bounce.
+  std::unique_ptr<std::atomic<replica::Replica*>[]> installed;
+  std::size_t installed_size = 0;  ///< Entries in `installed`.
 };
 
 /// A handle's reference to its object.

@@ -103,12 +103,14 @@ class Replicated {
   /// `co_await r.read(k)` -> Result<const SM*>.
   class ReadAwaiter {
    public:
-    ReadAwaiter(Kernel& kernel, detail::ObjectRef object) noexcept
-        : kernel_(kernel), object_(std::move(object)) {}
-    bool await_ready() { return detail::read_now(kernel_, *object_, waiter_); }
+    // The object by reference: the handle outlives the co_await expression, and copying its
+    // shared_ptr would make every read bounce the count's cache line between kernels.
+    ReadAwaiter(Kernel& kernel, const detail::ObjectInfo& object) noexcept
+        : kernel_(kernel), object_(object) {}
+    bool await_ready() { return detail::read_now(kernel_, object_, waiter_); }
     void await_suspend(std::coroutine_handle<> handle) {
       waiter_.handle = handle;
-      detail::wait_read(kernel_, *object_, waiter_);
+      detail::wait_read(kernel_, object_, waiter_);
     }
     Result<const SM*> await_resume() {
       if (waiter_.error) return std::move(*waiter_.error);
@@ -117,7 +119,7 @@ class Replicated {
 
    private:
     Kernel& kernel_;
-    detail::ObjectRef object_;
+    const detail::ObjectInfo& object_;
     detail::ReadWaiter waiter_;
   };
 
@@ -171,7 +173,7 @@ class Replicated {
   /// update it had seen prepared when the read began; no message is sent. With ordered and
   /// two_phase this makes reads linearizable (docs/replica.md says why); with one_phase it is
   /// local(k). Errors: invalid_argument (not a member), timed_out.
-  ReadAwaiter read(Kernel& k) const { return ReadAwaiter(k, object_); }
+  ReadAwaiter read(Kernel& k) const { return ReadAwaiter(k, *object_); }
 
   /// Adds kernel `joiner`, from a task on any kernel: it gets a copy of the state, then serves
   /// reads and takes part in agreement. Proposals in flight finish first; new ones wait.

@@ -69,9 +69,14 @@ Replica& ReplicaHost::install(detail::ObjectRef object,
                               std::unique_ptr<detail::ErasedMachine> machine) {
   const detail::ObjectId id = object->id;
   if (Replica* existing = find(id)) return *existing;
-  auto made = std::make_unique<Replica>(*this, std::move(object), std::move(machine));
+  auto made = std::make_unique<Replica>(*this, object, std::move(machine));
   Replica& ref = *made;
   replicas_.emplace(id, std::move(made));
+  if (kernel_.id() < object->installed_size) {
+    // Release: a kernel of another System with this id may load the entry (detail::
+    // installed_here) and must then see the replica's fields as constructed.
+    object->installed[kernel_.id()].store(&ref, std::memory_order_release);
+  }
   return ref;
 }
 

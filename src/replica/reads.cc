@@ -30,8 +30,8 @@ bool Replica::read_ready(std::uint64_t target) const {
 }
 
 bool Replica::read_now(detail::ReadWaiter& waiter) {
-  if (auto failure = not_member("read")) {
-    waiter.error = std::move(failure);
+  if (!member_) {
+    waiter.error = not_member("read");
     return true;
   }
   waiter.target = read_target();

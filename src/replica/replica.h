@@ -33,6 +33,7 @@ class Replica {
           std::unique_ptr<detail::ErasedMachine> machine);
 
   const detail::ObjectInfo& object() const noexcept { return *object_; }
+  Kernel& kernel() const noexcept { return kernel_; }
   bool member() const noexcept { return member_; }
   const std::vector<KernelId>& members() const noexcept { return members_; }
   const detail::ErasedMachine* machine() const noexcept {

@@ -278,13 +278,10 @@ void KernelAccess::add_dispatcher(Kernel& kernel, std::unique_ptr<Dispatcher> di
 }  // namespace detail
 
 Kernel::Kernel(KernelId id, runtime::Fabric& fabric, const Clock& clock)
-    : core_(std::make_unique<runtime::KernelCore>(*this, id, fabric, clock)) {}
+    : id_(id), core_(std::make_unique<runtime::KernelCore>(*this, id, fabric, clock)) {}
 
 Kernel::~Kernel() = default;
 
-KernelId Kernel::id() const noexcept {
-  return core_->id;
-}
 CoreId Kernel::core() const noexcept {
   return core_->fabric.cores[core_->id];
 }
