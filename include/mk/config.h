@@ -25,9 +25,10 @@ struct Config {
   /// of the machine (online and in the process's cpuset), each `kernels_per_core` times.
   std::vector<CoreId> cores;
 
-  /// How many kernels may share one core (1 to 64). The default, 1, requires distinct cores.
-  /// Raise it only on purpose, e.g. to run 8 kernels on a 2-core host in tests: kernels that
-  /// share a core never poll before sleeping (the SKB's poll budget is then 0).
+  /// How many kernels may share one core (1 to 64), at boot or later (System::add_kernel).
+  /// The default, 1, requires distinct cores. Raise it only on purpose, e.g. to run 8 kernels
+  /// on a 2-core host in tests: kernels that may share a core never poll before sleeping (the
+  /// default poll budget is then 0).
   std::size_t kernels_per_core = 1;
 
   /// Channel kind between two different kernels; empty: the SKB's choice per pair. `local` is

@@ -51,6 +51,20 @@ class Executor {
   /// Returns once every kernel has stopped and no executor thread runs kernel code any more.
   /// Called once, after every kernel was asked to stop.
   virtual void join() = 0;
+  /// Starts running one more kernel after start (System::add_kernel), its memory preferably
+  /// from `numa_node` (-1: any). On failure nothing of it runs. The default refuses
+  /// (unavailable): an executor that cannot grow need not support it.
+  virtual Result<void> add(Kernel& kernel, int numa_node) {
+    (void)kernel;
+    (void)numa_node;
+    return error(Errc::unavailable, "this executor cannot add kernels to a running system");
+  }
+  /// Returns once `kernel`, asked to stop while the others run (System::remove_kernel), has
+  /// stopped and no executor thread runs its code. The default refuses (unavailable).
+  virtual Result<void> retire(Kernel& kernel) {
+    (void)kernel;
+    return error(Errc::unavailable, "this executor cannot take kernels offline");
+  }
 
   /// Makes the channel that carries kernel `from`'s messages to kernel `to` (`from == to` for
   /// a kernel's channel to itself), of the `kind` the SKB or the Config chose. Called on the

@@ -178,9 +178,11 @@ class Kernel {
 
   /// This kernel's id, its index in boot order.
   KernelId id() const noexcept { return id_; }
+  /// True when kernel `kernel` exists and has not been taken offline (System::remove_kernel).
+  bool is_online(KernelId kernel) const noexcept;
   /// The core this kernel is pinned to.
   CoreId core() const noexcept;
-  /// How many kernels the System has; valid ids are 0 to size() - 1.
+  /// How many kernels the System has had; ids are 0 to size() - 1 (some may be offline).
   std::size_t system_size() const noexcept;
   /// The time on this kernel's clock (the executor's).
   Instant now() const noexcept;

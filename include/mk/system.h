@@ -167,8 +167,29 @@ class System {
   /// Shuts down, if shutdown() was not called.
   ~System();
 
-  /// Number of kernels; their ids are 0 to size() - 1.
+  /// Number of kernels, online or not; their ids are 0 to size() - 1. Grows with add_kernel;
+  /// remove_kernel leaves it (ids are never reused).
   std::size_t size() const noexcept;
+  /// True when kernel `kernel` exists and has not been taken offline.
+  bool is_online(KernelId kernel) const;
+  /// Starts one more kernel, on `core`, while the System runs (a core comes online), and
+  /// returns its id: the old size(). It runs tasks and exchanges messages like a booted
+  /// kernel; replicated objects gain it through Replicated::join. From outside the kernels.
+  /// At most kernels_per_core kernels share a core, counting the booted ones. Errors:
+  /// invalid_argument (core not usable or already at kernels_per_core, a core shared while
+  /// kernels poll, a call from a kernel's thread), unavailable (the executor cannot add
+  /// kernels), shutting_down, or why the kernel could not start.
+  Result<KernelId> add_kernel(CoreId core);
+  /// Takes kernel `kernel` offline (its core goes offline) and returns once its thread has
+  /// ended. The kernel stops as at shutdown: its own calls and sends in flight fail with
+  /// shutting_down and its ready tasks run until none is left. Afterwards every other
+  /// kernel's send or call to it fails with `closed` (those queued or awaiting its reply
+  /// too), run/spawn on it give not_found, and for_each_kernel skips it. It stays a member of
+  /// any replicated object it did not leave first (Replicated::leave). From outside the
+  /// kernels. Errors: not_found (no such kernel, or already offline), invalid_argument (the
+  /// last online kernel, a call from a kernel's thread), shutting_down, unavailable (the
+  /// executor cannot retire kernels).
+  Result<void> remove_kernel(KernelId kernel);
   /// The core kernel `kernel` runs on; not_found for an id out of range.
   Result<CoreId> core_of(KernelId kernel) const;
   /// The facts the System was booted with.
@@ -210,8 +231,8 @@ class System {
     return completion->wait();
   }
 
-  /// Calls `setup(kernel)` on every kernel's own thread (e.g. to register handlers) and
-  /// returns once all have. Errors as for run.
+  /// Calls `setup(kernel)` on every online kernel's own thread (e.g. to register handlers)
+  /// and returns once all have. Errors as for run.
   Result<void> for_each_kernel(const std::function<void(Kernel&)>& setup);
 
   /// Makes a domain: an application on `kernels`, with one Dispatcher on each. Errors:

@@ -89,26 +89,35 @@ class InstallWork final : public replica::RemoteWork {
 
 Task<Result<ObjectRef>> create_object(Kernel& kernel, ObjectSpec spec) {
   if (auto failure = wrong_thread(kernel, "Replicated::create_async")) co_return *failure;
-  auto options = replica::validate(std::move(spec.options), kernel.system_size(), spec.has_keys);
+  // One view of the kernels throughout: those added meanwhile (System::add_kernel) join it
+  // later; offline ones are left out.
+  const std::size_t kernels = kernel.system_size();
+  std::vector<bool> online(kernels);
+  for (KernelId id = 0; id < kernels; ++id)
+    online[id] = kernel.is_online(id);
+  const auto reachable = static_cast<std::size_t>(std::count(online.begin(), online.end(), true));
+  auto options = replica::validate(std::move(spec.options), online, spec.has_keys);
   if (!options) co_return std::move(options).error();
   ReplicaHost& host = ReplicaHost::of(kernel);
   auto object = std::make_shared<ObjectInfo>();
   object->id = host.next_object_id();
-  object->installed_size = kernel.system_size();
+  object->installed_size = kernels;
   object->installed = std::make_unique<std::atomic<replica::Replica*>[]>(object->installed_size);
   object->options = std::move(*options);
   object->make = spec.make;
   object->has_keys = spec.has_keys;
   ObjectRef shared = object;
 
-  // Every kernel learns the object (members get a replica), so that any of them can later
+  // Every online kernel learns the object (members get a replica), so that any of them can later
   // join it or ask for a change; the creator returns once all have.
   auto latch = std::make_shared<ProposalState<bool>>(kernel);
-  host.creating[shared->id] = replica::CreateWait{latch, kernel.system_size()};
-  host.add_deadline(kernel.now() + shared->options.timeout,
-                    replica::Deadline{shared->id, replica::Deadline::Kind::create, 0});
+  host.creating[shared->id] = replica::CreateWait{
+      latch, reachable,
+      host.add_deadline(kernel.now() + shared->options.timeout,
+                        replica::Deadline{shared->id, replica::Deadline::Kind::create, 0})};
   auto state = std::make_shared<const std::vector<std::byte>>(std::move(spec.state));
-  for (KernelId target = 0; target < kernel.system_size(); ++target) {
+  for (KernelId target = 0; target < kernels; ++target) {
+    if (!online[target]) continue;
     replica::post_work(kernel, target, std::make_unique<InstallWork>(shared, state, kernel.id()));
   }
   auto installed = co_await Proposal<bool>(latch);
@@ -161,6 +170,15 @@ Task<Result<void>> change_membership(Kernel& kernel, ObjectRef object, bool join
     co_return error(Errc::invalid_argument, std::string(join ? "join" : "leave") + ": no kernel " +
                                                 std::to_string(target) + " (the system has " +
                                                 std::to_string(kernel.system_size()) + ")");
+  }
+  if (join && !kernel.is_online(target)) {
+    co_return error(Errc::invalid_argument,
+                    "join: kernel " + std::to_string(target) + " is offline");
+  }
+  if (join && target >= object->installed_size) {
+    // Added to the System after the object was made: it has never heard of the object.
+    auto described = co_await ReplicaHost::of(kernel).describe_to(object, target);
+    if (!described) co_return std::move(described).error();
   }
   auto latch = std::make_shared<ProposalState<bool>>(kernel);
   (*found)->request_change(join, target, latch);

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "replica/kernel_seam.h"
 #include "replica/replica.h"
 #include "replica/wire.h"
 
@@ -49,6 +50,33 @@ struct Idle {
   bool await_ready() const noexcept { return false; }
   void await_suspend(std::coroutine_handle<> handle) noexcept { slot = handle; }
   void await_resume() const noexcept {}
+};
+
+/// Runs on the requester: the kernel told of an object has it now.
+class DescribedWork final : public RemoteWork {
+ public:
+  explicit DescribedWork(std::uint64_t number) : number_(number) {}
+  void run(Kernel& requester) override { ReplicaHost::of(requester).described(number_); }
+
+ private:
+  std::uint64_t number_;
+};
+
+/// Runs on the kernel to be told of an object: installs its description (no replica; the
+/// join that follows transfers the state), then answers the requester.
+class DescribeWork final : public RemoteWork {
+ public:
+  DescribeWork(detail::ObjectRef object, KernelId requester, std::uint64_t number)
+      : object_(std::move(object)), requester_(requester), number_(number) {}
+  void run(Kernel& target) override {
+    ReplicaHost::of(target).install(object_, nullptr);
+    post_work(target, requester_, std::make_unique<DescribedWork>(number_));
+  }
+
+ private:
+  detail::ObjectRef object_;
+  KernelId requester_;
+  std::uint64_t number_;
 };
 
 }  // namespace
@@ -178,7 +206,41 @@ Task<void> ReplicaHost::sweep(std::uint64_t generation) {
   }
 }
 
+Task<Result<void>> ReplicaHost::describe_to(detail::ObjectRef object, KernelId target) {
+  const std::uint64_t number = ++describes_made_;
+  const detail::ObjectId id = object->id;
+  auto latch = std::make_shared<detail::ProposalState<bool>>(kernel_);
+  auto deadline = add_deadline(kernel_.now() + object->options.timeout,
+                               Deadline{id, Deadline::Kind::describe, number});
+  describing_.emplace(number, DescribeWait{latch, deadline});
+  post_work(kernel_, target,
+            std::make_unique<DescribeWork>(std::move(object), kernel_.id(), number));
+  auto done = co_await Proposal<bool>(latch);
+  if (!done) co_return std::move(done).error();
+  co_return Result<void>();
+}
+
+void ReplicaHost::described(std::uint64_t number) {
+  auto it = describing_.find(number);
+  // Not found: the wait timed out first.
+  if (it == describing_.end()) return;
+  cancel_deadline(it->second.deadline);
+  auto latch = std::move(it->second.latch);
+  describing_.erase(it);
+  latch->fulfill(true);
+}
+
 void ReplicaHost::fire(const Deadline& deadline) {
+  if (deadline.kind == Deadline::Kind::describe) {
+    auto it = describing_.find(deadline.id);
+    if (it == describing_.end()) return;
+    auto latch = std::move(it->second.latch);
+    describing_.erase(it);
+    latch->fail(
+        error(Errc::timed_out, "join: replicated object " + std::to_string(deadline.object) +
+                                   " could not be installed on the joining kernel in time"));
+    return;
+  }
   if (deadline.kind == Deadline::Kind::create) {
     auto it = creating.find(deadline.object);
     if (it == creating.end()) return;
@@ -207,10 +269,12 @@ void ReplicaHost::on_message(KernelId from, std::span<const std::byte> bytes) {
     if (it == creating.end()) return;
     if (header->status != 0) {
       auto latch = std::move(it->second.latch);
+      cancel_deadline(it->second.deadline);
       creating.erase(it);
       latch->fail(error_of(header->status, body));
     } else if (--it->second.remaining == 0) {
       auto latch = std::move(it->second.latch);
+      cancel_deadline(it->second.deadline);
       creating.erase(it);
       static_cast<detail::ProposalState<bool>&>(*latch).fulfill(true);
     }

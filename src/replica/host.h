@@ -24,16 +24,18 @@ class Replica;
 
 /// Something with a deadline; checked when the deadline passes, ignored if already over.
 struct Deadline {
-  enum class Kind : std::uint8_t { proposal, read, change, change_wait, create, wave };
+  enum class Kind : std::uint8_t { proposal, read, change, change_wait, create, wave, describe };
   detail::ObjectId object = 0;
   Kind kind = Kind::proposal;
-  std::uint64_t id = 0;  ///< Proposal, read, change phase, change request or wave number.
+  /// Proposal, read, change phase, change request, wave or description number.
+  std::uint64_t id = 0;
 };
 
 /// A creation waiting for every kernel to install the object.
 struct CreateWait {
   std::shared_ptr<detail::ProposalState<bool>> latch;
   std::size_t remaining = 0;
+  std::multimap<Instant, Deadline>::iterator deadline;  ///< Cancelled once all have answered.
 };
 
 class ReplicaHost {
@@ -70,6 +72,13 @@ class ReplicaHost {
   /// Creations this kernel waits for, by object.
   std::unordered_map<detail::ObjectId, CreateWait> creating;
 
+  /// Waits, for at most `timeout`, until kernel `target` knows `object` (installing its
+  /// description there when it was added after the object was made): before a join, since
+  /// the joiner must recognise the state transferred to it.
+  Task<Result<void>> describe_to(detail::ObjectRef object, KernelId target);
+  /// A kernel told of an object answers: completes the wait numbered `number`.
+  void described(std::uint64_t number);
+
   /// Handles one message of the layer.
   void on_message(KernelId from, std::span<const std::byte> bytes);
 
@@ -94,6 +103,14 @@ class ReplicaHost {
   std::vector<detail::ObjectId> scheduled_;
   bool pump_running_ = false;
   std::coroutine_handle<> pump_idle_;
+
+  /// describe_to's waits, by number, each with its deadline.
+  struct DescribeWait {
+    std::shared_ptr<detail::ProposalState<bool>> latch;
+    DeadlineHandle deadline;
+  };
+  std::map<std::uint64_t, DescribeWait> describing_;
+  std::uint64_t describes_made_ = 0;
 
   std::multimap<Instant, Deadline> deadlines_;
   std::uint64_t sweep_generation_ = 0;

@@ -32,8 +32,8 @@ std::string describe(bool join, KernelId target) {
 void Replica::request_change(bool join, KernelId target,
                              std::shared_ptr<detail::ProposalStateBase> latch) {
   const std::uint64_t number = ++changes_made_;
-  change_waits_.emplace(number, std::move(latch));
-  deadline_in(Deadline::Kind::change_wait, number);
+  change_waits_.emplace(
+      number, ChangeWait{std::move(latch), deadline_in(Deadline::Kind::change_wait, number)});
   Header header;
   header.object = object_->id;
   header.a = number;
@@ -112,12 +112,21 @@ void Replica::start_next_change() {
     }
     active_ = change;
     phase_ = ChangePhase::freezing;
-    deadline_in(Deadline::Kind::change, ++phase_serial_);
+    arm_phase_deadline();
     Header header;
     header.origin = self_;
     header.b = change.number;
     start_wave(WaveKind::freeze, header, {}, {}, change.number, 0);
   }
+}
+
+void Replica::arm_phase_deadline() {
+  disarm_phase_deadline();
+  phase_deadline_ = deadline_in(Deadline::Kind::change, ++phase_serial_);
+}
+
+void Replica::disarm_phase_deadline() {
+  if (phase_deadline_) host_.cancel_deadline(*std::exchange(phase_deadline_, std::nullopt));
 }
 
 void Replica::change_phase_done(Vote outcome) {
@@ -134,7 +143,7 @@ void Replica::change_phase_done(Vote outcome) {
       }
       if (phase_ == ChangePhase::freezing && change.join) {
         phase_ = ChangePhase::transferring;
-        deadline_in(Deadline::Kind::change, ++phase_serial_);
+        arm_phase_deadline();
         send_state(change.target);
         return;
       }
@@ -151,10 +160,12 @@ void Replica::change_phase_done(Vote outcome) {
       return;
     case ChangePhase::installing:
       reply_change(change, outcome);
+      disarm_phase_deadline();
       active_.reset();
       start_next_change();
       return;
     case ChangePhase::undoing:
+      disarm_phase_deadline();
       active_.reset();
       start_next_change();
       return;
@@ -162,7 +173,7 @@ void Replica::change_phase_done(Vote outcome) {
 }
 
 void Replica::start_install(std::vector<KernelId> next) {
-  deadline_in(Deadline::Kind::change, ++phase_serial_);
+  arm_phase_deadline();
   std::vector<std::byte> body;
   put(body, static_cast<std::uint32_t>(next.size()));
   for (KernelId member : next)

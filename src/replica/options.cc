@@ -6,7 +6,9 @@
 
 namespace mk::replica {
 
-Result<ReplicaOptions> validate(ReplicaOptions options, std::size_t kernels, bool has_keys) {
+Result<ReplicaOptions> validate(ReplicaOptions options, const std::vector<bool>& online,
+                                bool has_keys) {
+  const std::size_t kernels = online.size();
   const auto protocol = static_cast<int>(options.protocol);
   if (protocol > static_cast<int>(Protocol::ordered)) {
     return error(Errc::invalid_argument,
@@ -34,6 +36,11 @@ Result<ReplicaOptions> validate(ReplicaOptions options, std::size_t kernels, boo
                                                "]: no kernel " + std::to_string(kernel) +
                                                " (the system has " + std::to_string(kernels) + ")");
     }
+    if (!online[kernel]) {
+      return error(Errc::invalid_argument, "ReplicaOptions::kernels[" + std::to_string(i) +
+                                               "]: kernel " + std::to_string(kernel) +
+                                               " is offline");
+    }
     if (seen[kernel]) {
       return error(Errc::invalid_argument, "ReplicaOptions::kernels[" + std::to_string(i) +
                                                "]: kernel " + std::to_string(kernel) +
@@ -42,8 +49,9 @@ Result<ReplicaOptions> validate(ReplicaOptions options, std::size_t kernels, boo
     seen[kernel] = true;
   }
   if (options.kernels.empty()) {
-    for (KernelId kernel = 0; kernel < kernels; ++kernel)
-      options.kernels.push_back(kernel);
+    for (KernelId kernel = 0; kernel < kernels; ++kernel) {
+      if (online[kernel]) options.kernels.push_back(kernel);
+    }
   }
   std::sort(options.kernels.begin(), options.kernels.end());
   if (options.sequencer &&

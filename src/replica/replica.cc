@@ -80,7 +80,8 @@ void Replica::on_message(KernelId from, const Header& header, std::span<const st
     case Step::change_reply: {
       auto it = change_waits_.find(header.a);
       if (it == change_waits_.end()) return;
-      auto latch = std::move(it->second);
+      auto latch = std::move(it->second.latch);
+      host_.cancel_deadline(it->second.deadline);
       change_waits_.erase(it);
       if (header.status != 0) {
         latch->fail(error_of(header.status, body));
@@ -129,7 +130,10 @@ void Replica::on_deadline(const Deadline& deadline) {
       return;
     }
     case Deadline::Kind::change:
-      if (active_ && deadline.id == phase_serial_) {
+      if (deadline.id != phase_serial_) return;
+      // Fired, so already gone from the host's deadlines.
+      phase_deadline_.reset();
+      if (active_) {
         change_phase_done(error(Errc::timed_out, std::string(active_->join ? "join" : "leave") +
                                                      " of kernel " +
                                                      std::to_string(active_->target) +
@@ -139,7 +143,7 @@ void Replica::on_deadline(const Deadline& deadline) {
     case Deadline::Kind::change_wait: {
       auto it = change_waits_.find(deadline.id);
       if (it == change_waits_.end()) return;
-      auto latch = std::move(it->second);
+      auto latch = std::move(it->second.latch);
       change_waits_.erase(it);
       latch->fail(error(Errc::timed_out, "membership change of replicated object " +
                                              std::to_string(object_->id) +

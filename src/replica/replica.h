@@ -221,8 +221,19 @@ class Replica {
   enum class ChangePhase : std::uint8_t { freezing, transferring, installing, undoing };
   ChangePhase phase_ = ChangePhase::freezing;
   std::uint64_t phase_serial_ = 0;  ///< Which phase a change deadline belongs to.
+  /// The current phase's deadline, cancelled when the phase ends so that no timer outlives
+  /// the change (a simulation would otherwise never go idle).
+  std::optional<ReplicaHost::DeadlineHandle> phase_deadline_;
+  /// Starts a new phase's deadline in place of the previous one.
+  void arm_phase_deadline();
+  /// Cancels the current phase's deadline, if any.
+  void disarm_phase_deadline();
   // The requester's side.
-  std::map<std::uint64_t, std::shared_ptr<detail::ProposalStateBase>> change_waits_;
+  struct ChangeWait {
+    std::shared_ptr<detail::ProposalStateBase> latch;
+    ReplicaHost::DeadlineHandle deadline;
+  };
+  std::map<std::uint64_t, ChangeWait> change_waits_;
   std::uint64_t changes_made_ = 0;
   // The joiner's side.
   std::vector<std::byte> incoming_;

@@ -1,5 +1,6 @@
 #include "runtime/boot_plan.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <string>
@@ -120,8 +121,10 @@ Result<BootPlan> plan_boot(const Config& config, const Skb& skb) {
   } else {
     plan.poll_budget = skb.poll_budget(plan.cores.size());
     // The SKB counts kernels against cores; kernels placed on one core must not spin even
-    // when the machine has cores to spare elsewhere.
-    if (shared_cores) plan.poll_budget = std::chrono::nanoseconds::zero();
+    // when the machine has cores to spare elsewhere. kernels_per_core > 1 allows sharing
+    // later too (System::add_kernel), so it never polls either.
+    if (shared_cores || config.kernels_per_core > 1)
+      plan.poll_budget = std::chrono::nanoseconds::zero();
   }
 
   if (config.poll_batch < 1 || config.poll_batch > kMaxPollBatch) {
@@ -143,7 +146,36 @@ Result<BootPlan> plan_boot(const Config& config, const Skb& skb) {
 
   plan.line_size = skb.cache_line_size();
   plan.ring_slots = config.ring_slots;
+  plan.kernels_per_core = config.kernels_per_core;
+  plan.capacity = std::max(plan.cores.size(), skb.usable_cores().size() * plan.kernels_per_core);
   return plan;
+}
+
+Result<int> plan_added_kernel(const BootPlan& plan, const Skb& skb, CoreId core) {
+  const std::string what = "add_kernel: core " + std::to_string(core);
+  if (!skb.is_usable(core)) {
+    return error(Errc::invalid_argument,
+                 what + " is not usable (absent, offline or outside this process's cpuset)");
+  }
+  const auto uses =
+      static_cast<std::size_t>(std::count(plan.cores.begin(), plan.cores.end(), core));
+  if (uses >= plan.kernels_per_core) {
+    return error(Errc::invalid_argument, what + " already runs kernels_per_core (" +
+                                             std::to_string(plan.kernels_per_core) + ") kernels");
+  }
+  if (uses > 0 && plan.poll_budget > std::chrono::nanoseconds::zero()) {
+    return error(Errc::invalid_argument,
+                 what + " already runs a kernel, and kernels that poll must not share a core");
+  }
+  if (plan.cores.size() >= plan.capacity) {
+    // kernels_per_core already bounds every core, and capacity counts them all; this guards
+    // the fabric's fixed size should the two ever disagree.
+    return error(Errc::internal, what + ": no room in the kernel table (" +
+                                     std::to_string(plan.capacity) + " kernels)");
+  }
+  auto node = skb.numa_node_of(core);
+  if (!node) return error(node.error().code, what + ": no NUMA node: " + node.error().message);
+  return *node;
 }
 
 }  // namespace mk::runtime

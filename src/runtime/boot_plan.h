@@ -18,6 +18,10 @@ namespace mk::runtime {
 struct BootPlan {
   std::vector<CoreId> cores;    ///< By KernelId.
   std::vector<int> numa_nodes;  ///< By KernelId.
+  std::size_t kernels_per_core = 1;
+  /// The most kernels the System may have, counting those added later: each usable core
+  /// `kernels_per_core` times (or the booted count, if larger).
+  std::size_t capacity = 0;
   std::chrono::nanoseconds poll_budget{0};
   std::optional<ChannelKind> channel_kind;
   std::size_t ring_slots = 0;
@@ -35,5 +39,10 @@ Result<BootPlan> plan_boot(const Config& config, const Skb& skb);
 /// slot count the transport refuses is reported at boot, under the field's name, rather than
 /// at first send.
 Result<void> check_ring_slots(const BootPlan& plan, const Skb& skb, Executor& executor);
+
+/// Checks that one more kernel may run on `core` beside `plan`'s (System::add_kernel): the
+/// core is usable, not over kernels_per_core, and not shared while kernels poll. Returns the
+/// core's NUMA node.
+Result<int> plan_added_kernel(const BootPlan& plan, const Skb& skb, CoreId core);
 
 }  // namespace mk::runtime

@@ -23,8 +23,8 @@ class CallTable {
     std::uint64_t serial = 0;  ///< Unique for the kernel's life; ties timers to one call.
   };
 
-  /// Registers `call`; full when kMaxCalls calls are already in flight.
-  Result<Entry> add(detail::PendingCall& call) {
+  /// Registers `call` to kernel `to`; full when kMaxCalls calls are already in flight.
+  Result<Entry> add(detail::PendingCall& call, KernelId to) {
     std::uint32_t index;
     if (!free_.empty()) {
       index = free_.back();
@@ -40,6 +40,7 @@ class CallTable {
     // Generations run 1..4095, so no id is ever 0 (0 marks a one-way message on the wire).
     slot.generation = slot.generation % ((1u << (32 - kIndexBits)) - 1) + 1;
     slot.call = &call;
+    slot.to = to;
     slot.serial = next_serial_++;
     ++in_flight_;
     return Entry{&call, (slot.generation << kIndexBits) | index, slot.serial};
@@ -74,12 +75,26 @@ class CallTable {
     }
   }
 
+  /// Removes every call in flight to kernel `to`, passing each to `f`.
+  template <class F>
+  void drain_to(KernelId to, F f) {
+    for (std::uint32_t index = 0; index < slots_.size(); ++index) {
+      Slot& slot = slots_[index];
+      if (slot.call == nullptr || slot.to != to) continue;
+      detail::PendingCall* call = slot.call;
+      slot.call = nullptr;
+      free_.push_back(index);
+      --in_flight_;
+      f(*call);
+    }
+  }
   std::size_t in_flight() const noexcept { return in_flight_; }
 
  private:
   struct Slot {
     detail::PendingCall* call = nullptr;
     std::uint32_t generation = 0;
+    KernelId to = 0;
     std::uint64_t serial = 0;
   };
   std::vector<Slot> slots_;

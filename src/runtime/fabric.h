@@ -28,6 +28,8 @@ struct KernelShared {
   alignas(kSeparation) std::atomic<bool> sleeping{false};
   /// Set by the executor before the kernel first runs; read-only afterwards.
   Notifier* notifier = nullptr;
+  /// Set once the kernel has stopped for good (System::remove_kernel); never cleared.
+  std::atomic<bool> offline{false};
   alignas(kSeparation) Inbox inbox;
 };
 
@@ -37,11 +39,14 @@ struct PairFlags {
   alignas(kSeparation) std::atomic<bool> room_wanted{false};
 };
 
-/// The System-wide, immutable-after-boot facts kernels use to reach each other.
+/// The System-wide facts kernels use to reach each other. The vectors are sized to the most
+/// kernels the System may ever have and never resized; entry `id` is written before `count`
+/// publishes it (boot, System::add_kernel) and is read-only afterwards.
 struct Fabric {
   std::vector<KernelShared*> kernels;  ///< By KernelId.
   std::vector<CoreId> cores;           ///< By KernelId.
   std::vector<int> numa_nodes;         ///< By KernelId: the node of its core.
+  std::atomic<std::size_t> count{0};   ///< Kernels booted or added so far.
   const Skb* skb = nullptr;
   Executor* executor = nullptr;            ///< Makes the channels (Executor::make_channel).
   std::optional<ChannelKind> forced_kind;  ///< Config::channel_kind.
@@ -49,7 +54,20 @@ struct Fabric {
   std::size_t line_size = 0;
   std::size_t poll_batch = 0;
 
-  std::size_t size() const noexcept { return kernels.size(); }
+  /// Kernels running now (ids below it are valid).
+  std::size_t size() const noexcept {
+    // Acquire pairs with the release that publishes a new kernel: whoever sees its id below
+    // size() also sees its entries.
+    return count.load(std::memory_order_acquire);
+  }
+  /// The most kernels the System may have.
+  std::size_t capacity() const noexcept { return kernels.size(); }
+  /// True for a kernel that exists and has not been taken offline.
+  bool online(KernelId kernel) const noexcept {
+    // Acquire: pairs with remove_kernel's release. A stale `true` is harmless: what is sent
+    // meanwhile is failed when the kernel's PeerOffline notice arrives.
+    return kernel < size() && !kernels[kernel]->offline.load(std::memory_order_acquire);
+  }
 
   /// The channel kind from kernel `from` to kernel `to`.
   ChannelKind kind_between(KernelId from, KernelId to) const;

@@ -84,9 +84,7 @@ KernelStats Counters::snapshot() const noexcept {
 
 KernelCore::KernelCore(Kernel& owner, KernelId kernel_id, Fabric& system_fabric,
                        const Clock& kernel_clock)
-    : self(owner), id(kernel_id), fabric(system_fabric), clock(kernel_clock) {
-  outboxes_.resize(fabric.size());
-}
+    : self(owner), id(kernel_id), fabric(system_fabric), clock(kernel_clock) {}
 
 KernelCore::~KernelCore() {
   teardown();
@@ -285,6 +283,10 @@ Kernel::~Kernel() = default;
 CoreId Kernel::core() const noexcept {
   return core_->fabric.cores[core_->id];
 }
+bool Kernel::is_online(KernelId kernel) const noexcept {
+  return core_->fabric.online(kernel);
+}
+
 std::size_t Kernel::system_size() const noexcept {
   return core_->fabric.size();
 }

@@ -31,6 +31,8 @@ class KernelCore;
 
 /// A system message that makes the kernel stop (System::shutdown).
 std::unique_ptr<InboxItem> make_stop_request();
+/// Tells a kernel that kernel `offline` went offline (System::remove_kernel).
+std::unique_ptr<InboxItem> make_peer_offline(KernelId offline);
 /// Work handed over by System::spawn or System::run.
 std::unique_ptr<InboxItem> make_external_item(std::unique_ptr<detail::ExternalWork> work);
 
@@ -150,6 +152,9 @@ class KernelCore {
   void on_bind_reply(KernelId to, std::unique_ptr<ChannelSender> sender,
                      std::shared_ptr<PairFlags> flags);
   void on_bind_failure(KernelId to, const Error& failure);
+  /// Kernel `to` went offline: fails what waits to be sent to it and the calls it would
+  /// have answered, with `closed`.
+  void on_peer_offline(KernelId to);
   void begin_stop();
   /// Hands `item` to kernel `to`'s monitor and wakes it.
   void post_to(KernelId to, InboxItem* item) const noexcept;

@@ -47,6 +47,10 @@ std::optional<Error> KernelCore::check_target(KernelId to, const char* what) con
                                       ": no such kernel (the system has " +
                                       std::to_string(fabric.size()) + ")");
   }
+  if (!fabric.online(to)) {
+    return error(Errc::closed, std::string(what) + " to kernel " + std::to_string(to) +
+                                   ": the kernel is offline");
+  }
   if (stopping_) {
     return error(Errc::shutting_down,
                  std::string(what) + " on kernel " + std::to_string(id) + ": shutting down");
@@ -79,7 +83,7 @@ bool KernelCore::call(KernelId to, MessageType type, std::span<const std::byte> 
     call.error = std::move(failure);
     return false;
   }
-  auto entry = calls_.add(call);
+  auto entry = calls_.add(call, to);
   if (!entry) {
     call.error = std::move(entry).error();
     return false;
@@ -109,7 +113,8 @@ void KernelCore::reply_error(KernelId to, std::uint32_t call_id, MessageType typ
 
 void KernelCore::send_reply(KernelId to, std::uint32_t call_id, MessageType type,
                             std::uint8_t status, std::span<const std::byte> payload) {
-  if (stopping_) return;
+  // An offline caller waits for nothing any more.
+  if (stopping_ || !fabric.online(to)) return;
   Error failure{Errc::internal, {}};
   if (transmit(to, type, Envelope{call_id, WireKind::reply, status, 0}, payload, nullptr,
                &failure) == Transmit::failed) {
@@ -133,6 +138,8 @@ Result<void> KernelCore::add_handler(MessageType type,
 }
 
 Outbox& KernelCore::outbox(KernelId to) {
+  // Kernels can be added while this one runs; the table grows when first asked past its end.
+  if (to >= outboxes_.size()) outboxes_.resize(to + 1);
   auto& box = outboxes_[to];
   if (!box) box = std::make_unique<Outbox>();
   return *box;

@@ -57,6 +57,15 @@ class StopRequest final : public InboxItem {
   void deliver(KernelCore& kernel) override { kernel.begin_stop(); }
 };
 
+class PeerOffline final : public InboxItem {
+ public:
+  explicit PeerOffline(KernelId offline) : offline_(offline) {}
+  void deliver(KernelCore& kernel) override { kernel.on_peer_offline(offline_); }
+
+ private:
+  KernelId offline_;
+};
+
 class ExternalItem final : public InboxItem {
  public:
   explicit ExternalItem(std::unique_ptr<detail::ExternalWork> work) : work_(std::move(work)) {}
@@ -74,6 +83,10 @@ class ExternalItem final : public InboxItem {
 
 std::unique_ptr<InboxItem> make_stop_request() {
   return std::make_unique<StopRequest>();
+}
+
+std::unique_ptr<InboxItem> make_peer_offline(KernelId offline) {
+  return std::make_unique<PeerOffline>(offline);
 }
 
 std::unique_ptr<InboxItem> make_external_item(std::unique_ptr<detail::ExternalWork> work) {
@@ -151,6 +164,29 @@ void KernelCore::on_bind_failure(KernelId to, const Error& failure) {
     fail_entry(box.queue.front(), failure);
     box.queue.pop_front();
   }
+}
+
+void KernelCore::on_peer_offline(KernelId to) {
+  const Error failure = error(Errc::closed, "kernel " + std::to_string(to) + " went offline");
+  if (to < outboxes_.size() && outboxes_[to]) {
+    Outbox& box = *outboxes_[to];
+    while (!box.queue.empty()) {
+      fail_entry(box.queue.front(), failure);
+      box.queue.pop_front();
+    }
+    if (box.in_backlog) {
+      box.in_backlog = false;
+      std::erase(backlog_, to);
+    }
+    box.sender.reset();
+    box.flags.reset();
+    box.state = Outbox::State::unbound;
+  }
+  calls_.drain_to(to, [&](detail::PendingCall& call) {
+    call.error = failure;
+    Counters::bump(counters.calls_completed);
+    make_ready(call.handle);
+  });
 }
 
 void KernelCore::begin_stop() {

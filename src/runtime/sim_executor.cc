@@ -52,6 +52,25 @@ Result<void> SimExecutor::start(std::span<Kernel* const> kernels) {
   return {};
 }
 
+Result<void> SimExecutor::add(Kernel& kernel, int) {
+  const KernelId id = kernel.id();
+  if (id != kernels_.size()) {
+    return error(Errc::invalid_argument, "kernel " + std::to_string(id) + " added as kernel " +
+                                             std::to_string(kernels_.size()));
+  }
+  kernels_.push_back(std::make_unique<SimKernel>(*this, id, kernel));
+  kernels_.back()->local = now_;
+  kernel.set_notifier(kernels_.back()->notifier);
+  // The latency table is laid out by kernel count; it refills as pairs are asked again.
+  latencies_.clear();
+  schedule(id, now_);
+  return {};
+}
+
+Result<void> SimExecutor::retire(Kernel& kernel) {
+  return drive([&kernel] { return kernel.stopped(); });
+}
+
 Result<ChannelEnds> SimExecutor::make_channel(KernelId from, KernelId to, ChannelKind,
                                               const ChannelOptions& options) {
   // The kind and the NUMA node do not matter here, but the geometry must be one the real

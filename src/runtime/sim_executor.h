@@ -58,6 +58,10 @@ class SimExecutor final : public Executor {
   // Executor.
   const Clock& clock() const noexcept override { return clock_; }
   Result<void> start(std::span<Kernel* const> kernels) override;
+  /// The kernel's clock starts at the simulation's present; its first turn is scheduled now.
+  Result<void> add(Kernel& kernel, int numa_node) override;
+  /// Runs the simulation until the kernel has stopped.
+  Result<void> retire(Kernel& kernel) override;
   void join() override;
   Result<ChannelEnds> make_channel(KernelId from, KernelId to, ChannelKind kind,
                                    const ChannelOptions& options) override;

@@ -1,6 +1,7 @@
 // System: boot, hand-over of work from outside, domains and shutdown.
 #include "mk/system.h"
 
+#include <algorithm>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
@@ -27,10 +28,15 @@ struct System::Impl {
   /// Made at boot so that shutdown cannot fail for want of memory.
   std::vector<std::unique_ptr<runtime::InboxItem>> stop_requests;
 
-  /// Shared by threads handing work to kernels; exclusive while shutdown flips `stopping`,
-  /// so no hand-over races with the kernels' teardown. Guards no kernel state.
+  /// Shared by threads handing work to kernels or reading the kernel table; exclusive while
+  /// shutdown flips `stopping` (so no hand-over races with the kernels' teardown) and while
+  /// add_kernel grows the table. Guards no kernel state.
   std::shared_mutex entry;
   bool stopping = false;
+  /// By KernelId: taken offline (or being taken); guarded by `entry`.
+  std::vector<bool> offline;
+  /// Serialises add_kernel, remove_kernel and shutdown: each changes which kernels run.
+  std::mutex membership;
   /// Serialises shutdown() callers; the second waits for the first to finish.
   std::mutex shutdown_mutex;
   bool shut_down = false;
@@ -75,15 +81,18 @@ Result<std::unique_ptr<System>> System::boot(Config config, std::unique_ptr<Exec
   impl->executor = std::move(executor);
 
   runtime::Fabric& fabric = impl->fabric;
+  const std::size_t capacity = impl->plan.capacity;
   fabric.cores = impl->plan.cores;
+  fabric.cores.resize(capacity);
   fabric.numa_nodes = impl->plan.numa_nodes;
+  fabric.numa_nodes.resize(capacity, -1);
   fabric.skb = &impl->skb;
   fabric.executor = impl->executor.get();
   fabric.forced_kind = impl->plan.channel_kind;
   fabric.ring_slots = impl->plan.ring_slots;
   fabric.line_size = impl->plan.line_size;
   fabric.poll_batch = impl->plan.poll_batch;
-  fabric.kernels.resize(impl->plan.cores.size());
+  fabric.kernels.resize(capacity);
 
   std::vector<Kernel*> kernels;
   for (KernelId id = 0; id < impl->plan.cores.size(); ++id) {
@@ -93,15 +102,101 @@ Result<std::unique_ptr<System>> System::boot(Config config, std::unique_ptr<Exec
     kernels.push_back(impl->kernels.back().get());
     impl->stop_requests.push_back(runtime::make_stop_request());
   }
+  impl->offline.assign(kernels.size(), false);
+  // Release: kernel threads start after this and load it with acquire (Fabric::size).
+  fabric.count.store(kernels.size(), std::memory_order_release);
   if (auto started = impl->executor->start(kernels); !started) return std::move(started).error();
   return std::unique_ptr<System>(new System(std::move(impl)));
 }
 
 std::size_t System::size() const noexcept {
-  return impl_->kernels.size();
+  return impl_->fabric.size();
+}
+
+Result<KernelId> System::add_kernel(CoreId core) {
+  if (Kernel::current() != nullptr) {
+    return error(Errc::invalid_argument,
+                 "System::add_kernel called from a kernel's thread; call it from outside the "
+                 "kernels, like System::run");
+  }
+  std::lock_guard membership(impl_->membership);
+  // Exclusive: no hand-over (post) reads the kernel table while it grows.
+  std::unique_lock lock(impl_->entry);
+  if (impl_->stopping) return error(Errc::shutting_down, "the system is shutting down");
+  auto node = runtime::plan_added_kernel(impl_->plan, impl_->skb, core);
+  if (!node) return std::move(node).error();
+  runtime::BootPlan grown = impl_->plan;
+  grown.cores.push_back(core);
+  grown.numa_nodes.push_back(*node);
+  if (auto slots = runtime::check_ring_slots(grown, impl_->skb, *impl_->executor); !slots) {
+    return std::move(slots).error();
+  }
+
+  runtime::Fabric& fabric = impl_->fabric;
+  const KernelId id = static_cast<KernelId>(impl_->kernels.size());
+  auto kernel = std::unique_ptr<Kernel>(new Kernel(id, fabric, impl_->executor->clock()));
+  auto stop_request = runtime::make_stop_request();
+  // Entries above size() are read by nobody until the store to count below publishes them.
+  fabric.kernels[id] = &kernel->core_->shared;
+  fabric.cores[id] = core;
+  fabric.numa_nodes[id] = *node;
+  if (auto started = impl_->executor->add(*kernel, *node); !started) {
+    return std::move(started).error();
+  }
+  impl_->plan = std::move(grown);
+  impl_->offline.push_back(false);
+  impl_->kernels.push_back(std::move(kernel));
+  impl_->stop_requests.push_back(std::move(stop_request));
+  // Release: pairs with Fabric::size's acquire, so a kernel that sees the new id sees its
+  // entries. The new kernel itself started before this and cannot yet be reached.
+  fabric.count.store(id + 1, std::memory_order_release);
+  return id;
+}
+
+Result<void> System::remove_kernel(KernelId kernel) {
+  if (Kernel::current() != nullptr) {
+    return error(Errc::invalid_argument,
+                 "System::remove_kernel called from a kernel's thread; call it from outside "
+                 "the kernels, like System::run");
+  }
+  std::lock_guard membership(impl_->membership);
+  runtime::Fabric& fabric = impl_->fabric;
+  {
+    std::unique_lock lock(impl_->entry);
+    if (impl_->stopping) return error(Errc::shutting_down, "the system is shutting down");
+    if (kernel >= size() || impl_->offline[kernel]) {
+      return error(Errc::not_found, "remove_kernel: kernel " + std::to_string(kernel) +
+                                        (kernel >= size() ? ": no such kernel" : " is offline"));
+    }
+    if (std::count(impl_->offline.begin(), impl_->offline.end(), false) == 1) {
+      return error(Errc::invalid_argument, "remove_kernel: kernel " + std::to_string(kernel) +
+                                               " is the last online kernel");
+    }
+    // From here on hand-overs to it are refused; what it already has, it runs as it stops.
+    impl_->offline[kernel] = true;
+    fabric.kernels[kernel]->inbox.push(impl_->stop_requests[kernel].release());
+    fabric.ring(kernel);
+  }
+  // Not under `entry`: the stopping kernel's tasks may still hand work to other kernels.
+  auto retired = impl_->executor->retire(*impl_->kernels[kernel]);
+  // Release: pairs with Fabric::online's acquire.
+  fabric.kernels[kernel]->offline.store(true, std::memory_order_release);
+  // Every other running kernel fails what it still has for it. After the flag: anything a
+  // kernel sends before taking this notice is failed by it, anything after is refused.
+  for (KernelId other = 0; other < size(); ++other) {
+    if (!fabric.online(other)) continue;
+    fabric.kernels[other]->inbox.push(runtime::make_peer_offline(kernel).release());
+    fabric.ring(other);
+  }
+  return retired;
+}
+
+bool System::is_online(KernelId kernel) const {
+  return impl_->fabric.online(kernel);
 }
 
 Result<CoreId> System::core_of(KernelId kernel) const {
+  std::shared_lock lock(impl_->entry);
   if (kernel >= size()) {
     return error(Errc::not_found, "kernel " + std::to_string(kernel) + ": no such kernel");
   }
@@ -117,6 +212,7 @@ std::chrono::nanoseconds System::poll_budget() const noexcept {
 }
 
 Result<KernelStats> System::stats(KernelId kernel) const {
+  std::shared_lock lock(impl_->entry);
   if (kernel >= size()) {
     return error(Errc::not_found, "kernel " + std::to_string(kernel) + ": no such kernel");
   }
@@ -131,6 +227,9 @@ Result<void> System::post(KernelId kernel, std::unique_ptr<detail::ExternalWork>
                                       ": no such kernel (the system has " + std::to_string(size()) +
                                       ")");
   }
+  if (impl_->offline[kernel]) {
+    return error(Errc::not_found, "kernel " + std::to_string(kernel) + " is offline");
+  }
   impl_->fabric.kernels[kernel]->inbox.push(runtime::make_external_item(std::move(work)).release());
   impl_->fabric.ring(kernel);
   return {};
@@ -142,6 +241,7 @@ Result<void> System::drive(FunctionRef<bool()> done) {
 
 Result<void> System::for_each_kernel(const std::function<void(Kernel&)>& setup) {
   for (KernelId id = 0; id < size(); ++id) {
+    if (!is_online(id)) continue;
     auto done = run(id, [&setup](Kernel& kernel) -> Task<void> {
       setup(kernel);
       co_return;
@@ -198,11 +298,15 @@ Result<void> System::shutdown() {
   }
   std::lock_guard serial(impl_->shutdown_mutex);
   if (impl_->shut_down) return {};
+  // After any add_kernel or remove_kernel in progress; none starts from here on.
+  std::lock_guard membership(impl_->membership);
   {
     std::unique_lock lock(impl_->entry);
     impl_->stopping = true;
   }
   for (KernelId id = 0; id < size(); ++id) {
+    // An offline kernel already took its stop request, and its thread has ended.
+    if (impl_->offline[id]) continue;
     impl_->fabric.kernels[id]->inbox.push(impl_->stop_requests[id].release());
     impl_->fabric.ring(id);
   }
@@ -212,6 +316,8 @@ Result<void> System::shutdown() {
   for (auto& kernel : impl_->kernels)
     kernel->core_->teardown();
   impl_->kernels.clear();
+  // Every kernel is gone: size() is 0 from here on, as no id reaches a kernel any more.
+  impl_->fabric.count.store(0, std::memory_order_release);
   impl_->shut_down = true;
   return {};
 }

@@ -78,6 +78,50 @@ Result<void> ThreadedExecutor::start(std::span<Kernel* const> kernels) {
   return {};
 }
 
+Result<void> ThreadedExecutor::add(Kernel& kernel, int numa_node) {
+  std::unique_lock lock(mutex_);
+  if (phase_ != Phase::running) {
+    return error(Errc::invalid_argument,
+                 "kernel " + std::to_string(kernel.id()) + ": the executor is not running kernels");
+  }
+  const std::size_t index = threads_.size();
+  options_.numa_nodes.resize(index + 1, -1);
+  options_.numa_nodes[index] = numa_node;
+  waiters_.resize(index + 1);
+  try {
+    threads_.emplace_back([this, index, &kernel] { thread_main(index, kernel); });
+  } catch (const std::system_error& e) {
+    return error(Errc::io_error, "kernel " + std::to_string(kernel.id()) +
+                                     ": cannot start its thread: " + e.what());
+  }
+  changed_.wait(lock, [&] { return reported_ == threads_.size(); });
+  if (waiters_[index] != nullptr) return {};
+  // The thread could not prepare (pinning, its waiter) and is leaving without running.
+  Error failure = failure_ ? std::move(*failure_) : error(Errc::io_error, "kernel thread failed");
+  failure_.reset();
+  std::thread failed = std::move(threads_.back());
+  threads_.pop_back();
+  waiters_.pop_back();
+  --reported_;
+  lock.unlock();
+  failed.join();
+  return failure;
+}
+
+Result<void> ThreadedExecutor::retire(Kernel& kernel) {
+  // Threads are made in KernelId order (start, then add), so the kernel's index is its id.
+  std::unique_lock lock(mutex_);
+  const std::size_t index = kernel.id();
+  if (index >= threads_.size() || !threads_[index].joinable()) {
+    return error(Errc::not_found, "kernel " + std::to_string(index) + " has no running thread");
+  }
+  std::thread thread = std::move(threads_[index]);
+  lock.unlock();
+  // Its waiter stays: other kernels may still ring the kernel's doorbell.
+  thread.join();
+  return {};
+}
+
 void ThreadedExecutor::join() {
   for (auto& thread : threads_) {
     if (thread.joinable()) thread.join();

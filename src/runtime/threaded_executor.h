@@ -38,6 +38,8 @@ class ThreadedExecutor final : public Executor {
   const Clock& clock() const noexcept override { return clock_; }
   Result<void> start(std::span<Kernel* const> kernels) override;
   void join() override;
+  Result<void> add(Kernel& kernel, int numa_node) override;
+  Result<void> retire(Kernel& kernel) override;
 
  private:
   enum class Phase { starting, running, aborted };
@@ -52,7 +54,8 @@ class ThreadedExecutor final : public Executor {
   std::vector<std::unique_ptr<IdleWaiter>> waiters_;
   std::vector<std::thread> threads_;
 
-  // Start-up handshake: every thread reports, then all run or all leave.
+  // Start-up handshake: every thread reports, then all run or all leave. A thread added later
+  // reports the same way and finds the phase already `running`.
   std::mutex mutex_;
   std::condition_variable changed_;
   std::size_t reported_ = 0;
