@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <utility>
@@ -113,12 +114,21 @@ std::size_t System::size() const noexcept {
   return impl_->fabric.size();
 }
 
+namespace {
+
+/// invalid_argument when called from a kernel's thread: `what` waits for kernels to start or
+/// stop, which a kernel's own thread must not.
+std::optional<Error> refuse_on_kernel_thread(const char* what) {
+  if (Kernel::current() == nullptr) return std::nullopt;
+  return error(Errc::invalid_argument, std::string("System::") + what +
+                                           " called from a kernel's thread; call it from "
+                                           "outside the kernels, like System::run");
+}
+
+}  // namespace
+
 Result<KernelId> System::add_kernel(CoreId core) {
-  if (Kernel::current() != nullptr) {
-    return error(Errc::invalid_argument,
-                 "System::add_kernel called from a kernel's thread; call it from outside the "
-                 "kernels, like System::run");
-  }
+  if (auto refused = refuse_on_kernel_thread("add_kernel")) return std::move(*refused);
   std::lock_guard membership(impl_->membership);
   // Exclusive: no hand-over (post) reads the kernel table while it grows.
   std::unique_lock lock(impl_->entry);
@@ -154,11 +164,7 @@ Result<KernelId> System::add_kernel(CoreId core) {
 }
 
 Result<void> System::remove_kernel(KernelId kernel) {
-  if (Kernel::current() != nullptr) {
-    return error(Errc::invalid_argument,
-                 "System::remove_kernel called from a kernel's thread; call it from outside "
-                 "the kernels, like System::run");
-  }
+  if (auto refused = refuse_on_kernel_thread("remove_kernel")) return std::move(*refused);
   std::lock_guard membership(impl_->membership);
   runtime::Fabric& fabric = impl_->fabric;
   {

@@ -17,17 +17,13 @@
 namespace {
 
 using namespace std::chrono_literals;
+using mk::test::current_test;
 using mk::test::Ledger;
 
 constexpr std::size_t kKernels = 8;
 constexpr std::uint32_t kProposalsPerKernel = 8;
 /// A proposal that has not completed by then fails with timed_out.
 constexpr mk::Duration kTimeout = 200us;
-
-std::string current_test() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  return std::string(info->test_suite_name()) + "." + info->name();
-}
 
 /// Random stalls; the crash itself is scheduled once the object exists.
 mk::SimulationOptions with_stalls() {

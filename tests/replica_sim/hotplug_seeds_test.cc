@@ -21,15 +21,11 @@
 namespace {
 
 using namespace std::chrono_literals;
+using mk::test::current_test;
 using mk::test::Ledger;
 
 constexpr std::size_t kBooted = 6;
 constexpr std::uint32_t kProposalsPerKernel = 10;
-
-std::string current_test() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  return std::string(info->test_suite_name()) + "." + info->name();
-}
 
 /// Six of the machine's eight cores at boot, with random stalls and delays among them.
 mk::SimulationOptions six_of_eight() {

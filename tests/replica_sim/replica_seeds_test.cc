@@ -20,16 +20,12 @@ namespace {
 
 using namespace std::chrono_literals;
 using mk::test::Claims;
+using mk::test::current_test;
 using mk::test::Ledger;
 
 constexpr std::size_t kKernels = 8;
 constexpr std::uint32_t kProposalsPerKernel = 12;
 constexpr std::size_t kInFlight = 4;
-
-std::string current_test() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  return std::string(info->test_suite_name()) + "." + info->name();
-}
 
 mk::RandomFaultPlan stalls_and_delays() {
   mk::RandomFaultPlan plan;

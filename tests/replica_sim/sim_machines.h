@@ -1,6 +1,8 @@
 // State machines and helpers for running the agreement protocols in the simulator.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <array>
 #include <cstdint>
 #include <string>
@@ -13,6 +15,12 @@
 #include "mk/simulation.h"
 
 namespace mk::test {
+
+/// The running test's full name, for the seed harness's replay line.
+inline std::string current_test() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  return std::string(info->test_suite_name()) + "." + info->name();
+}
 
 /// Sixteen accounts and an order-sensitive digest of every update applied. Additions commute,
 /// so every protocol must leave equal balances; only a total order leaves equal digests.

@@ -13,13 +13,7 @@ namespace {
 
 using mk_test::Echo;
 using mk_test::EchoReply;
-
-void register_echo(mk::Kernel& kernel) {
-  auto added = kernel.handle<Echo>([](const Echo& echo, const mk::MessageContext& context) {
-    return EchoReply{echo.value * 2 + 1, echo.caller, context.kernel.id()};
-  });
-  EXPECT_TRUE(added.ok());
-}
+using mk_test::register_echo;
 
 /// Calls every kernel from `k`; counts the replies that are right.
 mk::Task<std::size_t> call_everyone(mk::Kernel& k) {

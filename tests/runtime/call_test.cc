@@ -31,13 +31,7 @@ namespace {
 using call_test::Outcome;
 using mk_test::Echo;
 using mk_test::EchoReply;
-
-void register_echo(mk::Kernel& kernel) {
-  auto added = kernel.handle<Echo>([](const Echo& echo, const mk::MessageContext& context) {
-    return EchoReply{echo.value * 2 + 1, echo.caller, context.kernel.id()};
-  });
-  EXPECT_TRUE(added.ok());
-}
+using mk_test::register_echo;
 
 struct Tally {
   std::atomic<std::uint64_t> ok{0};

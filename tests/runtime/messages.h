@@ -1,9 +1,12 @@
 // Message types used by the runtime tests.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <array>
 #include <cstdint>
 
+#include "mk/kernel.h"
 #include "mk/message_codec.h"
 
 namespace mk_test {
@@ -21,6 +24,14 @@ struct Echo {
   std::uint64_t value;
   std::uint32_t caller;
 };
+
+/// Makes `kernel` answer Echo.
+inline void register_echo(mk::Kernel& kernel) {
+  auto added = kernel.handle<Echo>([](const Echo& echo, const mk::MessageContext& context) {
+    return EchoReply{echo.value * 2 + 1, echo.caller, context.kernel.id()};
+  });
+  EXPECT_TRUE(added.ok());
+}
 
 /// No kernel registers a handler for it.
 struct Unhandled {

@@ -16,17 +16,13 @@ namespace {
 
 using mk_test::Echo;
 using mk_test::EchoReply;
-
-void register_echo(mk::Kernel& kernel) {
-  auto added = kernel.handle<Echo>([](const Echo& echo, const mk::MessageContext& context) {
-    return EchoReply{echo.value * 2 + 1, echo.caller, context.kernel.id()};
-  });
-  EXPECT_TRUE(added.ok());
-}
+using mk_test::register_echo;
 
 std::unique_ptr<mk::System> boot_with_echo(std::size_t kernels) {
   auto system = mk::test::boot(mk::test::config_for(kernels));
-  if (system) EXPECT_TRUE(system->for_each_kernel(register_echo).ok());
+  if (system) {
+    EXPECT_TRUE(system->for_each_kernel(register_echo).ok());
+  }
   return system;
 }
 
