@@ -158,6 +158,8 @@ void Replica::on_deadline(const Deadline& deadline) {
       return;
     }
     case Deadline::Kind::create:
+    case Deadline::Kind::describe:
+      // The host's own waits (ReplicaHost::fire); never a replica's.
       return;
   }
 }
