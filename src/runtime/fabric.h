@@ -60,8 +60,6 @@ struct Fabric {
     // size() also sees its entries.
     return count.load(std::memory_order_acquire);
   }
-  /// The most kernels the System may have.
-  std::size_t capacity() const noexcept { return kernels.size(); }
   /// True for a kernel that exists and has not been taken offline.
   bool online(KernelId kernel) const noexcept {
     // Acquire: pairs with remove_kernel's release. A stale `true` is harmless: what is sent
