@@ -124,11 +124,23 @@ double ops_per_second(const std::vector<Span>& spans, std::size_t ops_each) {
   return static_cast<double>(ops_each * spans.size()) / (ns_between(begin, end) / 1e9);
 }
 
+/// Looks up one key in `map`'s entries into `sum`: the read both sides of the bench do.
+void look_up(const BenchMap& map, KeyStream& keys, std::uint64_t& sum) {
+  auto found = map.entries.find(keys.next());
+  if (found != map.entries.end()) sum += found->second;
+}
+
+/// A BenchMap holding every key, for the lock-based baselines.
+BenchMap filled_map() {
+  BenchMap map;
+  for (std::uint64_t key = 0; key < kKeys; ++key)
+    map.entries[key] = key;
+  return map;
+}
+
 double shared_mutex_reads(std::span<const CoreId> cores, std::size_t reads) {
   std::shared_mutex mutex;
-  std::unordered_map<std::uint64_t, std::uint64_t> map;
-  for (std::uint64_t key = 0; key < kKeys; ++key)
-    map[key] = key;
+  const BenchMap map = filled_map();
   std::vector<Span> spans(cores.size());
   run_pinned(cores, [&](std::size_t i) {
     KeyStream keys(i + 1);
@@ -136,8 +148,7 @@ double shared_mutex_reads(std::span<const CoreId> cores, std::size_t reads) {
     spans[i].begin = Clock::now();
     for (std::size_t r = 0; r < reads; ++r) {
       std::shared_lock lock(mutex);
-      auto found = map.find(keys.next());
-      if (found != map.end()) sum += found->second;
+      look_up(map, keys, sum);
     }
     spans[i].end = Clock::now();
     read_sink.fetch_add(sum);
@@ -147,16 +158,14 @@ double shared_mutex_reads(std::span<const CoreId> cores, std::size_t reads) {
 
 double mutex_updates(std::span<const CoreId> cores, std::size_t updates) {
   std::mutex mutex;
-  std::unordered_map<std::uint64_t, std::uint64_t> map;
-  for (std::uint64_t key = 0; key < kKeys; ++key)
-    map[key] = key;
+  BenchMap map = filled_map();
   std::vector<Span> spans(cores.size());
   run_pinned(cores, [&](std::size_t i) {
     KeyStream keys(i + 1);
     spans[i].begin = Clock::now();
     for (std::size_t u = 0; u < updates; ++u) {
       std::lock_guard lock(mutex);
-      map[keys.next()] = u;
+      map.apply({keys.next(), u});
     }
     spans[i].end = Clock::now();
   });
@@ -183,12 +192,6 @@ std::vector<Span> on_every_kernel(System& system, F body) {
   for (auto& waiter : waiters)
     waiter.join();
   return spans;
-}
-
-/// Looks up one key in `map`'s entries into `sum`.
-void look_up(const BenchMap& map, KeyStream& keys, std::uint64_t& sum) {
-  auto found = map.entries.find(keys.next());
-  if (found != map.entries.end()) sum += found->second;
 }
 
 /// `reads` lookups, each after `co_await map.read(k)` (linearizable) or map.local(k). Two

@@ -60,12 +60,14 @@ struct Fabric {
     // size() also sees its entries.
     return count.load(std::memory_order_acquire);
   }
-  /// True for a kernel that exists and has not been taken offline.
-  bool online(KernelId kernel) const noexcept {
-    // Acquire: pairs with remove_kernel's release. A stale `true` is harmless: what is sent
+  /// True once kernel `kernel` (< size()) has been taken offline.
+  bool offline(KernelId kernel) const noexcept {
+    // Acquire: pairs with remove_kernel's release. A stale `false` is harmless: what is sent
     // meanwhile is failed when the kernel's PeerOffline notice arrives.
-    return kernel < size() && !kernels[kernel]->offline.load(std::memory_order_acquire);
+    return kernels[kernel]->offline.load(std::memory_order_acquire);
   }
+  /// True for a kernel that exists and has not been taken offline.
+  bool online(KernelId kernel) const noexcept { return kernel < size() && !offline(kernel); }
 
   /// The channel kind from kernel `from` to kernel `to`.
   ChannelKind kind_between(KernelId from, KernelId to) const;

@@ -47,7 +47,8 @@ std::optional<Error> KernelCore::check_target(KernelId to, const char* what) con
                                       ": no such kernel (the system has " +
                                       std::to_string(fabric.size()) + ")");
   }
-  if (!fabric.online(to)) {
+  // `to` < size(), checked above: only the flag is left to read.
+  if (fabric.offline(to)) {
     return error(Errc::closed, std::string(what) + " to kernel " + std::to_string(to) +
                                    ": the kernel is offline");
   }
@@ -114,7 +115,7 @@ void KernelCore::reply_error(KernelId to, std::uint32_t call_id, MessageType typ
 void KernelCore::send_reply(KernelId to, std::uint32_t call_id, MessageType type,
                             std::uint8_t status, std::span<const std::byte> payload) {
   // An offline caller waits for nothing any more.
-  if (stopping_ || !fabric.online(to)) return;
+  if (stopping_ || fabric.offline(to)) return;
   Error failure{Errc::internal, {}};
   if (transmit(to, type, Envelope{call_id, WireKind::reply, status, 0}, payload, nullptr,
                &failure) == Transmit::failed) {

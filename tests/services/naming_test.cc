@@ -22,6 +22,23 @@ using mk::Task;
 struct Fixture {
   std::unique_ptr<mk::System> system;
   std::optional<NameService> names;
+
+  /// register_name from a task on kernel `on`; System::run's own error if it fails.
+  mk::Result<void> register_on(mk::KernelId on, std::string name, std::string value) {
+    auto done = system->run(on, [ns = *names, name, value](Kernel& k) -> Task<mk::Result<void>> {
+      co_return co_await ns.register_name(k, name, value);
+    });
+    if (!done) return std::move(done).error();
+    return std::move(*done);
+  }
+  /// lookup from a task on kernel `on`; System::run's own error if it fails.
+  mk::Result<std::string> lookup_on(mk::KernelId on, std::string name) {
+    auto done = system->run(on, [ns = *names, name](Kernel& k) -> Task<mk::Result<std::string>> {
+      co_return co_await ns.lookup(k, name);
+    });
+    if (!done) return std::move(done).error();
+    return std::move(*done);
+  }
 };
 
 Fixture start(std::size_t kernels = 8, mk::NameServiceOptions options = {}) {
@@ -59,41 +76,25 @@ bool mentions(const mk::Error& e, const std::string& text) {
 TEST(Naming, RegisteredNameIsSeenByLookupOnEveryKernel) {
   auto f = start();
   ASSERT_TRUE(f.names);
-  NameService ns = *f.names;
-  auto done = f.system->run(2, [ns](Kernel& k) -> Task<mk::Result<void>> {
-    co_return co_await ns.register_name(k, "svc/fs", "kernel-2");
-  });
-  ASSERT_TRUE(done.ok() && done->ok());
+  ASSERT_TRUE(f.register_on(2, "svc/fs", "kernel-2").ok());
   for (mk::KernelId id = 0; id < 8; ++id) {
-    auto value = f.system->run(id, [ns](Kernel& k) -> Task<mk::Result<std::string>> {
-      co_return co_await ns.lookup(k, "svc/fs");
-    });
-    ASSERT_TRUE(value.ok());
-    ASSERT_TRUE(value->ok()) << "kernel " << id << ": " << value->error().describe();
-    EXPECT_EQ(**value, "kernel-2");
+    auto value = f.lookup_on(id, "svc/fs");
+    ASSERT_TRUE(value.ok()) << "kernel " << id << ": " << value.error().describe();
+    EXPECT_EQ(*value, "kernel-2");
   }
 }
 
 TEST(Naming, RegisterOfATakenNameFailsAndKeepsTheFirstValue) {
   auto f = start();
   ASSERT_TRUE(f.names);
-  NameService ns = *f.names;
-  auto first = f.system->run(1, [ns](Kernel& k) -> Task<mk::Result<void>> {
-    co_return co_await ns.register_name(k, "dup", "one");
-  });
-  ASSERT_TRUE(first.ok() && first->ok());
-  auto second = f.system->run(6, [ns](Kernel& k) -> Task<mk::Result<void>> {
-    co_return co_await ns.register_name(k, "dup", "two");
-  });
-  ASSERT_TRUE(second.ok());
-  ASSERT_FALSE(second->ok());
-  EXPECT_EQ(second->error().code, Errc::already_exists);
-  EXPECT_TRUE(mentions(second->error(), "'dup'")) << second->error().describe();
-  auto value = f.system->run(6, [ns](Kernel& k) -> Task<mk::Result<std::string>> {
-    co_return co_await ns.lookup(k, "dup");
-  });
-  ASSERT_TRUE(value.ok() && value->ok());
-  EXPECT_EQ(**value, "one");
+  ASSERT_TRUE(f.register_on(1, "dup", "one").ok());
+  auto second = f.register_on(6, "dup", "two");
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error().code, Errc::already_exists);
+  EXPECT_TRUE(mentions(second.error(), "'dup'")) << second.error().describe();
+  auto value = f.lookup_on(6, "dup");
+  ASSERT_TRUE(value.ok());
+  EXPECT_EQ(*value, "one");
 }
 
 TEST(Naming, UnregisterOfAMissingNameFails) {
@@ -120,23 +121,16 @@ TEST(Naming, UnregisterOfAMissingNameFails) {
   ASSERT_FALSE(r[3].ok());
   EXPECT_EQ(r[3].error().code, Errc::not_found);
   EXPECT_TRUE(r[4].ok()) << "a name is free again once unregistered";
-  auto value = f.system->run(0, [ns](Kernel& k) -> Task<mk::Result<std::string>> {
-    co_return co_await ns.lookup(k, "ghost");
-  });
-  ASSERT_TRUE(value.ok() && value->ok());
-  EXPECT_EQ(**value, "again");
+  auto value = f.lookup_on(0, "ghost");
+  ASSERT_TRUE(value.ok());
+  EXPECT_EQ(*value, "again");
 }
 
 TEST(Naming, LookupSendsNoMessage) {
   auto f = start();
   ASSERT_TRUE(f.names);
   NameService ns = *f.names;
-  ASSERT_TRUE(f.system
-                  ->run(0,
-                        [ns](Kernel& k) -> Task<mk::Result<void>> {
-                          co_return co_await ns.register_name(k, "here", "v");
-                        })
-                  ->ok());
+  ASSERT_TRUE(f.register_on(0, "here", "v").ok());
   auto counts = f.system->run(5, [ns](Kernel& k) -> Task<Counts> {
     // Catch up first, so that the lookups measured need not wait for anything.
     (void)co_await ns.lookup(k, "here");
@@ -180,11 +174,9 @@ TEST(Naming, MaximalNamesAndBinaryValuesRoundTrip) {
   ASSERT_TRUE(got.ok());
   ASSERT_TRUE(got->ok()) << got->error().describe();
   EXPECT_EQ(**got, value);
-  auto empty = f.system->run(1, [ns](Kernel& k) -> Task<mk::Result<std::string>> {
-    co_return co_await ns.lookup(k, "empty-value");
-  });
-  ASSERT_TRUE(empty.ok() && empty->ok());
-  EXPECT_EQ(**empty, "");
+  auto empty = f.lookup_on(1, "empty-value");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(*empty, "");
 }
 
 TEST(Naming, BadNamesAndValuesAreRejectedWithTheReason) {
@@ -218,13 +210,10 @@ TEST(Naming, BadNamesAndValuesAreRejectedWithTheReason) {
       EXPECT_TRUE(mentions(e, c.says)) << "expected '" << c.says << "' in: " << e.describe();
     }
   }
-  auto value = f.system->run(0, [ns](Kernel& k) -> Task<mk::Result<void>> {
-    co_return co_await ns.register_name(k, "ok-name", std::string(mk::kMaxValueSize + 1, 'v'));
-  });
-  ASSERT_TRUE(value.ok());
-  ASSERT_FALSE(value->ok());
-  EXPECT_EQ(value->error().code, Errc::too_large);
-  EXPECT_TRUE(mentions(value->error(), "65 bytes, over the limit of 64"));
+  auto value = f.register_on(0, "ok-name", std::string(mk::kMaxValueSize + 1, 'v'));
+  ASSERT_FALSE(value.ok());
+  EXPECT_EQ(value.error().code, Errc::too_large);
+  EXPECT_TRUE(mentions(value.error(), "65 bytes, over the limit of 64"));
   // Nothing of the rejected calls reached the table.
   auto applied = f.system->run(
       1, [ns](Kernel& k) -> Task<mk::Result<std::uint64_t>> { co_return ns.sequence(k); });
@@ -333,12 +322,7 @@ TEST(Naming, WatchSeesEveryLaterChangeInOrderOnAnotherKernel) {
   ASSERT_TRUE(f.names);
   NameService ns = *f.names;
   // A change applied on the watcher's kernel before the watch is not reported.
-  ASSERT_TRUE(f.system
-                  ->run(2,
-                        [ns](Kernel& k) -> Task<mk::Result<void>> {
-                          co_return co_await ns.register_name(k, "svc/early", "0");
-                        })
-                  ->ok());
+  ASSERT_TRUE(f.register_on(2, "svc/early", "0").ok());
   constexpr std::size_t kRounds = mk::test::scaled(50);
   // Each round: register svc/<i>, register other/<i> (not watched), fail to register svc/<i>
   // again (no change), unregister svc/<i>: two reported changes per round.

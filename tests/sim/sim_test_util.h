@@ -10,10 +10,12 @@
 
 #include "mk/message_codec.h"
 #include "mk/simulation.h"
+#include "runtime/messages.h"
 
 namespace mk_sim_test {
 
 using namespace std::chrono_literals;
+using mk_test::Numbered;
 
 /// Path of a topology in tests/data/topologies.
 inline std::string topology_file(const char* name) {
@@ -53,13 +55,6 @@ struct Bump {
   std::uint64_t value;
 };
 
-/// One-way, numbered per sender.
-struct Numbered {
-  static constexpr mk::MessageType kType = 21;
-  std::uint32_t sender;
-  std::uint32_t number;
-};
-
 /// Passed around the ring of kernels `hops` times; see equivalence_test.cc.
 struct Pass {
   static constexpr mk::MessageType kType = 22;
@@ -71,13 +66,6 @@ struct Pass {
 /// Adds `value` to the receiver's total and answers with the new total.
 struct Add {
   static constexpr mk::MessageType kType = 23;
-  using Reply = Value;
-  std::uint64_t value;
-};
-
-/// Nobody handles it.
-struct Ignored {
-  static constexpr mk::MessageType kType = 24;
   using Reply = Value;
   std::uint64_t value;
 };
