@@ -48,6 +48,13 @@ struct Config {
 
   /// How idle kernels block.
   WaitBackend wait_backend = WaitBackend::automatic;
+
+  /// The stall detector (threaded executor): a kernel that is awake but has not finished a
+  /// turn of its loop for this long (a handler or task that never returns or yields) is
+  /// declared failed, as by System::declare_failed. 1 ms to 1 hour; empty: no stall detector.
+  /// Pick it well above the longest turn user code may take, and above scheduling delays when
+  /// kernels share cores.
+  std::optional<std::chrono::nanoseconds> stall_timeout;
 };
 
 }  // namespace mk

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <span>
+#include <string>
 
 #include "mk/channel.h"
 #include "mk/clock.h"
@@ -20,6 +21,17 @@ class Notifier {
   virtual ~Notifier() = default;
   /// Makes the kernel's executor run it again soon.
   virtual void notify() noexcept = 0;
+};
+
+/// Where an executor reports a kernel it found dead or stuck (a simulated crash, a stalled
+/// thread, an exited process); the System then declares the kernel failed on every other
+/// kernel. Called from any thread, possibly more than once for one kernel (later calls are
+/// ignored), never while the executor holds a lock the System takes.
+class FailureSink {
+ public:
+  virtual ~FailureSink() = default;
+  /// Kernel `kernel` failed; `reason` says how, for the log and for errors.
+  virtual void kernel_failed(KernelId kernel, std::string reason) noexcept = 0;
 };
 
 /// What runs kernels: the seam between kernel code and the way it is driven. The threaded
@@ -65,6 +77,10 @@ class Executor {
     (void)kernel;
     return error(Errc::unavailable, "this executor cannot take kernels offline");
   }
+
+  /// Gives the executor the place to report failed kernels; called once, before start. The
+  /// default ignores it: an executor that detects nothing reports nothing.
+  virtual void watch_failures(FailureSink& sink) { (void)sink; }
 
   /// Makes the channel that carries kernel `from`'s messages to kernel `to` (`from == to` for
   /// a kernel's channel to itself), of the `kind` the SKB or the Config chose. Called on the

@@ -94,6 +94,13 @@ struct KernelAccess {
                             void (*destroy)(void*));
   /// Counts and logs a failure nobody waits for (a one-way handler that threw).
   static void note_failure(Kernel& kernel, const std::string& what);
+  /// Resumes `waiter` once kernel `peer` has failed (with no error), went offline without
+  /// failing (`closed`), or this kernel stops (`shutting_down`); at once when it already has.
+  /// True when `waiter` was suspended.
+  static bool wait_failure(Kernel& kernel, KernelId peer, Waiter& waiter);
+  /// Calls `listener(peer)` on the kernel's thread each time it learns that a kernel failed,
+  /// after the runtime failed what waited on that kernel. For layers built on the runtime.
+  static void add_failure_listener(Kernel& kernel, std::function<void(KernelId)> listener);
   /// The kernel's dispatcher of `domain`, or nullptr.
   static Dispatcher* find_dispatcher(Kernel& kernel, std::uint32_t domain) noexcept;
   /// Gives the kernel a dispatcher.
@@ -165,6 +172,8 @@ class Kernel {
  public:
   /// Waits in the kernel until `duration` has passed on the kernel's clock.
   class SleepAwaiter;
+  /// Waits until another kernel has failed (Kernel::until_failed).
+  class FailureAwaiter;
   /// Lets the kernel's channels and other ready tasks run before this task continues.
   class YieldAwaiter;
   template <Message M>
@@ -180,6 +189,10 @@ class Kernel {
   KernelId id() const noexcept { return id_; }
   /// True when kernel `kernel` exists and has not been taken offline (System::remove_kernel).
   bool is_online(KernelId kernel) const noexcept;
+  /// True once kernel `kernel` has been declared failed: its process died, it stalled past
+  /// Config::stall_timeout, System::declare_failed named it, or the simulator crashed it. A
+  /// failed kernel is also not online.
+  bool has_failed(KernelId kernel) const noexcept;
   /// The core this kernel is pinned to.
   CoreId core() const noexcept;
   /// How many kernels the System has had; ids are 0 to size() - 1 (some may be offline).
@@ -200,6 +213,12 @@ class Kernel {
     spawn(detail::own_and_run(std::make_unique<detail::CallableTaskFactory<void, F>>(std::move(f)),
                               *this));
   }
+
+  /// `co_await k.until_failed(peer)` -> Result<void>: resumes once this kernel has learnt that
+  /// `peer` failed (at once if it already has), after the calls and sends waiting on `peer`
+  /// were failed. Errors: not_found (no such kernel), closed (`peer` went offline without
+  /// failing, System::remove_kernel), shutting_down (this kernel stops first).
+  FailureAwaiter until_failed(KernelId peer) noexcept;
 
   /// `co_await k.yield()`: long computations call it so that one task cannot starve others.
   YieldAwaiter yield() noexcept;
@@ -298,6 +317,25 @@ class Kernel::YieldAwaiter {
   Kernel& kernel_;
 };
 
+class Kernel::FailureAwaiter {
+ public:
+  FailureAwaiter(Kernel& kernel, KernelId peer) noexcept : kernel_(kernel), peer_(peer) {}
+  bool await_ready() const noexcept { return false; }
+  bool await_suspend(std::coroutine_handle<> handle) {
+    waiter_.handle = handle;
+    return detail::KernelAccess::wait_failure(kernel_, peer_, waiter_);
+  }
+  Result<void> await_resume() {
+    if (waiter_.error) return std::move(*waiter_.error);
+    return {};
+  }
+
+ private:
+  Kernel& kernel_;
+  KernelId peer_;
+  detail::Waiter waiter_;
+};
+
 class Kernel::SleepAwaiter {
  public:
   SleepAwaiter(Kernel& kernel, Instant when) noexcept : kernel_(kernel), when_(when) {}
@@ -367,6 +405,9 @@ class Kernel::CallAwaiter {
 
 inline Kernel::YieldAwaiter Kernel::yield() noexcept {
   return YieldAwaiter(*this);
+}
+inline Kernel::FailureAwaiter Kernel::until_failed(KernelId peer) noexcept {
+  return FailureAwaiter(*this, peer);
 }
 inline Kernel::SleepAwaiter Kernel::sleep_for(Duration duration) noexcept {
   return SleepAwaiter(*this, now() + duration);

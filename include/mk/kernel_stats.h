@@ -15,6 +15,7 @@ struct KernelStats {
   std::uint64_t task_failures = 0;      ///< Spawned tasks or one-way handlers that threw.
   std::uint64_t rejected_messages = 0;  ///< Messages dropped: malformed, late or unhandled.
   std::uint64_t channels_bound = 0;     ///< Channels bound to it from other kernels.
+  std::uint64_t turns = 0;              ///< Turns of its loop (Kernel::run_turn) it has run.
 };
 
 }  // namespace mk

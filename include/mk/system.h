@@ -190,6 +190,23 @@ class System {
   /// last online kernel, a call from a kernel's thread), shutting_down, unavailable (the
   /// executor cannot retire kernels).
   Result<void> remove_kernel(KernelId kernel);
+  /// Declares kernel `kernel` failed, as the failure detector does for a crashed or stalled
+  /// kernel: every other kernel fails what it has queued for it and the calls awaiting its
+  /// replies (`closed`), drops whatever it sends from then on, and tells the layers above
+  /// (replicated objects install a view without it; docs/replica.md). The kernel is told to
+  /// stop; a thread stuck in user code is joined at shutdown. From outside the kernels. A
+  /// kernel that already failed is not an error. Errors: not_found (no such kernel, or taken
+  /// offline by remove_kernel), invalid_argument (the last online kernel; a call from a
+  /// kernel's thread), shutting_down.
+  Result<void> declare_failed(KernelId kernel);
+  /// True once kernel `kernel` has been declared failed (by declare_failed or the executor's
+  /// failure detector).
+  bool has_failed(KernelId kernel) const;
+  /// Blocks until kernel `kernel` has been declared failed, for at most `timeout`. From
+  /// outside the kernels (under a simulator it drives the simulation meanwhile). Errors:
+  /// timed_out, not_found (no such kernel), closed (taken offline without failing),
+  /// invalid_argument (from a kernel's thread), shutting_down.
+  Result<void> wait_until_failed(KernelId kernel, std::chrono::nanoseconds timeout);
   /// The core kernel `kernel` runs on; not_found for an id out of range.
   Result<CoreId> core_of(KernelId kernel) const;
   /// The facts the System was booted with.

@@ -12,6 +12,8 @@ namespace {
 constexpr std::size_t kMaxKernelsPerCore = 64;
 constexpr std::size_t kMaxPollBatch = 65536;
 constexpr std::chrono::nanoseconds kMaxPollBudget = std::chrono::seconds(1);
+constexpr std::chrono::nanoseconds kMinStallTimeout = std::chrono::milliseconds(1);
+constexpr std::chrono::nanoseconds kMaxStallTimeout = std::chrono::hours(1);
 
 Error bad(const std::string& field, const std::string& why) {
   return error(Errc::invalid_argument, field + ": " + why);
@@ -142,6 +144,14 @@ Result<BootPlan> plan_boot(const Config& config, const Skb& skb) {
     default:
       return bad("wait_backend",
                  "unknown value " + std::to_string(static_cast<int>(config.wait_backend)));
+  }
+
+  if (config.stall_timeout) {
+    if (*config.stall_timeout < kMinStallTimeout || *config.stall_timeout > kMaxStallTimeout) {
+      return bad("stall_timeout", std::to_string(config.stall_timeout->count()) +
+                                      " ns is out of range 1 ms to 1 hour");
+    }
+    plan.stall_timeout = config.stall_timeout;
   }
 
   plan.line_size = skb.cache_line_size();

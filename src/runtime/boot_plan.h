@@ -28,6 +28,7 @@ struct BootPlan {
   std::size_t line_size = 0;
   std::size_t poll_batch = 0;
   WaitBackend wait_backend = WaitBackend::automatic;
+  std::optional<std::chrono::nanoseconds> stall_timeout;
 };
 
 /// Checks `config` field by field against `skb`; the first bad field gives invalid_argument

@@ -28,8 +28,10 @@ struct KernelShared {
   alignas(kSeparation) std::atomic<bool> sleeping{false};
   /// Set by the executor before the kernel first runs; read-only afterwards.
   Notifier* notifier = nullptr;
-  /// Set once the kernel has stopped for good (System::remove_kernel); never cleared.
+  /// Set once the kernel has stopped for good (System::remove_kernel) or failed; never cleared.
   std::atomic<bool> offline{false};
+  /// Set, before `offline`, once the kernel has been declared failed; never cleared.
+  std::atomic<bool> failed{false};
   alignas(kSeparation) Inbox inbox;
 };
 
@@ -65,6 +67,11 @@ struct Fabric {
     // Acquire: pairs with remove_kernel's release. A stale `false` is harmless: what is sent
     // meanwhile is failed when the kernel's PeerOffline notice arrives.
     return kernels[kernel]->offline.load(std::memory_order_acquire);
+  }
+  /// True once kernel `kernel` (< size()) has been declared failed.
+  bool failed(KernelId kernel) const noexcept {
+    // Acquire: pairs with the release that declares it, like `offline`.
+    return kernels[kernel]->failed.load(std::memory_order_acquire);
   }
   /// True for a kernel that exists and has not been taken offline.
   bool online(KernelId kernel) const noexcept { return kernel < size() && !offline(kernel); }

@@ -77,9 +77,9 @@ void RootPromise::unhandled_exception() noexcept {
 KernelStats Counters::snapshot() const noexcept {
   // Relaxed loads: a snapshot of statistics, each counter on its own.
   auto read = [](const std::atomic<std::uint64_t>& c) { return c.load(std::memory_order_relaxed); };
-  return KernelStats{read(sleeps),          read(messages_received), read(messages_sent),
-                     read(calls_completed), read(task_failures),     read(rejected_messages),
-                     read(channels_bound)};
+  return KernelStats{
+      read(sleeps),        read(messages_received), read(messages_sent),  read(calls_completed),
+      read(task_failures), read(rejected_messages), read(channels_bound), read(turns)};
 }
 
 KernelCore::KernelCore(Kernel& owner, KernelId kernel_id, Fabric& system_fabric,
@@ -97,6 +97,7 @@ void KernelCore::teardown() noexcept {
   // destroys the tasks it awaits, and with them their awaiters.
   ready_.clear();
   timers_.clear();
+  failure_waiters_.clear();
   calls_.drain([](detail::PendingCall&) {});
   for (auto& box : outboxes_) {
     if (box) box->queue.clear();
@@ -129,6 +130,7 @@ void KernelCore::note_failure(const std::string& what) {
 
 bool KernelCore::run_turn() {
   CurrentKernel scope(self);
+  Counters::bump(counters.turns);
   bool worked = take_inbox();
   if (!stopping_) {
     worked |= poll_channels();
@@ -241,6 +243,14 @@ void KernelAccess::note_failure(Kernel& kernel, const std::string& what) {
   kernel.core_->note_failure(what);
 }
 
+bool KernelAccess::wait_failure(Kernel& kernel, KernelId peer, Waiter& waiter) {
+  return kernel.core_->wait_failure(peer, waiter);
+}
+
+void KernelAccess::add_failure_listener(Kernel& kernel, std::function<void(KernelId)> listener) {
+  kernel.core_->add_failure_listener(std::move(listener));
+}
+
 Dispatcher* KernelAccess::find_dispatcher(Kernel& kernel, std::uint32_t domain) noexcept {
   for (auto& dispatcher : kernel.core_->dispatchers) {
     if (dispatcher->domain() == domain) return dispatcher.get();
@@ -285,6 +295,9 @@ CoreId Kernel::core() const noexcept {
 }
 bool Kernel::is_online(KernelId kernel) const noexcept {
   return core_->fabric.online(kernel);
+}
+bool Kernel::has_failed(KernelId kernel) const noexcept {
+  return kernel < core_->fabric.size() && core_->fabric.failed(kernel);
 }
 
 std::size_t Kernel::system_size() const noexcept {

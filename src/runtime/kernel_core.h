@@ -6,6 +6,7 @@
 #include <coroutine>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -33,6 +34,8 @@ class KernelCore;
 std::unique_ptr<InboxItem> make_stop_request();
 /// Tells a kernel that kernel `offline` went offline (System::remove_kernel).
 std::unique_ptr<InboxItem> make_peer_offline(KernelId offline);
+/// Tells a kernel that kernel `failed` was declared failed.
+std::unique_ptr<InboxItem> make_peer_failed(KernelId failed);
 /// Work handed over by System::spawn or System::run.
 std::unique_ptr<InboxItem> make_external_item(std::unique_ptr<detail::ExternalWork> work);
 
@@ -93,6 +96,7 @@ struct Counters {
   std::atomic<std::uint64_t> task_failures{0};
   std::atomic<std::uint64_t> rejected_messages{0};
   std::atomic<std::uint64_t> channels_bound{0};
+  std::atomic<std::uint64_t> turns{0};
 
   /// Adds one. Relaxed: counters are statistics; nothing is ordered by them.
   static void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by = 1) noexcept {
@@ -134,6 +138,12 @@ class KernelCore {
   void note_failure(const std::string& what);
   RootPromise*& roots() noexcept { return roots_; }
 
+  // Failures of other kernels (monitor.cc).
+  bool wait_failure(KernelId peer, detail::Waiter& waiter);
+  void add_failure_listener(std::function<void(KernelId)> listener) {
+    failure_listeners_.push_back(std::move(listener));
+  }
+
   // Messages (messaging.cc).
   bool send(KernelId to, MessageType type, std::span<const std::byte> payload,
             detail::Waiter& waiter);
@@ -145,6 +155,8 @@ class KernelCore {
   Result<void> add_handler(MessageType type, std::unique_ptr<detail::HandlerBase> handler);
   /// Not-ok when an operation on `to` cannot even start; `what` names it in the error.
   std::optional<Error> check_target(KernelId to, const char* what) const;
+  /// Not-ok unless called from this kernel's own turn; `what` names the operation.
+  std::optional<Error> check_caller(const char* what) const;
 
   // Monitor (monitor.cc): system messages arriving through the inbox.
   bool take_inbox();
@@ -155,6 +167,9 @@ class KernelCore {
   /// Kernel `to` went offline: fails what waits to be sent to it and the calls it would
   /// have answered, with `closed`.
   void on_peer_offline(KernelId to);
+  /// Kernel `peer` failed: as on_peer_offline, then its channels to this kernel are dropped
+  /// (nothing it sends is taken any more), until_failed waiters resume and the listeners run.
+  void on_peer_failed(KernelId peer);
   void begin_stop();
   /// Hands `item` to kernel `to`'s monitor and wakes it.
   void post_to(KernelId to, InboxItem* item) const noexcept;
@@ -170,6 +185,8 @@ class KernelCore {
   std::vector<Extension> extensions;
 
  private:
+  /// Fails what is queued for kernel `to` and the calls awaiting its replies, and unbinds it.
+  void fail_towards(KernelId to, const Error& failure);
   bool poll_channels();
   void dispatch(KernelId from, const MessageView& message);
   void send_reply(KernelId to, std::uint32_t call_id, MessageType type, std::uint8_t status,
@@ -196,6 +213,10 @@ class KernelCore {
   std::vector<KernelId> backlog_;                  ///< Outboxes with queued messages.
   std::vector<Inbound> inbound_;
   std::unordered_map<MessageType, std::unique_ptr<detail::HandlerBase>> handlers_;
+  /// Tasks in until_failed, with the kernel each waits for.
+  std::vector<std::pair<KernelId, detail::Waiter*>> failure_waiters_;
+  std::vector<std::function<void(KernelId)>> failure_listeners_;
+  std::vector<bool> known_failed_;  ///< By KernelId: the failure was handled here.
   bool stopping_ = false;
   bool stopped_ = false;
   std::size_t stop_turns_ = 0;

@@ -36,12 +36,15 @@ Error send_failure(SendStatus status, KernelId to, MessageType type, std::size_t
 
 }  // namespace
 
+std::optional<Error> KernelCore::check_caller(const char* what) const {
+  if (Kernel::current() == &self) return std::nullopt;
+  return error(Errc::invalid_argument, std::string("Kernel::") + what + " on kernel " +
+                                           std::to_string(id) +
+                                           " from a thread that is not running it");
+}
+
 std::optional<Error> KernelCore::check_target(KernelId to, const char* what) const {
-  if (Kernel::current() != &self) {
-    return error(Errc::invalid_argument, std::string("Kernel::") + what + " on kernel " +
-                                             std::to_string(id) +
-                                             " from a thread that is not running it");
-  }
+  if (auto misuse = check_caller(what)) return misuse;
   if (to >= fabric.size()) {
     return error(Errc::not_found, std::string(what) + " to kernel " + std::to_string(to) +
                                       ": no such kernel (the system has " +

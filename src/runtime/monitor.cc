@@ -10,6 +10,7 @@
 //
 // The ring is allocated by the receiver's own thread, so its memory is local to the receiver
 // (DESIGN.md, "Messages and channels"), and channels exist only between kernels that talk.
+#include <limits>
 #include <string>
 #include <utility>
 
@@ -66,6 +67,15 @@ class PeerOffline final : public InboxItem {
   KernelId offline_;
 };
 
+class PeerFailed final : public InboxItem {
+ public:
+  explicit PeerFailed(KernelId failed) : failed_(failed) {}
+  void deliver(KernelCore& kernel) override { kernel.on_peer_failed(failed_); }
+
+ private:
+  KernelId failed_;
+};
+
 class ExternalItem final : public InboxItem {
  public:
   explicit ExternalItem(std::unique_ptr<detail::ExternalWork> work) : work_(std::move(work)) {}
@@ -87,6 +97,10 @@ std::unique_ptr<InboxItem> make_stop_request() {
 
 std::unique_ptr<InboxItem> make_peer_offline(KernelId offline) {
   return std::make_unique<PeerOffline>(offline);
+}
+
+std::unique_ptr<InboxItem> make_peer_failed(KernelId failed) {
+  return std::make_unique<PeerFailed>(failed);
 }
 
 std::unique_ptr<InboxItem> make_external_item(std::unique_ptr<detail::ExternalWork> work) {
@@ -128,8 +142,9 @@ std::optional<Error> KernelCore::start_bind(KernelId to, Outbox& box) {
 }
 
 void KernelCore::on_bind_request(KernelId from) {
-  // A stopping kernel binds nothing; the requester is stopping too and fails its queue.
-  if (stopping_) return;
+  // A stopping kernel binds nothing; the requester is stopping too and fails its queue. A
+  // failed one is fenced off: nothing it sends is taken any more.
+  if (stopping_ || fabric.failed(from)) return;
   const ChannelKind kind = fabric.kind_between(from, id);
   auto ends = fabric.executor->make_channel(
       from, id, kind, ChannelOptions{fabric.ring_slots, fabric.numa_nodes[id], fabric.line_size});
@@ -148,7 +163,9 @@ void KernelCore::on_bind_request(KernelId from) {
 
 void KernelCore::on_bind_reply(KernelId to, std::unique_ptr<ChannelSender> sender,
                                std::shared_ptr<PairFlags> flags) {
-  if (stopping_) return;
+  // Offline meanwhile: its PeerOffline or PeerFailed notice already failed the queue, and
+  // later sends are refused before they reach the outbox.
+  if (stopping_ || fabric.offline(to)) return;
   Outbox& box = outbox(to);
   box.sender = std::move(sender);
   box.flags = std::move(flags);
@@ -167,7 +184,68 @@ void KernelCore::on_bind_failure(KernelId to, const Error& failure) {
 }
 
 void KernelCore::on_peer_offline(KernelId to) {
-  const Error failure = error(Errc::closed, "kernel " + std::to_string(to) + " went offline");
+  fail_towards(to, error(Errc::closed, "kernel " + std::to_string(to) + " went offline"));
+  // A kernel taken offline without failing will not fail any more.
+  std::erase_if(failure_waiters_, [&](const std::pair<KernelId, detail::Waiter*>& entry) {
+    if (entry.first != to) return false;
+    entry.second->error =
+        error(Errc::closed, "kernel " + std::to_string(to) + " went offline without failing");
+    make_ready(entry.second->handle);
+    return true;
+  });
+}
+
+void KernelCore::on_peer_failed(KernelId peer) {
+  if (peer >= known_failed_.size()) known_failed_.resize(peer + 1, false);
+  if (known_failed_[peer]) return;
+  known_failed_[peer] = true;
+  fail_towards(peer, error(Errc::closed, "kernel " + std::to_string(peer) + " failed"));
+  // What it sent before it failed and has arrived is still taken, as from a live kernel; then
+  // it is fenced off: its receivers go, so nothing it sends from now on is taken (a stalled
+  // kernel that wakes up finds its channels closed), and the memory goes with its sending ends.
+  for (std::size_t i = 0; i < inbound_.size(); ++i) {
+    if (inbound_[i].from != peer) continue;
+    ChannelReceiver* receiver = inbound_[i].receiver.get();
+    const std::size_t taken =
+        receiver->poll([this, peer](const MessageView& message) { dispatch(peer, message); },
+                       std::numeric_limits<std::size_t>::max());
+    Counters::bump(counters.messages_received, taken);
+  }
+  std::erase_if(inbound_, [&](const Inbound& in) { return in.from == peer; });
+  std::erase_if(failure_waiters_, [&](const std::pair<KernelId, detail::Waiter*>& entry) {
+    if (entry.first != peer) return false;
+    make_ready(entry.second->handle);
+    return true;
+  });
+  // By index: a listener may add another.
+  for (std::size_t i = 0; i < failure_listeners_.size(); ++i)
+    failure_listeners_[i](peer);
+}
+
+bool KernelCore::wait_failure(KernelId peer, detail::Waiter& waiter) {
+  if (auto misuse = check_caller("until_failed")) {
+    waiter.error = std::move(misuse);
+    return false;
+  }
+  if (peer >= fabric.size()) {
+    waiter.error = error(Errc::not_found, "until_failed: no kernel " + std::to_string(peer));
+    return false;
+  }
+  if (peer < known_failed_.size() && known_failed_[peer]) return false;
+  if (fabric.offline(peer) && !fabric.failed(peer)) {
+    waiter.error =
+        error(Errc::closed, "kernel " + std::to_string(peer) + " went offline without failing");
+    return false;
+  }
+  if (stopping_) {
+    waiter.error = error(Errc::shutting_down, "kernel " + std::to_string(id) + " is stopping");
+    return false;
+  }
+  failure_waiters_.emplace_back(peer, &waiter);
+  return true;
+}
+
+void KernelCore::fail_towards(KernelId to, const Error& failure) {
   if (to < outboxes_.size() && outboxes_[to]) {
     Outbox& box = *outboxes_[to];
     while (!box.queue.empty()) {
@@ -199,6 +277,11 @@ void KernelCore::begin_stop() {
     Counters::bump(counters.calls_completed);
     make_ready(call.handle);
   });
+  for (auto& [peer, waiter] : failure_waiters_) {
+    waiter->error = failure;
+    make_ready(waiter->handle);
+  }
+  failure_waiters_.clear();
   for (auto& box : outboxes_) {
     if (!box) continue;
     for (OutEntry& entry : box->queue) {

@@ -207,6 +207,8 @@ void SimExecutor::step() {
   if (k.crash_at && at >= *k.crash_at) {
     k.crashed = true;
     trace_.record(*k.crash_at, id, SimEvent::crash);
+    // The failure detector: the survivors learn of it now, through the System.
+    if (sink_ != nullptr) sink_->kernel_failed(id, "crashed (simulator)");
     return;
   }
   if (auto resume = stalled_until(k, at)) {
@@ -352,6 +354,9 @@ Result<void> SimExecutor::crash(KernelId kernel, Instant at) {
   if (auto ok = check_future(at, "crash at"); !ok) return ok;
   SimKernel& k = *kernels_[kernel];
   if (!k.crash_at || at < *k.crash_at) k.crash_at = at;
+  // A turn at that instant, so that the crash is noticed (and reported) when it happens, not
+  // when the kernel would next have run.
+  schedule(kernel, at);
   return {};
 }
 

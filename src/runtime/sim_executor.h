@@ -66,6 +66,8 @@ class SimExecutor final : public Executor {
   Result<ChannelEnds> make_channel(KernelId from, KernelId to, ChannelKind kind,
                                    const ChannelOptions& options) override;
   Result<void> drive(FunctionRef<bool()> done) override;
+  /// Crashes are reported to `sink` at the instant they happen.
+  void watch_failures(FailureSink& sink) override { sink_ = &sink; }
 
   // What the Simulation asks.
   Instant now() const noexcept { return now_; }
@@ -173,6 +175,7 @@ class SimExecutor final : public Executor {
   Instant unstarted_time_{};
   std::optional<KernelId> running_;
   bool joined_ = false;
+  FailureSink* sink_ = nullptr;
 };
 
 }  // namespace mk::runtime

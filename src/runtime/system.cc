@@ -2,6 +2,7 @@
 #include "mk/system.h"
 
 #include <algorithm>
+#include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
@@ -14,12 +15,40 @@
 #include "runtime/boot_plan.h"
 #include "runtime/fabric.h"
 #include "runtime/kernel_core.h"
+#include "runtime/log.h"
 #include "runtime/threaded_executor.h"
 
 namespace mk {
 
-struct System::Impl {
+struct System::Impl final : FailureSink {
   explicit Impl(Skb facts) : skb(std::move(facts)) {}
+
+  /// The executor's failure detector: declares the kernel failed unless it already is, or is
+  /// offline, or the System is stopping.
+  void kernel_failed(KernelId kernel, std::string reason) noexcept override {
+    std::unique_lock lock(entry);
+    if (stopping || kernel >= offline.size() || offline[kernel]) return;
+    declare_failed_locked(kernel, reason);
+  }
+
+  /// Marks `kernel` failed and tells every other kernel; `entry` held exclusively.
+  void declare_failed_locked(KernelId kernel, const std::string& reason) {
+    offline[kernel] = true;
+    runtime::KernelShared& shared = *fabric.kernels[kernel];
+    // Release, failed before offline: whoever sees it offline and reads `failed` knows why.
+    shared.failed.store(true, std::memory_order_release);
+    shared.offline.store(true, std::memory_order_release);
+    // A kernel that is only stuck stops when it next takes its inbox; a crashed one never does.
+    shared.inbox.push(stop_requests[kernel].release());
+    fabric.ring(kernel);
+    for (KernelId other = 0; other < offline.size(); ++other) {
+      if (offline[other]) continue;
+      fabric.kernels[other]->inbox.push(runtime::make_peer_failed(kernel).release());
+      fabric.ring(other);
+    }
+    runtime::log_line("kernel " + std::to_string(kernel) + " declared failed: " + reason);
+    failures.notify_all();
+  }
 
   Skb skb;
   runtime::BootPlan plan;
@@ -34,8 +63,10 @@ struct System::Impl {
   /// add_kernel grows the table. Guards no kernel state.
   std::shared_mutex entry;
   bool stopping = false;
-  /// By KernelId: taken offline (or being taken); guarded by `entry`.
+  /// By KernelId: taken offline (or being taken), or failed; guarded by `entry`.
   std::vector<bool> offline;
+  /// Notified, under `entry`, whenever a kernel is declared failed or taken offline.
+  std::condition_variable_any failures;
   /// Serialises add_kernel, remove_kernel and shutdown: each changes which kernels run.
   std::mutex membership;
   /// Serialises shutdown() callers; the second waits for the first to finish.
@@ -71,8 +102,9 @@ Result<std::unique_ptr<System>> System::boot(Config config, std::unique_ptr<Exec
   runtime::init_barriers();
 
   if (!executor) {
-    executor = std::make_unique<runtime::ThreadedExecutor>(runtime::ThreadedOptions{
-        impl->plan.poll_budget, impl->plan.wait_backend, impl->plan.numa_nodes});
+    executor = std::make_unique<runtime::ThreadedExecutor>(
+        runtime::ThreadedOptions{impl->plan.poll_budget, impl->plan.wait_backend,
+                                 impl->plan.numa_nodes, impl->plan.stall_timeout});
   }
   // After the executor exists: it makes the channels, and a simulator's need not live on
   // this machine's NUMA nodes.
@@ -106,6 +138,7 @@ Result<std::unique_ptr<System>> System::boot(Config config, std::unique_ptr<Exec
   impl->offline.assign(kernels.size(), false);
   // Release: kernel threads start after this and load it with acquire (Fabric::size).
   fabric.count.store(kernels.size(), std::memory_order_release);
+  impl->executor->watch_failures(*impl);
   if (auto started = impl->executor->start(kernels); !started) return std::move(started).error();
   return std::unique_ptr<System>(new System(std::move(impl)));
 }
@@ -170,6 +203,8 @@ Result<void> System::remove_kernel(KernelId kernel) {
   {
     std::unique_lock lock(impl_->entry);
     if (impl_->stopping) return error(Errc::shutting_down, "the system is shutting down");
+    // A failed kernel is already out of the System; removing it again asks for nothing more.
+    if (kernel < size() && fabric.failed(kernel)) return {};
     if (kernel >= size() || impl_->offline[kernel]) {
       return error(Errc::not_found, "remove_kernel: kernel " + std::to_string(kernel) +
                                         (kernel >= size() ? ": no such kernel" : " is offline"));
@@ -189,12 +224,64 @@ Result<void> System::remove_kernel(KernelId kernel) {
   fabric.kernels[kernel]->offline.store(true, std::memory_order_release);
   // Every other running kernel fails what it still has for it. After the flag: anything a
   // kernel sends before taking this notice is failed by it, anything after is refused.
-  for (KernelId other = 0; other < size(); ++other) {
-    if (!fabric.online(other)) continue;
-    fabric.kernels[other]->inbox.push(runtime::make_peer_offline(kernel).release());
-    fabric.ring(other);
+  {
+    std::unique_lock lock(impl_->entry);
+    for (KernelId other = 0; other < size(); ++other) {
+      if (impl_->offline[other]) continue;
+      fabric.kernels[other]->inbox.push(runtime::make_peer_offline(kernel).release());
+      fabric.ring(other);
+    }
+    impl_->failures.notify_all();
   }
   return retired;
+}
+
+Result<void> System::declare_failed(KernelId kernel) {
+  if (auto refused = refuse_on_kernel_thread("declare_failed")) return std::move(*refused);
+  std::unique_lock lock(impl_->entry);
+  if (impl_->stopping) return error(Errc::shutting_down, "the system is shutting down");
+  if (kernel >= size()) {
+    return error(Errc::not_found, "declare_failed: no kernel " + std::to_string(kernel));
+  }
+  if (impl_->fabric.failed(kernel)) return {};
+  if (impl_->offline[kernel]) {
+    return error(Errc::not_found,
+                 "declare_failed: kernel " + std::to_string(kernel) + " was taken offline");
+  }
+  if (std::count(impl_->offline.begin(), impl_->offline.end(), false) == 1) {
+    return error(Errc::invalid_argument,
+                 "declare_failed: kernel " + std::to_string(kernel) + " is the last online kernel");
+  }
+  impl_->declare_failed_locked(kernel, "System::declare_failed");
+  return {};
+}
+
+bool System::has_failed(KernelId kernel) const {
+  return kernel < size() && impl_->fabric.failed(kernel);
+}
+
+Result<void> System::wait_until_failed(KernelId kernel, std::chrono::nanoseconds timeout) {
+  if (auto refused = refuse_on_kernel_thread("wait_until_failed")) return std::move(*refused);
+  if (kernel >= size()) {
+    return error(Errc::not_found, "wait_until_failed: no kernel " + std::to_string(kernel));
+  }
+  auto settled = [&] { return impl_->fabric.offline(kernel); };
+  // A simulator runs the kernels here, until the failure or its time limit.
+  (void)drive(settled);
+  {
+    std::unique_lock lock(impl_->entry);
+    impl_->failures.wait_for(lock, timeout, [&] { return settled() || impl_->stopping; });
+    if (!settled() && impl_->stopping) {
+      return error(Errc::shutting_down, "the system is shutting down");
+    }
+  }
+  if (impl_->fabric.failed(kernel)) return {};
+  if (settled()) {
+    return error(Errc::closed,
+                 "kernel " + std::to_string(kernel) + " was taken offline without failing");
+  }
+  return error(Errc::timed_out, "kernel " + std::to_string(kernel) + " has not failed within " +
+                                    std::to_string(timeout.count()) + " ns");
 }
 
 bool System::is_online(KernelId kernel) const {
@@ -309,6 +396,7 @@ Result<void> System::shutdown() {
   {
     std::unique_lock lock(impl_->entry);
     impl_->stopping = true;
+    impl_->failures.notify_all();
   }
   for (KernelId id = 0; id < size(); ++id) {
     // An offline kernel already took its stop request, and its thread has ended.

@@ -52,6 +52,8 @@ Result<void> ThreadedExecutor::start(std::span<Kernel* const> kernels) {
   }
   waiters_.resize(kernels.size());
   threads_.reserve(kernels.size());
+  for (std::size_t i = 0; i < kernels.size(); ++i)
+    heartbeats_.push_back(std::make_unique<Heartbeat>());
   std::optional<Error> spawn_failure;
   for (std::size_t i = 0; i < kernels.size(); ++i) {
     try {
@@ -75,6 +77,13 @@ Result<void> ThreadedExecutor::start(std::span<Kernel* const> kernels) {
   phase_ = Phase::running;
   lock.unlock();
   changed_.notify_all();
+  if (options_.stall_timeout && sink_ != nullptr) {
+    try {
+      watchdog_ = std::thread([this] { watch_stalls(); });
+    } catch (const std::system_error& e) {
+      log_line(std::string("stall detector not started: ") + e.what());
+    }
+  }
   return {};
 }
 
@@ -88,6 +97,7 @@ Result<void> ThreadedExecutor::add(Kernel& kernel, int numa_node) {
   options_.numa_nodes.resize(index + 1, -1);
   options_.numa_nodes[index] = numa_node;
   waiters_.resize(index + 1);
+  heartbeats_.push_back(std::make_unique<Heartbeat>());
   try {
     threads_.emplace_back([this, index, &kernel] { thread_main(index, kernel); });
   } catch (const std::system_error& e) {
@@ -102,6 +112,7 @@ Result<void> ThreadedExecutor::add(Kernel& kernel, int numa_node) {
   std::thread failed = std::move(threads_.back());
   threads_.pop_back();
   waiters_.pop_back();
+  heartbeats_.pop_back();
   --reported_;
   lock.unlock();
   failed.join();
@@ -123,6 +134,14 @@ Result<void> ThreadedExecutor::retire(Kernel& kernel) {
 }
 
 void ThreadedExecutor::join() {
+  if (watchdog_.joinable()) {
+    {
+      std::lock_guard lock(watchdog_mutex_);
+      watchdog_stop_ = true;
+    }
+    watchdog_wake_.notify_all();
+    watchdog_.join();
+  }
   for (auto& thread : threads_) {
     if (thread.joinable()) thread.join();
   }
@@ -158,6 +177,7 @@ Result<std::unique_ptr<IdleWaiter>> ThreadedExecutor::prepare(std::size_t index,
 void ThreadedExecutor::thread_main(std::size_t index, Kernel& kernel) {
   auto waiter = prepare(index, kernel);
   IdleWaiter* ready = nullptr;
+  Heartbeat* heartbeat = nullptr;
   {
     std::unique_lock lock(mutex_);
     if (waiter) {
@@ -167,29 +187,86 @@ void ThreadedExecutor::thread_main(std::size_t index, Kernel& kernel) {
     } else if (!failure_) {
       failure_ = std::move(waiter).error();
     }
+    heartbeat = heartbeats_[index].get();
     ++reported_;
     changed_.notify_all();
     changed_.wait(lock, [&] { return phase_ != Phase::starting; });
     if (phase_ == Phase::aborted || ready == nullptr) return;
   }
-  loop(kernel, *ready);
+  loop(kernel, *ready, *heartbeat);
 }
 
-void ThreadedExecutor::loop(Kernel& kernel, IdleWaiter& waiter) {
+void ThreadedExecutor::loop(Kernel& kernel, IdleWaiter& waiter, Heartbeat& heartbeat) {
   const auto budget = options_.poll_budget;
+  // Relaxed, all of it: the stall detector only samples whether the count moves, and a
+  // stale view delays its verdict by one sample at most.
+  auto beat = [&heartbeat] {
+    heartbeat.beats.store(heartbeat.beats.load(std::memory_order_relaxed) + 1,
+                          std::memory_order_relaxed);
+  };
   while (!kernel.stopped()) {
+    beat();
     if (kernel.run_turn()) continue;
     if (budget > std::chrono::nanoseconds::zero()) {
       const Instant idle_since = clock_.now();
       bool worked = false;
       while (!worked && clock_.now() - idle_since < budget) {
         cpu_relax();
+        beat();
         worked = kernel.run_turn();
       }
       if (worked || kernel.stopped()) continue;
     }
-    if (kernel.prepare_to_sleep()) waiter.wait(kernel.next_deadline());
+    if (kernel.prepare_to_sleep()) {
+      heartbeat.blocked.store(true, std::memory_order_relaxed);
+      waiter.wait(kernel.next_deadline());
+      heartbeat.blocked.store(false, std::memory_order_relaxed);
+    }
     kernel.end_sleep();
+  }
+  // Gone for good: never again a candidate for a stall.
+  heartbeat.blocked.store(true, std::memory_order_relaxed);
+}
+
+void ThreadedExecutor::watch_stalls() {
+  const std::chrono::nanoseconds timeout = *options_.stall_timeout;
+  // A few samples per timeout: a stall is reported between 1 and 1.25 timeouts after it began.
+  const auto period = timeout / 4;
+  struct Seen {
+    std::uint64_t beats = 0;
+    Instant since{};
+    bool reported = false;
+  };
+  std::vector<Seen> seen;
+  std::vector<Heartbeat*> beats;
+  std::unique_lock wake(watchdog_mutex_);
+  while (!watchdog_wake_.wait_for(wake, period, [this] { return watchdog_stop_; })) {
+    {
+      std::lock_guard lock(mutex_);
+      beats.clear();
+      for (auto& heartbeat : heartbeats_)
+        beats.push_back(heartbeat.get());
+    }
+    const Instant now = clock_.now();
+    seen.resize(beats.size(), Seen{0, now, false});
+    for (std::size_t id = 0; id < beats.size(); ++id) {
+      // Relaxed: see loop().
+      const std::uint64_t count = beats[id]->beats.load(std::memory_order_relaxed);
+      if (beats[id]->blocked.load(std::memory_order_relaxed) || count != seen[id].beats) {
+        seen[id] = Seen{count, now, false};
+        continue;
+      }
+      if (seen[id].reported || now - seen[id].since < timeout) continue;
+      seen[id].reported = true;
+      const auto stuck_ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(now - seen[id].since).count();
+      // Not under the detector's lock: the System takes its own locks and may call join().
+      wake.unlock();
+      sink_->kernel_failed(
+          static_cast<KernelId>(id),
+          "stalled: awake without finishing a turn for " + std::to_string(stuck_ms) + " ms");
+      wake.lock();
+    }
   }
 }
 

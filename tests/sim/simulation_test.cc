@@ -50,8 +50,16 @@ TEST(Simulation, SystemCallsThatWaitDriveTheSimulation) {
 TEST(Simulation, AWaitThatCanNeverEndIsTimedOutNotHung) {
   auto sim = create(small_machine(2));
   ASSERT_TRUE(sim);
-  ASSERT_TRUE(sim->crash(1, sim->now()).ok());
-  // Kernel 1 never answers and the call has no timeout: the simulation runs dry.
+  // Kernel 1's handler waits for kernel 0 to fail, which never happens, and the call has no
+  // timeout: the simulation runs dry.
+  auto registered = sim->system().for_each_kernel([](mk::Kernel& k) {
+    (void)k.handle<Bump>(
+        [](const Bump& bump, const mk::MessageContext& context) -> mk::Task<Value> {
+          (void)co_await context.kernel.until_failed(context.from);
+          co_return Value{bump.value};
+        });
+  });
+  ASSERT_TRUE(registered.ok());
   auto dry = sim->run(0, [](mk::Kernel& k) -> mk::Task<bool> {
     auto reply = co_await k.call(1, Bump{1});
     co_return reply.ok();
