@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string_view>
 
@@ -110,6 +111,12 @@ class ChannelReceiver {
 
   /// True when the sender closed the channel and every message before the close was delivered.
   virtual bool closed() const = 0;
+
+  /// Why the channel stopped delivering, when the sender broke its format (a corrupt header:
+  /// with kernels in separate processes a faulty peer can write anything into the ring). From
+  /// then on poll delivers nothing and has_message is false; what came before was delivered.
+  /// Channels whose sender shares this process's memory safely never fault.
+  virtual std::optional<Error> fault() const { return std::nullopt; }
 };
 
 /// The two ends of one channel. They share the ring, which lives until both are destroyed.

@@ -14,7 +14,8 @@
 namespace mk::runtime {
 
 namespace barrier_state {
-bool membarrier_in_use = false;
+BarrierMode mode = BarrierMode::unset;
+int membarrier_command = 0;
 std::atomic<unsigned> fallback_word{0};
 }  // namespace barrier_state
 
@@ -29,9 +30,11 @@ long membarrier(int command) {
 void init_barriers() {
   static std::once_flag once;
   std::call_once(once, [] {
+    barrier_state::mode = BarrierMode::shared_word;
     if (kThreadSanitizer) return;
     if (membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0) {
-      barrier_state::membarrier_in_use = true;
+      barrier_state::membarrier_command = MEMBARRIER_CMD_PRIVATE_EXPEDITED;
+      barrier_state::mode = BarrierMode::membarrier;
       return;
     }
     log_line(std::string("membarrier(PRIVATE_EXPEDITED) unavailable (") + std::strerror(errno) +
@@ -39,11 +42,31 @@ void init_barriers() {
   });
 }
 
+void init_process_barriers() {
+  // A kernel process is single-threaded and set up once, before its kernel runs: no once_flag
+  // (the one it inherited says "done" for the process that forked it).
+  if (membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0) {
+    barrier_state::membarrier_command = MEMBARRIER_CMD_GLOBAL_EXPEDITED;
+    barrier_state::mode = BarrierMode::membarrier;
+    return;
+  }
+  barrier_state::mode = BarrierMode::fence;
+  log_line(std::string("membarrier(GLOBAL_EXPEDITED) unavailable (") + std::strerror(errno) +
+           "); senders and sleepers both take a full fence");
+}
+
 void heavy_barrier() noexcept {
-  if (barrier_state::membarrier_in_use) {
-    membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
-  } else {
-    barrier_state::fallback_word.fetch_add(1, std::memory_order_seq_cst);
+  switch (barrier_state::mode) {
+    case BarrierMode::membarrier:
+      membarrier(barrier_state::membarrier_command);
+      return;
+    case BarrierMode::shared_word:
+      barrier_state::fallback_word.fetch_add(1, std::memory_order_seq_cst);
+      return;
+    case BarrierMode::unset:
+    case BarrierMode::fence:
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      return;
   }
 }
 

@@ -4,8 +4,10 @@
 // message, then loads "sleeping". Without a full barrier on both sides each could miss the
 // other's store (store buffering), and the message would wait for the next wakeup. The
 // sender's side is the fast path, so it gets only a compiler barrier (light_barrier) and the
-// sleeper pays for both with membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) (heavy_barrier),
-// which runs a full barrier on every thread of the process that is running at that moment.
+// sleeper pays for both with membarrier (heavy_barrier), which runs a full barrier on every
+// thread that could be a sender and is running at that moment: the threads of this process
+// (MEMBARRIER_CMD_PRIVATE_EXPEDITED) when kernels are threads, the threads of every kernel
+// process (MEMBARRIER_CMD_GLOBAL_EXPEDITED, each process registered) when kernels are processes.
 #pragma once
 
 #include <atomic>
@@ -14,26 +16,51 @@
 
 namespace mk::runtime {
 
-/// Registers the process for expedited membarrier, once. On failure (old kernel, seccomp) or
-/// under ThreadSanitizer, which cannot see membarrier's ordering, both barriers fall back to
-/// real synchronisation on both sides, with one log line for the first case.
+/// How the two barriers are made in this process.
+enum class BarrierMode : unsigned char {
+  /// Not chosen yet: init_barriers or init_process_barriers has not run.
+  unset,
+  /// membarrier: the sleeper's system call stands in for the sender's fence.
+  membarrier,
+  /// Both sides take a seq_cst read-modify-write of one word of this process: what
+  /// ThreadSanitizer can see, for kernels that are threads of one process.
+  shared_word,
+  /// Both sides take a seq_cst fence: for kernels in different processes without membarrier.
+  fence,
+};
+
+/// Chooses the barriers for kernels that are threads of this process, once:
+/// MEMBARRIER_CMD_PRIVATE_EXPEDITED, else (old kernel, seccomp, or ThreadSanitizer, which
+/// cannot see membarrier's ordering) the shared word, with one log line for the first case.
 void init_barriers();
 
+/// Chooses the barriers of a kernel process (called in it, before it runs its kernel):
+/// MEMBARRIER_CMD_GLOBAL_EXPEDITED after registering this process for it, else fences on
+/// both sides (one log line). Replaces what this process inherited from the one that forked it.
+void init_process_barriers();
+
 namespace barrier_state {
-/// True when membarrier is registered and in use. Written once by init_barriers, before any
-/// kernel thread exists.
-extern bool membarrier_in_use;
-/// The location both sides update in the fallback, so the two sides synchronise through one
-/// total order of read-modify-writes that ThreadSanitizer can see.
+/// Written by init_barriers or init_process_barriers before any kernel runs in this process.
+extern BarrierMode mode;
+/// The membarrier command heavy_barrier issues in mode `membarrier`.
+extern int membarrier_command;
+/// The word both sides update in mode `shared_word`.
 extern std::atomic<unsigned> fallback_word;
 }  // namespace barrier_state
 
 /// The fast side: between a store that publishes work and the load of "sleeping".
 inline void light_barrier() noexcept {
-  if (barrier_state::membarrier_in_use) {
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-  } else {
-    barrier_state::fallback_word.fetch_add(1, std::memory_order_seq_cst);
+  switch (barrier_state::mode) {
+    case BarrierMode::membarrier:
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+      return;
+    case BarrierMode::shared_word:
+      barrier_state::fallback_word.fetch_add(1, std::memory_order_seq_cst);
+      return;
+    case BarrierMode::unset:
+    case BarrierMode::fence:
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      return;
   }
 }
 

@@ -35,10 +35,15 @@ struct KernelShared {
   alignas(kSeparation) Inbox inbox;
 };
 
-/// Per bound channel, shared by its two kernels: set by the sender when it sleeps with
-/// messages waiting for room, cleared by the receiver when it made room and woke it.
+/// Per bound channel, shared by its two kernels (in the channel's own memory when the kernels
+/// are processes): the two halves of the wake-up handshake that concern this pair.
 struct PairFlags {
+  /// Set by the sender when it sleeps with messages waiting for room; cleared by the receiver
+  /// when it made room and woke it.
   alignas(kSeparation) std::atomic<bool> room_wanted{false};
+  /// Set by the receiver, on each channel it receives on, from the moment it announces sleep
+  /// until it wakes; a sender that publishes a message and finds it set wakes the receiver.
+  alignas(kSeparation) std::atomic<bool> receiver_asleep{false};
 };
 
 /// The System-wide facts kernels use to reach each other. The vectors are sized to the most
@@ -76,10 +81,21 @@ struct Fabric {
   /// True for a kernel that exists and has not been taken offline.
   bool online(KernelId kernel) const noexcept { return kernel < size() && !offline(kernel); }
 
+  /// Wakes the receiver of a channel with `flags` (kernel `to`) if it announced sleep; called
+  /// after publishing a message into the channel. The same handshake as ring(), on the flag
+  /// the receiver raised in this channel's own memory.
+  void ring_channel(KernelId to, PairFlags& flags) const noexcept {
+    light_barrier();
+    // Relaxed, as in ring(); the exchange makes one sender per channel pay for the wake-up.
+    if (flags.receiver_asleep.load(std::memory_order_relaxed) &&
+        flags.receiver_asleep.exchange(false, std::memory_order_acq_rel)) {
+      kernels[to]->notifier->notify();
+    }
+  }
   /// The channel kind from kernel `from` to kernel `to`.
   ChannelKind kind_between(KernelId from, KernelId to) const;
 
-  /// Wakes kernel `kernel` if it announced sleep; called after publishing work for it. The
+  /// Wakes kernel `kernel` if it announced sleep; called after putting work in its inbox. The
   /// fast path is a compiler barrier and one relaxed load (runtime/barrier.h says why).
   void ring(KernelId kernel) const noexcept {
     KernelShared& target = *kernels[kernel];

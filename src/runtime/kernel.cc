@@ -339,13 +339,15 @@ bool Kernel::prepare_to_sleep() noexcept {
     // Relaxed: ordered by heavy_barrier; the receiver pairs it with light_barrier.
     if (box.flags) box.flags->room_wanted.store(true, std::memory_order_relaxed);
   }
-  // Relaxed: heavy_barrier orders it before the re-check (runtime/barrier.h).
+  // Relaxed: heavy_barrier orders them before the re-check (runtime/barrier.h). The flag of
+  // each channel it receives on tells that channel's sender; the kernel's own, the inbox's.
+  for (runtime::Inbound& in : k.inbound_) {
+    if (in.flags) in.flags->receiver_asleep.store(true, std::memory_order_relaxed);
+  }
   k.shared.sleeping.store(true, std::memory_order_relaxed);
   runtime::heavy_barrier();
   if (k.has_work()) {
-    // Relaxed: only this thread acts on the flag being false; a waker that already cleared
-    // it merely sent a spare notification.
-    k.shared.sleeping.store(false, std::memory_order_relaxed);
+    end_sleep();
     return false;
   }
   runtime::Counters::bump(k.counters.sleeps);
@@ -353,7 +355,11 @@ bool Kernel::prepare_to_sleep() noexcept {
 }
 
 void Kernel::end_sleep() noexcept {
-  // Relaxed: a sender seeing a stale true sends one spare notification, which is harmless.
+  // Relaxed: only this thread acts on the flags being false; a sender seeing a stale true (or
+  // one that already cleared its flag) sends one spare notification, which is harmless.
+  for (runtime::Inbound& in : core_->inbound_) {
+    if (in.flags) in.flags->receiver_asleep.store(false, std::memory_order_relaxed);
+  }
   core_->shared.sleeping.store(false, std::memory_order_relaxed);
 }
 

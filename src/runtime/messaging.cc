@@ -164,7 +164,7 @@ Transmit KernelCore::transmit(KernelId to, MessageType type, const Envelope& env
     const SendStatus status = box.sender->try_send(type, encoded.bytes());
     if (status == SendStatus::ok) {
       Counters::bump(counters.messages_sent);
-      fabric.ring(to);
+      if (box.flags) fabric.ring_channel(to, *box.flags);
       return Transmit::sent;
     }
     if (status != SendStatus::full) {
@@ -215,7 +215,7 @@ bool KernelCore::flush(KernelId to, Outbox& box) {
     }
     box.queue.pop_front();
   }
-  if (sent) fabric.ring(to);
+  if (sent && box.flags) fabric.ring_channel(to, *box.flags);
   return sent;
 }
 
@@ -256,7 +256,8 @@ bool KernelCore::poll_channels() {
     if (flags->room_wanted.load(std::memory_order_relaxed)) {
       // Relaxed: the sender sets it again, before its heavy barrier, each time it sleeps.
       flags->room_wanted.store(false, std::memory_order_relaxed);
-      fabric.ring(from);
+      // The flag says the sender sleeps (or is about to): wake it without looking further.
+      fabric.kernels[from]->notifier->notify();
     }
   }
   return received;

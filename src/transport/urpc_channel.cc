@@ -7,6 +7,8 @@
 #include <atomic>
 #include <cstring>
 #include <memory>
+#include <optional>
+#include <string>
 #include <utility>
 
 #include "transport/ring_memory.h"
@@ -14,11 +16,14 @@
 namespace mk::transport {
 namespace {
 
-/// The memory both ends share: control lines, then the slots. Lives until both ends are gone.
+/// The memory both ends share: lines of the layer above (shared rings only), control lines,
+/// then the slots. One per process: in a thread it lives until both ends are gone; across
+/// processes each end has its own mapping of the same memfd.
 struct UrpcRing {
-  UrpcRing(RingMemory memory_in, const SlotGeometry& geometry_in)
+  UrpcRing(RingMemory memory_in, const SlotGeometry& geometry_in, std::size_t aux_lines)
       : memory(std::move(memory_in)), geometry(geometry_in) {
-    std::byte* base = memory.data();
+    aux = memory.data();
+    std::byte* base = aux + aux_lines * geometry.line_size;
     // Line 0 is written by the receiver only, line 1 once by each end; the slots follow.
     published_read = new (base) std::atomic<std::uint64_t>(0);
     sender_closed_at = new (base + geometry.line_size) std::atomic<std::uint64_t>(0);
@@ -29,6 +34,7 @@ struct UrpcRing {
 
   RingMemory memory;
   SlotGeometry geometry;
+  std::byte* aux;                                ///< The layer above's lines, if any.
   std::atomic<std::uint64_t>* published_read;    ///< Receiver's read position, every quarter.
   std::atomic<std::uint64_t>* sender_closed_at;  ///< 0, or 1 + the write position at close.
   std::atomic<std::uint64_t>* receiver_gone;     ///< 1 once the receiver is destroyed.
@@ -89,7 +95,7 @@ class alignas(kMaxLineSize) UrpcSender final : public ChannelSender {
     if (length > geometry_.payload) [[unlikely]] {
       return send_multi(type, payload);
     }
-    if (write_pos_ == write_limit_ && !refresh_limit(1)) return SendStatus::full;
+    if (write_pos_ == write_limit_ && !refresh_limit(1)) return status_when_refused();
     std::byte* slot = slots_ + geometry_.offset_of(write_pos_);
     if (length != 0) std::memcpy(slot, payload.data(), length);
     // Release: the payload stores above become visible no later than the header that
@@ -105,7 +111,7 @@ class alignas(kMaxLineSize) UrpcSender final : public ChannelSender {
     const std::size_t length = payload.size();
     if (length > kMaxPayload) return SendStatus::too_large;
     const std::size_t count = geometry_.slots_for(length);
-    if (write_pos_ + count > write_limit_ && !refresh_limit(count)) return SendStatus::full;
+    if (write_pos_ + count > write_limit_ && !refresh_limit(count)) return status_when_refused();
     scatter_continuation(slots_, geometry_, write_pos_, payload, count,
                          [this](std::byte* slot, std::uint64_t header) {
                            // Relaxed: nobody polls a continuation header; the first slot's
@@ -127,8 +133,20 @@ class alignas(kMaxLineSize) UrpcSender final : public ChannelSender {
   bool refresh_limit(std::size_t count) {
     // Acquire: pairs with the receiver's release store, so its reads of the slots it has
     // passed are done before this end overwrites them.
-    write_limit_ = published_read_->load(std::memory_order_acquire) + geometry_.slots;
+    const std::uint64_t published = published_read_->load(std::memory_order_acquire);
+    // The receiver may live in another process and write anything: a position behind the last
+    // one or past what was written is a broken peer, and the channel closes rather than
+    // overwrite slots it has not read.
+    if (published + geometry_.slots < write_limit_ || published > write_pos_) [[unlikely]] {
+      closed_ = true;
+      return false;
+    }
+    write_limit_ = published + geometry_.slots;
     return write_pos_ + count <= write_limit_;
+  }
+
+  SendStatus status_when_refused() const noexcept {
+    return closed_ ? SendStatus::closed : SendStatus::full;
   }
 
   std::shared_ptr<UrpcRing> ring_;
@@ -164,7 +182,7 @@ class alignas(kMaxLineSize) UrpcReceiver final : public ChannelReceiver {
     // Catches up after an on_message that threw, so a drained ring never looks full.
     if (read_pos_ - published_ >= publish_interval_) publish();
     std::size_t delivered = 0;
-    while (delivered < max_messages) {
+    while (delivered < max_messages && !fault_) {
       std::byte* slot = slots_ + geometry_.offset_of(read_pos_);
       // Acquire: pairs with the sender's release store of this header, so the payload (and
       // any continuation slots) written before it is visible now.
@@ -173,6 +191,16 @@ class alignas(kMaxLineSize) UrpcReceiver final : public ChannelReceiver {
       const std::uint64_t position = read_pos_;
       const std::size_t count = header_slots(header);
       const std::size_t length = header_length(header);
+      // The sender may be another process and write anything: a length and slot count that do
+      // not describe a message this ring can hold stop the channel before anything is copied.
+      if (count == 1 ? length > geometry_.payload
+                     : length > kMaxPayload || count != geometry_.slots_for(length)) [[unlikely]] {
+        fault_ =
+            error(Errc::parse_error, "urpc: corrupt header at ring position " +
+                                         std::to_string(position) + ": " + std::to_string(length) +
+                                         " bytes in " + std::to_string(count) + " slots");
+        break;
+      }
       // Advanced before the call, so a throwing on_message does not get the message again;
       // the sender learns of it only through publish() below, after the call.
       read_pos_ += count;
@@ -189,11 +217,14 @@ class alignas(kMaxLineSize) UrpcReceiver final : public ChannelReceiver {
   }
 
   bool has_message() const override {
+    if (fault_) return false;
     std::byte* slot = slots_ + geometry_.offset_of(read_pos_);
     // Relaxed: only a peek; poll loads the header again with acquire before reading payload.
     const std::uint64_t header = header_of(slot, geometry_).load(std::memory_order_relaxed);
     return (header & kEpochField) == geometry_.epoch_bits(read_pos_);
   }
+
+  std::optional<Error> fault() const override { return fault_; }
 
   bool closed() const override {
     // Acquire: pairs with the sender's release in close(); see there.
@@ -216,17 +247,40 @@ class alignas(kMaxLineSize) UrpcReceiver final : public ChannelReceiver {
   std::uint64_t read_pos_ = 0;   ///< Position of the next message's first slot.
   std::uint64_t published_ = 0;  ///< The read position the sender was last told.
   bool polling_ = false;
+  std::optional<Error> fault_;                  ///< Set once a corrupt header was found.
   std::array<std::byte, kMaxPayload> scratch_;  ///< A multi-slot message made contiguous.
 };
 
 }  // namespace
 
 Result<ChannelEnds> make_urpc_channel(const SlotGeometry& geometry, int node) {
-  const std::size_t bytes = (geometry.slots + 2) * geometry.line_size;
-  auto memory = RingMemory::allocate(bytes, geometry.line_size, node);
+  auto memory = RingMemory::allocate(shared_urpc_bytes(geometry, 0), geometry.line_size, node);
   if (!memory) return std::move(memory).error();
-  auto ring = std::make_shared<UrpcRing>(std::move(memory).value(), geometry);
+  auto ring = std::make_shared<UrpcRing>(std::move(memory).value(), geometry, 0);
   return ChannelEnds{std::make_unique<UrpcSender>(ring), std::make_unique<UrpcReceiver>(ring)};
+}
+
+std::size_t shared_urpc_bytes(const SlotGeometry& geometry, std::size_t aux_lines) {
+  return (aux_lines + 2 + geometry.slots) * geometry.line_size;
+}
+
+Result<SharedUrpcReceiver> make_shared_urpc_receiver(const SlotGeometry& geometry, int node,
+                                                     std::size_t aux_lines) {
+  auto memory = RingMemory::allocate_shared(shared_urpc_bytes(geometry, aux_lines), node);
+  if (!memory) return std::move(memory).error();
+  const int fd = memory->fd();
+  auto ring = std::make_shared<UrpcRing>(std::move(memory).value(), geometry, aux_lines);
+  std::shared_ptr<std::byte> aux(ring, ring->aux);
+  return SharedUrpcReceiver{std::make_unique<UrpcReceiver>(std::move(ring)), fd, std::move(aux)};
+}
+
+Result<SharedUrpcSender> attach_urpc_sender(const SlotGeometry& geometry, int fd,
+                                            std::size_t aux_lines) {
+  auto memory = RingMemory::map_shared(fd, shared_urpc_bytes(geometry, aux_lines));
+  if (!memory) return std::move(memory).error();
+  auto ring = std::make_shared<UrpcRing>(std::move(memory).value(), geometry, aux_lines);
+  std::shared_ptr<std::byte> aux(ring, ring->aux);
+  return SharedUrpcSender{std::make_unique<UrpcSender>(std::move(ring)), std::move(aux)};
 }
 
 }  // namespace mk::transport
