@@ -3,19 +3,35 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <vector>
 
 #include "mk/channel.h"
 #include "mk/core_id.h"
+#include "mk/result.h"
 
 namespace mk {
+
+class Kernel;
 
 /// How an idle kernel blocks once its poll budget is spent.
 enum class WaitBackend {
   automatic,  ///< io_uring when the OS allows it, else eventfd + ppoll (with one log line).
   io_uring,   ///< io_uring only; boot fails with `unavailable` if the OS refuses it.
   poll,       ///< eventfd + ppoll, never io_uring.
+};
+
+/// What a kernel is to the operating system.
+enum class Isolation {
+  /// Every kernel a pinned thread of the program's process: the default, and what the
+  /// simulator runs.
+  threads,
+  /// Every kernel a pinned process of its own, forked from the program at boot (or at
+  /// System::add_kernel), sharing only channel memory with the kernels it talks to. A kernel
+  /// that crashes takes only itself down. What runs on a kernel must then cross by value:
+  /// docs/runtime.md, "Isolation".
+  processes,
 };
 
 /// What System::boot starts. Every field has a sensible default; boot validates each one and
@@ -48,6 +64,16 @@ struct Config {
 
   /// How idle kernels block.
   WaitBackend wait_backend = WaitBackend::automatic;
+
+  /// Threads (the default) or processes; one program runs in both.
+  Isolation isolation = Isolation::threads;
+
+  /// Runs on every kernel, on its own thread (or in its own process), before it takes any
+  /// message or task: the place to register handlers. An error (or an exception) fails boot,
+  /// or the System::add_kernel that started the kernel, with that error. In process isolation
+  /// it runs on the kernel process's copy of the program's memory as it was when the process
+  /// was forked: what it captures is read there, and what it writes stays there.
+  std::function<Result<void>(Kernel&)> setup;
 
   /// The stall detector (threaded executor): a kernel that is awake but has not finished a
   /// turn of its loop for this long (a handler or task that never returns or yields) is

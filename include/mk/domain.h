@@ -22,6 +22,10 @@ using DomainId = std::uint32_t;
 
 /// A domain's presence on one kernel: where its per-kernel state (later, its capabilities)
 /// hangs. Lives on its kernel and is used only from that kernel's tasks.
+namespace detail {
+struct AddDispatcher;
+}
+
 class Dispatcher {
  public:
   /// The domain this dispatcher belongs to.
@@ -36,6 +40,7 @@ class Dispatcher {
 
  private:
   friend class System;
+  friend struct detail::AddDispatcher;
   Dispatcher(Kernel& kernel, DomainId domain, std::string name)
       : kernel_(kernel), domain_(domain), name_(std::move(name)) {}
 
@@ -43,6 +48,15 @@ class Dispatcher {
   DomainId domain_;
   std::string name_;
 };
+
+namespace detail {
+
+/// Makes a kernel's dispatcher of a domain (System::create_domain), on the kernel.
+struct AddDispatcher {
+  Task<void> operator()(Kernel& kernel, DomainId domain, std::string name) const;
+};
+
+}  // namespace detail
 
 /// An application on a set of kernels, with one Dispatcher on each (System::create_domain).
 /// A small value; valid while its System is.
@@ -61,7 +75,13 @@ class Domain {
   requires std::is_invocable_r_v<Task<void>, F&, Dispatcher&>&& std::is_copy_constructible_v<F>
       Result<void> spawn(const F& f) const {
     for (KernelId kernel : kernels_) {
-      auto spawned = system_->spawn(kernel, OnDispatcher<F>{f, id_});
+      Result<void> spawned;
+      if constexpr (std::is_empty_v<F> && std::is_default_constructible_v<F>) {
+        // Nothing captured: the same in a kernel process, where only the domain id crosses.
+        spawned = system_->spawn(kernel, OnDispatcherOf<F>{}, id_);
+      } else {
+        spawned = system_->spawn(kernel, OnDispatcher<F>{f}, id_);
+      }
       if (!spawned) return spawned;
     }
     return {};
@@ -72,12 +92,19 @@ class Domain {
   Domain(System& system, DomainId id, std::string name, std::vector<KernelId> kernels)
       : system_(&system), id_(id), name_(std::move(name)), kernels_(std::move(kernels)) {}
 
-  /// Calls the user's function with the kernel's dispatcher of the domain.
+  /// Calls a copy of the user's function with the kernel's dispatcher of the domain.
   template <class F>
   struct OnDispatcher {
     F f;
-    DomainId domain;
-    Task<void> operator()(Kernel& kernel) {
+    Task<void> operator()(Kernel& kernel, DomainId domain) {
+      return std::invoke(f, *Dispatcher::of(kernel, domain));
+    }
+  };
+  /// The same for a function that captures nothing, made where it runs.
+  template <class F>
+  struct OnDispatcherOf {
+    Task<void> operator()(Kernel& kernel, DomainId domain) const {
+      F f{};
       return std::invoke(f, *Dispatcher::of(kernel, domain));
     }
   };

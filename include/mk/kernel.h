@@ -31,6 +31,7 @@ class Dispatcher;
 
 namespace runtime {
 class KernelCore;
+class KernelProcess;
 struct Fabric;
 }  // namespace runtime
 
@@ -297,6 +298,7 @@ class Kernel {
   friend class System;
   friend struct detail::KernelAccess;
   friend class runtime::KernelCore;
+  friend class runtime::KernelProcess;
   Kernel(KernelId id, runtime::Fabric& fabric, const Clock& clock);
 
   // Also in core_; kept here so that id(), on every replicated read, is inline.

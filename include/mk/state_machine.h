@@ -1,60 +1,14 @@
-// What a user's replicated state machine is, and how its values become message bytes.
+// What a user's replicated state machine is.
 #pragma once
 
-#include <array>
-#include <bit>
 #include <concepts>
-#include <cstddef>
 #include <cstdint>
-#include <cstring>
-#include <span>
-#include <string>
-#include <type_traits>
 #include <vector>
 
+#include "mk/codec.h"
 #include "mk/result.h"
 
 namespace mk {
-
-/// Turns a value into message bytes and back. The primary template is defined for trivially
-/// copyable types (their bytes as they are); other operation or state types specialise
-/// mk::Codec<T> with
-///
-///     static void encode(const T& value, std::vector<std::byte>& out);  // appends to out
-///     static Result<T> decode(std::span<const std::byte> bytes);        // parse_error if bad
-///
-/// decode must reject every malformed input with an error (it reads bytes from other kernels).
-template <class T>
-struct Codec;
-
-/// The byte-for-byte codec of a trivially copyable type.
-template <class T>
-requires std::is_trivially_copyable_v<T>
-struct Codec<T> {
-  /// Appends the bytes of `value`.
-  static void encode(const T& value, std::vector<std::byte>& out) {
-    const auto bytes = std::as_bytes(std::span<const T, 1>(&value, 1));
-    out.insert(out.end(), bytes.begin(), bytes.end());
-  }
-  /// The value whose bytes these are; parse_error when the length is not sizeof(T).
-  static Result<T> decode(std::span<const std::byte> bytes) {
-    if (bytes.size() != sizeof(T)) {
-      return error(Errc::parse_error, "Codec: " + std::to_string(bytes.size()) +
-                                          " bytes for a value of " + std::to_string(sizeof(T)));
-    }
-    std::array<std::byte, sizeof(T)> raw;
-    std::memcpy(raw.data(), bytes.data(), sizeof(T));
-    return std::bit_cast<T>(raw);
-  }
-};
-
-/// A type with a Codec: it can travel in messages.
-template <class T>
-concept Encodable = requires(const T& value, std::vector<std::byte>& out,
-                             std::span<const std::byte> bytes) {
-  Codec<T>::encode(value, out);
-  { Codec<T>::decode(bytes) } -> std::same_as<Result<T>>;
-};
 
 /// The user's deterministic state machine:
 ///

@@ -21,6 +21,7 @@
 #include "mk/kernel.h"
 #include "mk/kernel_id.h"
 #include "mk/kernel_stats.h"
+#include "mk/remote.h"
 #include "mk/result.h"
 #include "mk/skb.h"
 #include "mk/task.h"
@@ -96,7 +97,20 @@ class CompletionGuard {
 
 /// The value type of the Task that F makes.
 template <class F>
-using TaskValue = typename TaskResult<std::invoke_result_t<F&, Kernel&>>::type;
+using TaskValue = RunValue<F>;
+
+/// An empty task, for callables that are not coroutines.
+Task<void> no_task();
+
+/// Calls a captureless F on the kernel (System::for_each_kernel in a kernel process).
+template <class F>
+struct CallOnKernel {
+  Task<void> operator()(Kernel& kernel) const {
+    F f{};
+    f(kernel);
+    return no_task();
+  }
+};
 
 /// Runs the task and completes the System::run waiting for it, whatever happens.
 template <class T>
@@ -216,31 +230,85 @@ class System {
   /// Kernel `kernel`'s counters; not_found for an id out of range.
   Result<KernelStats> stats(KernelId kernel) const;
 
-  /// Runs `f(kernel)`, which returns a Task<void>, as a task on kernel `kernel`. Returns at once.
-  /// Errors: not_found, shutting_down.
-  template <class F>
-  requires std::is_invocable_r_v<Task<void>, F&, Kernel&> Result<void> spawn(KernelId kernel, F f) {
+  /// Threads or processes, as booted.
+  Isolation isolation() const noexcept;
+  /// The operating-system process of kernel `kernel` under Isolation::processes (for tools and
+  /// tests that signal it). Errors: unavailable under Isolation::threads, not_found.
+  Result<int> pid_of(KernelId kernel) const;
+
+  /// Runs `f(kernel, args...)`, which returns a Task<void>, as a task on kernel `kernel`.
+  /// Returns at once. Under Isolation::processes `f` must capture nothing and each argument
+  /// have a mk::Codec (they are encoded, sent, and decoded in the kernel's process); otherwise
+  /// invalid_argument says why. Errors: not_found, shutting_down.
+  template <class F, class... Args>
+  requires std::is_invocable_r_v<Task<void>, F&, Kernel&, Args&...> Result<void> spawn(
+      KernelId kernel, F f, Args... args) {
+    if (isolation() == Isolation::processes) {
+      if constexpr (detail::RemoteCallable<F, Args...>) {
+        auto started =
+            call_remote(kernel, detail::kRemoteId<F, Args...>, detail::encode_all(args...), false);
+        if (!started) return std::move(started).error();
+        return {};
+      } else {
+        return error(Errc::invalid_argument,
+                     "System::spawn: " + detail::why_not_remote<F, Args...>());
+      }
+    }
+    auto bound = [f = std::move(f), ... args = std::move(args)](Kernel& k) mutable {
+      return std::invoke(f, k, args...);
+    };
     return post(kernel, std::make_unique<detail::SpawnWork>(
-                            std::make_unique<detail::CallableTaskFactory<void, F>>(std::move(f))));
+                            std::make_unique<detail::CallableTaskFactory<void, decltype(bound)>>(
+                                std::move(bound))));
   }
 
-  /// Runs `f(kernel)`, which returns a Task<T>, on kernel `kernel` and waits for its result.
-  /// Errors: not_found, shutting_down (also when the System stops before the task ends),
-  /// handler_failed (the task threw), invalid_argument (called from a kernel's thread, where
-  /// blocking would stall the kernel: co_await the task there instead), and under a simulator
-  /// timed_out when the simulation ends or reaches its time limit before the task does.
-  template <class F>
-  Result<detail::TaskValue<F>> run(KernelId kernel, F f) {
-    using T = detail::TaskValue<F>;
+  /// Runs `f(kernel, args...)`, which returns a Task<T>, on kernel `kernel` and waits for its
+  /// result. Under Isolation::processes the rules of spawn apply, and T too needs a mk::Codec
+  /// (it comes back encoded). Errors: not_found, shutting_down (also when the System stops
+  /// before the task ends), handler_failed (the task threw), closed (its kernel died first),
+  /// invalid_argument (called from a kernel's thread, where blocking would stall the kernel:
+  /// co_await the task there instead; or a callable that cannot cross into a kernel process),
+  /// and under a simulator timed_out when the simulation ends or reaches its time limit
+  /// before the task does.
+  template <class F, class... Args>
+  requires detail::IsTask<std::invoke_result_t<F&, Kernel&, Args&...>>::value
+      Result<detail::RunValue<F, Args...>>
+      run(KernelId kernel, F f, Args... args) {
+    using T = detail::RunValue<F, Args...>;
     if (Kernel::current() != nullptr) {
       return error(Errc::invalid_argument,
                    "System::run called from a kernel's thread; co_await the task there instead");
     }
+    if (isolation() == Isolation::processes) {
+      if constexpr (detail::RemoteCallable<F, Args...>) {
+        auto reply =
+            call_remote(kernel, detail::kRemoteId<F, Args...>, detail::encode_all(args...), true);
+        if (!reply) return std::move(reply).error();
+        if constexpr (std::is_void_v<T>) {
+          return {};
+        } else {
+          auto value = Codec<T>::decode(*reply);
+          if (!value) {
+            return error(Errc::parse_error, "System::run: the task's value from kernel " +
+                                                std::to_string(kernel) + ": " +
+                                                value.error().message);
+          }
+          return std::move(value).value();
+        }
+      } else {
+        return error(Errc::invalid_argument,
+                     "System::run: " + detail::why_not_remote<F, Args...>());
+      }
+    }
+    auto bound = [f = std::move(f), ... args = std::move(args)](Kernel& k) mutable {
+      return std::invoke(f, k, args...);
+    };
     auto completion = std::make_shared<detail::Completion<T>>();
-    auto posted =
-        post(kernel, std::make_unique<detail::RunWork<T>>(
-                         std::make_unique<detail::CallableTaskFactory<T, F>>(std::move(f)),
-                         detail::CompletionGuard<T>(completion)));
+    auto posted = post(
+        kernel,
+        std::make_unique<detail::RunWork<T>>(
+            std::make_unique<detail::CallableTaskFactory<T, decltype(bound)>>(std::move(bound)),
+            detail::CompletionGuard<T>(completion)));
     if (!posted) return std::move(posted).error();
     if (auto driven = drive([&completion] { return completion->ready(); }); !driven) {
       return std::move(driven).error();
@@ -248,9 +316,30 @@ class System {
     return completion->wait();
   }
 
-  /// Calls `setup(kernel)` on every online kernel's own thread (e.g. to register handlers)
-  /// and returns once all have. Errors as for run.
-  Result<void> for_each_kernel(const std::function<void(Kernel&)>& setup);
+  /// Calls `setup(kernel)` on every online kernel's own thread (or in its process) and returns
+  /// once all have. Under Isolation::processes `setup` must capture nothing. Prefer
+  /// Config::setup for handlers: it also runs on kernels added later, and its errors fail
+  /// boot. Errors as for run.
+  template <class F>
+  requires std::is_invocable_v<F&, Kernel&> Result<void> for_each_kernel(F setup) {
+    for (KernelId id = 0; id < size(); ++id) {
+      if (!is_online(id)) continue;
+      Result<void> done;
+      if (isolation() == Isolation::threads) {
+        done = run(id, [&setup](Kernel& kernel) -> Task<void> {
+          setup(kernel);
+          co_return;
+        });
+      } else if constexpr (std::is_empty_v<F> && std::is_default_constructible_v<F>) {
+        done = run(id, detail::CallOnKernel<F>{});
+      } else {
+        return error(Errc::invalid_argument,
+                     "System::for_each_kernel: " + detail::why_not_remote<F>());
+      }
+      if (!done) return done;
+    }
+    return {};
+  }
 
   /// Makes a domain: an application on `kernels`, with one Dispatcher on each. Errors:
   /// invalid_argument (empty or duplicate name, no kernels, a kernel twice), not_found.
@@ -265,8 +354,14 @@ class System {
   struct Impl;
   explicit System(std::unique_ptr<Impl> impl);
   Result<void> post(KernelId kernel, std::unique_ptr<detail::ExternalWork> work);
+  /// Under Isolation::processes: starts the task registered as `id` on `kernel` with
+  /// `arguments`, and (`wait`) blocks until it ends, returning its encoded value.
+  Result<std::vector<std::byte>> call_remote(KernelId kernel, std::uint32_t id,
+                                             std::vector<std::byte> arguments, bool wait);
   /// Lets the executor run the kernels on this thread until `done()` (Executor::drive).
   Result<void> drive(FunctionRef<bool()> done);
+  /// Runs Config::setup on kernel `kernel` (threads), naming the kernel in its error.
+  Result<void> run_setup(KernelId kernel);
 
   std::unique_ptr<Impl> impl_;
 };

@@ -46,6 +46,8 @@ struct PairFlags {
   alignas(kSeparation) std::atomic<bool> receiver_asleep{false};
 };
 
+class ControlPort;
+
 /// The System-wide facts kernels use to reach each other. The vectors are sized to the most
 /// kernels the System may ever have and never resized; entry `id` is written before `count`
 /// publishes it (boot, System::add_kernel) and is read-only afterwards.
@@ -60,6 +62,11 @@ struct Fabric {
   std::size_t ring_slots = 0;
   std::size_t line_size = 0;
   std::size_t poll_batch = 0;
+  /// In a kernel process (Isolation::processes): how its monitor reaches other kernels and
+  /// the host. Null when kernels are threads: then they use each other's inboxes. In a kernel
+  /// process the entries of other kernels are this process's view of them (their notifier
+  /// writes their eventfd; their offline and failed flags are what this kernel has learnt).
+  ControlPort* control = nullptr;
 
   /// Kernels running now (ids below it are valid).
   std::size_t size() const noexcept {

@@ -191,6 +191,10 @@ bool KernelCore::has_work() {
 
 namespace detail {
 
+Task<void> no_task() {
+  co_return;
+}
+
 Task<void> own_and_run(std::unique_ptr<TaskFactory<void>> factory, Kernel& kernel) {
   co_await factory->make(kernel);
 }

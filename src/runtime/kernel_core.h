@@ -164,6 +164,13 @@ class KernelCore {
   void on_bind_reply(KernelId to, std::unique_ptr<ChannelSender> sender,
                      std::shared_ptr<PairFlags> flags);
   void on_bind_failure(KernelId to, const Error& failure);
+  // The same exchange between kernel processes, over the control plane (process_monitor.cc).
+  void send_bind_request(KernelId to);
+  /// Makes the channel from `from` in a memfd it can map, and sends it the memfd.
+  void bind_shared(KernelId from);
+  /// Maps the memfd `fd` that kernel `to` sent for the channel to it (a ring of `slots` slots
+  /// of `line_size` bytes, as this kernel expects), then as on_bind_reply. Takes `fd`.
+  void on_shared_bind_reply(KernelId to, int fd, std::uint64_t slots, std::uint64_t line_size);
   /// Kernel `to` went offline: fails what waits to be sent to it and the calls it would
   /// have answered, with `closed`.
   void on_peer_offline(KernelId to);

@@ -137,7 +137,11 @@ std::optional<Error> KernelCore::start_bind(KernelId to, Outbox& box) {
     return std::nullopt;
   }
   box.state = Outbox::State::binding;
-  post_to(to, new BindRequest(id));
+  if (fabric.control != nullptr) {
+    send_bind_request(to);
+  } else {
+    post_to(to, new BindRequest(id));
+  }
   return std::nullopt;
 }
 
@@ -145,6 +149,10 @@ void KernelCore::on_bind_request(KernelId from) {
   // A stopping kernel binds nothing; the requester is stopping too and fails its queue. A
   // failed one is fenced off: nothing it sends is taken any more.
   if (stopping_ || fabric.failed(from)) return;
+  if (fabric.control != nullptr) {
+    bind_shared(from);
+    return;
+  }
   const ChannelKind kind = fabric.kind_between(from, id);
   auto ends = fabric.executor->make_channel(
       from, id, kind, ChannelOptions{fabric.ring_slots, fabric.numa_nodes[id], fabric.line_size});
@@ -167,6 +175,12 @@ void KernelCore::on_bind_reply(KernelId to, std::unique_ptr<ChannelSender> sende
   // later sends are refused before they reach the outbox.
   if (stopping_ || fabric.offline(to)) return;
   Outbox& box = outbox(to);
+  // Only the binding this kernel asked for: a reply it did not ask for (a faulty peer process)
+  // must not replace a bound channel.
+  if (box.state != Outbox::State::binding) {
+    Counters::bump(counters.rejected_messages);
+    return;
+  }
   box.sender = std::move(sender);
   box.flags = std::move(flags);
   box.state = Outbox::State::bound;

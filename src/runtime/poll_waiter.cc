@@ -27,8 +27,10 @@ class PollWaiter final : public IdleWaiter {
     [[maybe_unused]] ssize_t written = ::write(eventfd_, &one, sizeof one);
   }
 
-  void wait(std::optional<Instant> deadline) noexcept override {
-    pollfd fd{eventfd_, POLLIN, 0};
+  void watch(int fd) noexcept override { watched_ = fd; }
+
+  bool wait(std::optional<Instant> deadline) noexcept override {
+    pollfd fds[2] = {{eventfd_, POLLIN, 0}, {watched_, POLLIN, 0}};
     timespec timeout{};
     if (deadline) {
       // This executor's clock is the steady clock, so the deadline compares with it directly.
@@ -39,20 +41,24 @@ class PollWaiter final : public IdleWaiter {
       timeout.tv_nsec = ns % 1'000'000'000;
     }
     // EINTR just ends the wait early; the loop re-checks for work.
-    if (::ppoll(&fd, 1, deadline ? &timeout : nullptr, nullptr) > 0 && (fd.revents & POLLIN)) {
+    const nfds_t count = watched_ >= 0 ? 2 : 1;
+    if (::ppoll(fds, count, deadline ? &timeout : nullptr, nullptr) <= 0) return false;
+    if (fds[0].revents & POLLIN) {
       std::uint64_t counter = 0;
       [[maybe_unused]] ssize_t got = ::read(eventfd_, &counter, sizeof counter);
     }
+    return count == 2 && (fds[1].revents & POLLIN) != 0;
   }
 
  private:
   int eventfd_;
+  int watched_ = -1;
 };
 
 }  // namespace
 
-Result<std::unique_ptr<IdleWaiter>> make_poll_waiter() {
-  const int eventfd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+Result<std::unique_ptr<IdleWaiter>> make_poll_waiter(int eventfd) {
+  if (eventfd < 0) eventfd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (eventfd < 0) return error(Errc::io_error, std::string("eventfd: ") + std::strerror(errno));
   return std::unique_ptr<IdleWaiter>(std::make_unique<PollWaiter>(eventfd));
 }

@@ -16,6 +16,7 @@
 #include "runtime/fabric.h"
 #include "runtime/kernel_core.h"
 #include "runtime/log.h"
+#include "runtime/process_host.h"
 #include "runtime/threaded_executor.h"
 
 namespace mk {
@@ -51,6 +52,11 @@ struct System::Impl final : FailureSink {
   }
 
   Skb skb;
+  /// Isolation::processes: the kernel processes. Null when kernels are threads (or simulated);
+  /// then everything below the plan is in use instead.
+  std::unique_ptr<runtime::ProcessHost> processes;
+  /// Config::setup: run on each kernel before it serves, at boot and by add_kernel.
+  std::function<Result<void>(Kernel&)> setup;
   runtime::BootPlan plan;
   runtime::Fabric fabric;
   std::unique_ptr<Executor> executor;
@@ -99,6 +105,18 @@ Result<std::unique_ptr<System>> System::boot(Config config, std::unique_ptr<Exec
   auto plan = runtime::plan_boot(config, impl->skb);
   if (!plan) return std::move(plan).error();
   impl->plan = std::move(*plan);
+  impl->setup = std::move(config.setup);
+  if (config.isolation == Isolation::processes) {
+    if (executor) {
+      return error(Errc::invalid_argument,
+                   "isolation: processes runs each kernel in a process of its own, not on a given "
+                   "executor (the simulator runs kernels as threads)");
+    }
+    auto host = runtime::ProcessHost::boot(impl->plan, impl->skb, impl->setup);
+    if (!host) return std::move(host).error();
+    impl->processes = std::move(*host);
+    return std::unique_ptr<System>(new System(std::move(impl)));
+  }
   runtime::init_barriers();
 
   if (!executor) {
@@ -140,10 +158,47 @@ Result<std::unique_ptr<System>> System::boot(Config config, std::unique_ptr<Exec
   fabric.count.store(kernels.size(), std::memory_order_release);
   impl->executor->watch_failures(*impl);
   if (auto started = impl->executor->start(kernels); !started) return std::move(started).error();
-  return std::unique_ptr<System>(new System(std::move(impl)));
+  auto system = std::unique_ptr<System>(new System(std::move(impl)));
+  for (KernelId id = 0; id < system->size(); ++id) {
+    if (auto ready = system->run_setup(id); !ready) {
+      (void)system->shutdown();
+      return std::move(ready).error();
+    }
+  }
+  return system;
+}
+
+Result<void> System::run_setup(KernelId kernel) {
+  if (!impl_->setup) return {};
+  auto outcome = run(
+      kernel, [setup = &impl_->setup](Kernel& k) -> Task<Result<void>> { co_return (*setup)(k); });
+  if (outcome && *outcome) return {};
+  const Error& failure = outcome ? outcome->error() : outcome.error();
+  return error(failure.code,
+               "kernel " + std::to_string(kernel) + ": setup failed: " + failure.message);
+}
+
+Isolation System::isolation() const noexcept {
+  return impl_->processes ? Isolation::processes : Isolation::threads;
+}
+
+Result<int> System::pid_of(KernelId kernel) const {
+  if (!impl_->processes) {
+    return error(Errc::unavailable, "pid_of: kernels are threads of this process");
+  }
+  return impl_->processes->pid_of(kernel);
+}
+
+Result<std::vector<std::byte>> System::call_remote(KernelId kernel, std::uint32_t id,
+                                                   std::vector<std::byte> arguments, bool wait) {
+  if (!impl_->processes) {
+    return error(Errc::internal, "call_remote: kernels are threads of this process");
+  }
+  return impl_->processes->call(kernel, id, std::move(arguments), wait);
 }
 
 std::size_t System::size() const noexcept {
+  if (impl_->processes) return impl_->processes->size();
   return impl_->fabric.size();
 }
 
@@ -162,7 +217,8 @@ std::optional<Error> refuse_on_kernel_thread(const char* what) {
 
 Result<KernelId> System::add_kernel(CoreId core) {
   if (auto refused = refuse_on_kernel_thread("add_kernel")) return std::move(*refused);
-  std::lock_guard membership(impl_->membership);
+  if (impl_->processes) return impl_->processes->add_kernel(core);
+  std::unique_lock membership(impl_->membership);
   // Exclusive: no hand-over (post) reads the kernel table while it grows.
   std::unique_lock lock(impl_->entry);
   if (impl_->stopping) return error(Errc::shutting_down, "the system is shutting down");
@@ -193,11 +249,19 @@ Result<KernelId> System::add_kernel(CoreId core) {
   // Release: pairs with Fabric::size's acquire, so a kernel that sees the new id sees its
   // entries. The new kernel itself started before this and cannot yet be reached.
   fabric.count.store(id + 1, std::memory_order_release);
+  lock.unlock();
+  if (auto ready = run_setup(id); !ready) {
+    // It never served anything: it goes offline again, and its id stays taken.
+    membership.unlock();
+    (void)remove_kernel(id);
+    return std::move(ready).error();
+  }
   return id;
 }
 
 Result<void> System::remove_kernel(KernelId kernel) {
   if (auto refused = refuse_on_kernel_thread("remove_kernel")) return std::move(*refused);
+  if (impl_->processes) return impl_->processes->remove_kernel(kernel);
   std::lock_guard membership(impl_->membership);
   runtime::Fabric& fabric = impl_->fabric;
   {
@@ -238,6 +302,7 @@ Result<void> System::remove_kernel(KernelId kernel) {
 
 Result<void> System::declare_failed(KernelId kernel) {
   if (auto refused = refuse_on_kernel_thread("declare_failed")) return std::move(*refused);
+  if (impl_->processes) return impl_->processes->declare_failed(kernel);
   std::unique_lock lock(impl_->entry);
   if (impl_->stopping) return error(Errc::shutting_down, "the system is shutting down");
   if (kernel >= size()) {
@@ -257,11 +322,13 @@ Result<void> System::declare_failed(KernelId kernel) {
 }
 
 bool System::has_failed(KernelId kernel) const {
+  if (impl_->processes) return impl_->processes->has_failed(kernel);
   return kernel < size() && impl_->fabric.failed(kernel);
 }
 
 Result<void> System::wait_until_failed(KernelId kernel, std::chrono::nanoseconds timeout) {
   if (auto refused = refuse_on_kernel_thread("wait_until_failed")) return std::move(*refused);
+  if (impl_->processes) return impl_->processes->wait_until_failed(kernel, timeout);
   if (kernel >= size()) {
     return error(Errc::not_found, "wait_until_failed: no kernel " + std::to_string(kernel));
   }
@@ -285,10 +352,12 @@ Result<void> System::wait_until_failed(KernelId kernel, std::chrono::nanoseconds
 }
 
 bool System::is_online(KernelId kernel) const {
+  if (impl_->processes) return impl_->processes->is_online(kernel);
   return impl_->fabric.online(kernel);
 }
 
 Result<CoreId> System::core_of(KernelId kernel) const {
+  if (impl_->processes) return impl_->processes->core_of(kernel);
   std::shared_lock lock(impl_->entry);
   if (kernel >= size()) {
     return error(Errc::not_found, "kernel " + std::to_string(kernel) + ": no such kernel");
@@ -305,6 +374,7 @@ std::chrono::nanoseconds System::poll_budget() const noexcept {
 }
 
 Result<KernelStats> System::stats(KernelId kernel) const {
+  if (impl_->processes) return impl_->processes->stats(kernel);
   std::shared_lock lock(impl_->entry);
   if (kernel >= size()) {
     return error(Errc::not_found, "kernel " + std::to_string(kernel) + ": no such kernel");
@@ -313,6 +383,9 @@ Result<KernelStats> System::stats(KernelId kernel) const {
 }
 
 Result<void> System::post(KernelId kernel, std::unique_ptr<detail::ExternalWork> work) {
+  if (impl_->processes) {
+    return error(Errc::internal, "System::post: kernels are processes; work crosses by message");
+  }
   std::shared_lock lock(impl_->entry);
   if (impl_->stopping) return error(Errc::shutting_down, "the system is shutting down");
   if (kernel >= size()) {
@@ -329,19 +402,8 @@ Result<void> System::post(KernelId kernel, std::unique_ptr<detail::ExternalWork>
 }
 
 Result<void> System::drive(FunctionRef<bool()> done) {
+  if (!impl_->executor) return {};
   return impl_->executor->drive(done);
-}
-
-Result<void> System::for_each_kernel(const std::function<void(Kernel&)>& setup) {
-  for (KernelId id = 0; id < size(); ++id) {
-    if (!is_online(id)) continue;
-    auto done = run(id, [&setup](Kernel& kernel) -> Task<void> {
-      setup(kernel);
-      co_return;
-    });
-    if (!done) return done;
-  }
-  return {};
 }
 
 Result<Domain> System::create_domain(std::string name, std::vector<KernelId> kernels) {
@@ -374,11 +436,7 @@ Result<Domain> System::create_domain(std::string name, std::vector<KernelId> ker
     impl_->domain_names.push_back(name);
   }
   for (KernelId kernel : kernels) {
-    auto made = run(kernel, [id, &name](Kernel& k) -> Task<void> {
-      detail::KernelAccess::add_dispatcher(
-          k, std::unique_ptr<Dispatcher>(new Dispatcher(k, id, name)));
-      co_return;
-    });
+    auto made = run(kernel, detail::AddDispatcher{}, id, name);
     if (!made) return std::move(made).error();
   }
   return Domain(*this, id, std::move(name), std::move(kernels));
@@ -389,6 +447,7 @@ Result<void> System::shutdown() {
     return error(Errc::invalid_argument,
                  "System::shutdown called from a kernel's thread, which cannot join itself");
   }
+  if (impl_->processes) return impl_->processes->shutdown();
   std::lock_guard serial(impl_->shutdown_mutex);
   if (impl_->shut_down) return {};
   // After any add_kernel or remove_kernel in progress; none starts from here on.
@@ -414,6 +473,13 @@ Result<void> System::shutdown() {
   impl_->fabric.count.store(0, std::memory_order_release);
   impl_->shut_down = true;
   return {};
+}
+
+Task<void> detail::AddDispatcher::operator()(Kernel& kernel, DomainId domain,
+                                             std::string name) const {
+  KernelAccess::add_dispatcher(kernel,
+                               std::unique_ptr<Dispatcher>(new Dispatcher(kernel, domain, name)));
+  co_return;
 }
 
 Dispatcher* Dispatcher::of(Kernel& kernel, DomainId domain) noexcept {

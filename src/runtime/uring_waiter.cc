@@ -1,4 +1,5 @@
 #include <liburing.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@ namespace {
 
 constexpr std::uint64_t kWakeTag = 1;
 constexpr std::uint64_t kIgnoredTag = 2;
+constexpr std::uint64_t kWatchTag = 3;
 /// Timer completions carry their generation above this bit, so a completion of a replaced
 /// timer is told from the live one.
 constexpr std::uint64_t kTimerTag = std::uint64_t{1} << 32;
@@ -31,7 +33,7 @@ __kernel_timespec to_timespec(Instant when) {
 
 class UringWaiter final : public IdleWaiter {
  public:
-  UringWaiter() = default;
+  explicit UringWaiter(int eventfd) : eventfd_(eventfd) {}
   UringWaiter(const UringWaiter&) = delete;
   UringWaiter& operator=(const UringWaiter&) = delete;
   ~UringWaiter() override {
@@ -51,6 +53,7 @@ class UringWaiter final : public IdleWaiter {
       return error(code, std::string("io_uring_queue_init: ") + std::strerror(-rc));
     }
     ring_ready_ = true;
+    if (eventfd_ >= 0) return {};
     eventfd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (eventfd_ < 0) return error(Errc::io_error, std::string("eventfd: ") + std::strerror(errno));
     return {};
@@ -62,7 +65,15 @@ class UringWaiter final : public IdleWaiter {
     [[maybe_unused]] ssize_t written = ::write(eventfd_, &one, sizeof one);
   }
 
-  void wait(std::optional<Instant> deadline) noexcept override {
+  void watch(int fd) noexcept override { watched_ = fd; }
+
+  bool wait(std::optional<Instant> deadline) noexcept override {
+    if (watched_ >= 0 && !watch_armed_) {
+      io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+      io_uring_prep_poll_add(sqe, watched_, POLLIN);
+      io_uring_sqe_set_data64(sqe, kWatchTag);
+      watch_armed_ = true;
+    }
     if (!read_armed_) {
       io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
       io_uring_prep_read(sqe, eventfd_, &counter_, sizeof counter_, 0);
@@ -85,24 +96,30 @@ class UringWaiter final : public IdleWaiter {
     }
     // EINTR and the like just end the wait early; the loop re-checks for work.
     io_uring_submit_and_wait(&ring_, 1);
-    reap();
+    return reap();
   }
 
  private:
-  void reap() noexcept {
+  /// Takes the completions; true when the watched descriptor's poll completed.
+  bool reap() noexcept {
     io_uring_cqe* cqe = nullptr;
     unsigned head = 0;
     unsigned seen = 0;
+    bool watched_ready = false;
     io_uring_for_each_cqe(&ring_, head, cqe) {
       const std::uint64_t tag = io_uring_cqe_get_data64(cqe);
       if (tag == kWakeTag) {
         read_armed_ = false;
+      } else if (tag == kWatchTag) {
+        watch_armed_ = false;
+        watched_ready = true;
       } else if (tag == (kTimerTag | timer_generation_)) {
         timer_armed_ = false;
       }
       ++seen;
     }
     io_uring_cq_advance(&ring_, seen);
+    return watched_ready;
   }
 
   io_uring ring_{};
@@ -110,6 +127,8 @@ class UringWaiter final : public IdleWaiter {
   int eventfd_ = -1;
   std::uint64_t counter_ = 0;
   bool read_armed_ = false;
+  int watched_ = -1;
+  bool watch_armed_ = false;
   bool timer_armed_ = false;
   Instant timer_deadline_{};
   std::uint64_t timer_generation_ = 0;
@@ -118,8 +137,8 @@ class UringWaiter final : public IdleWaiter {
 
 }  // namespace
 
-Result<std::unique_ptr<IdleWaiter>> make_uring_waiter() {
-  auto waiter = std::make_unique<UringWaiter>();
+Result<std::unique_ptr<IdleWaiter>> make_uring_waiter(int eventfd) {
+  auto waiter = std::make_unique<UringWaiter>(eventfd);
   if (auto ready = waiter->init(); !ready) return std::move(ready).error();
   return std::unique_ptr<IdleWaiter>(std::move(waiter));
 }
