@@ -28,6 +28,7 @@ namespace mk {
 
 class Kernel;
 class Dispatcher;
+class Skb;
 
 namespace runtime {
 class KernelCore;
@@ -85,9 +86,6 @@ struct KernelAccess {
   /// Answers call `call_id` of kernel `to` with `failure`.
   static void reply_error(Kernel& kernel, KernelId to, std::uint32_t call_id, MessageType type,
                           const Error& failure);
-  /// The kernel's runtime side, for the layers built in-tree on the runtime (replication),
-  /// which need the System's SKB, other kernels' cores and their inboxes.
-  static runtime::KernelCore& core(Kernel& kernel) noexcept;
   /// The kernel's extension registered under `key`, or nullptr.
   static void* find_extension(Kernel& kernel, const void* key) noexcept;
   /// Gives the kernel an extension under `key`, destroyed by `destroy` after the kernel's tasks.
@@ -107,6 +105,13 @@ struct KernelAccess {
   /// Gives the kernel a dispatcher.
   static void add_dispatcher(Kernel& kernel, std::unique_ptr<Dispatcher> dispatcher);
 };
+
+/// What a layer built on the runtime (replication) does on every kernel before the kernel
+/// handles anything: register its message handlers.
+using LayerStart = void (*)(Kernel& kernel);
+/// Adds `start` to what every kernel runs first; called while the program starts (static
+/// initialisation of the layer), before any System boots.
+void register_layer(LayerStart start);
 
 /// One address per type, naming that type's kernel extension.
 template <class T>
@@ -196,6 +201,13 @@ class Kernel {
   bool has_failed(KernelId kernel) const noexcept;
   /// The core this kernel is pinned to.
   CoreId core() const noexcept;
+  /// The core kernel `kernel` of this System runs on; `kernel` < system_size().
+  CoreId core_of(KernelId kernel) const noexcept;
+  /// The facts about the machine this kernel's System runs on (its SKB).
+  const Skb& skb() const noexcept;
+  /// Names this kernel's System among the Systems of the program's run: the same on all its
+  /// kernels (in each kernel process too), never another System's.
+  std::uint64_t system_id() const noexcept;
   /// How many kernels the System has had; ids are 0 to size() - 1 (some may be offline).
   std::size_t system_size() const noexcept;
   /// The time on this kernel's clock (the executor's).

@@ -46,15 +46,29 @@ class ErasedMachine {
 /// Makes a replica from encoded state (Codec<SM>::decode).
 using MachineFactory = Result<std::unique_ptr<ErasedMachine>> (*)(std::span<const std::byte>);
 
+/// What the engine knows of a state machine type.
+struct MachineType {
+  MachineFactory make = nullptr;  ///< Builds a replica from state bytes.
+  bool has_keys = false;          ///< SM::keys exists (two_phase allowed).
+};
+
+/// Gives a state machine type the next number; called while the program starts (static
+/// initialisation, through Replicated<SM>), so every kernel process forked from the program
+/// numbers its types alike. Objects name their type by this number in messages.
+std::uint32_t register_machine(MachineType type);
+/// The type numbered `id`, or nullptr for a number nothing was given (a bad message).
+const MachineType* find_machine(std::uint32_t id) noexcept;
+
 /// Names a replicated object within its System: the creating kernel's id in the high half.
 using ObjectId = std::uint64_t;
 
 /// What never changes about an object; shared, immutable, by every kernel of the System.
 struct ObjectInfo {
-  ObjectId id = 0;         ///< Its name.
-  ReplicaOptions options;  ///< As validated; kernels sorted, never empty.
-  MachineFactory make;     ///< Builds a replica from state bytes.
-  bool has_keys = false;   ///< SM::keys exists (two_phase allowed).
+  ObjectId id = 0;                 ///< Its name.
+  std::uint32_t machine_type = 0;  ///< register_machine's number of its SM.
+  ReplicaOptions options;          ///< As validated; kernels sorted, never empty.
+  MachineFactory make = nullptr;   ///< Builds a replica from state bytes.
+  bool has_keys = false;           ///< SM::keys exists (two_phase allowed).
   /// By KernelId, for the kernels the System had at creation: the replica installed on that
   /// kernel, so that reads find it without a lookup. Each entry is stored once, by its own
   /// kernel; entries are only ever read by the kernel that owns them, so they do not bounce.
@@ -67,11 +81,20 @@ using ObjectRef = std::shared_ptr<const ObjectInfo>;
 
 /// What create_object needs.
 struct ObjectSpec {
-  ReplicaOptions options;         ///< Unvalidated.
-  MachineFactory make = nullptr;  ///< Builds each replica.
-  bool has_keys = false;          ///< SM::keys exists.
-  std::vector<std::byte> state;   ///< Codec<SM> of the initial state.
+  ReplicaOptions options;          ///< Unvalidated.
+  std::uint32_t machine_type = 0;  ///< register_machine's number of the SM.
+  std::vector<std::byte> state;    ///< Codec<SM> of the initial state.
 };
+
+/// Appends what a handle says of its object (Codec<Replicated<SM>>): its id, its type, its
+/// options.
+void encode_handle(const ObjectInfo& object, std::vector<std::byte>& out);
+/// The object a handle's bytes name, if it is of `machine_type`. In a kernel (a task of a
+/// kernel process decoding its arguments) it is that kernel's own description of the object,
+/// not_found when the kernel has not installed it; outside the kernels (the program, decoding
+/// a task's value) a description of its own, for options() and for passing on. parse_error
+/// for bytes that name no object of that type.
+Result<ObjectRef> decode_handle(std::span<const std::byte> bytes, std::uint32_t machine_type);
 
 /// Validates, then installs the object on every kernel of the System (a replica on members)
 /// and returns once all have it. From a task on `kernel`.

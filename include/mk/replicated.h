@@ -20,6 +20,9 @@
 
 namespace mk {
 
+template <StateMachine SM>
+class Replicated;
+
 namespace detail {
 
 /// The engine's view of one replica of SM.
@@ -82,6 +85,21 @@ class TypedMachine final : public ErasedMachine {
   SM machine_;
 };
 
+/// SM's number (register_machine), given while the program starts.
+template <StateMachine SM>
+inline const std::uint32_t kMachineTypeId = register_machine(MachineType{&TypedMachine<SM>::make,
+                                                                         TwoPhaseStateMachine<SM>});
+
+/// The task Replicated::create runs on a kernel; it captures nothing, so it also runs in a
+/// kernel process.
+template <StateMachine SM>
+struct CreateReplicated {
+  Task<Result<Replicated<SM>>> operator()(Kernel& kernel, SM initial,
+                                          ReplicaOptions options) const {
+    return Replicated<SM>::create_async(kernel, std::move(initial), std::move(options));
+  }
+};
+
 }  // namespace detail
 
 /// A user's deterministic state machine SM (mk/state_machine.h) kept on every member kernel
@@ -130,10 +148,8 @@ class Replicated {
     if (!options.kernels.empty() && options.kernels.front() < system.size()) {
       host = options.kernels.front();
     }
-    auto made = system.run(
-        host, [initial = std::move(initial), options = std::move(options)](Kernel& k) mutable {
-          return create_async(k, std::move(initial), std::move(options));
-        });
+    auto made =
+        system.run(host, detail::CreateReplicated<SM>{}, std::move(initial), std::move(options));
     if (!made) return std::move(made).error();
     return std::move(*made);
   }
@@ -143,8 +159,7 @@ class Replicated {
   static Task<Result<Replicated>> create_async(Kernel& k, SM initial, ReplicaOptions options = {}) {
     detail::ObjectSpec spec;
     spec.options = std::move(options);
-    spec.make = &detail::TypedMachine<SM>::make;
-    spec.has_keys = TwoPhaseStateMachine<SM>;
+    spec.machine_type = detail::kMachineTypeId<SM>;
     Codec<SM>::encode(initial, spec.state);
     auto made = co_await detail::create_object(k, std::move(spec));
     if (!made) co_return std::move(made).error();
@@ -199,9 +214,28 @@ class Replicated {
   static std::size_t max_op_size() noexcept { return detail::max_op_size(); }
 
  private:
+  friend struct Codec<Replicated>;
   explicit Replicated(detail::ObjectRef object) noexcept : object_(std::move(object)) {}
 
   detail::ObjectRef object_;
+};
+
+/// A handle in messages: a kernel process receives it as an argument of System::run, and
+/// the program gets it back as the value of Replicated::create. It names the object; decoded in
+/// a kernel it is that kernel's own view of the object (detail::decode_handle).
+template <StateMachine SM>
+struct Codec<Replicated<SM>> {
+  /// Appends the object's id, type and options.
+  static void encode(const Replicated<SM>& handle, std::vector<std::byte>& out) {
+    detail::encode_handle(*handle.object_, out);
+  }
+  /// The handle; parse_error for bytes naming no object of SM, not_found for an object the
+  /// decoding kernel has not installed.
+  static Result<Replicated<SM>> decode(std::span<const std::byte> bytes) {
+    auto object = detail::decode_handle(bytes, detail::kMachineTypeId<SM>);
+    if (!object) return std::move(object).error();
+    return Replicated<SM>(std::move(object).value());
+  }
 };
 
 }  // namespace mk

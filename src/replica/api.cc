@@ -4,7 +4,7 @@
 
 #include "mk/replica_engine.h"
 #include "replica/host.h"
-#include "replica/kernel_seam.h"
+#include "replica/objects.h"
 #include "replica/options.h"
 #include "replica/replica.h"
 #include "replica/wire.h"
@@ -51,40 +51,6 @@ Result<replica::Replica*> find(Kernel& kernel, const ObjectInfo& object, const c
   return found;
 }
 
-/// Installs an object on one kernel, then tells its creator.
-class InstallWork final : public replica::RemoteWork {
- public:
-  InstallWork(ObjectRef object, std::shared_ptr<const std::vector<std::byte>> state,
-              KernelId creator)
-      : object_(std::move(object)), state_(std::move(state)), creator_(creator) {}
-
-  void run(Kernel& target) override {
-    ReplicaHost& host = ReplicaHost::of(target);
-    replica::Header header;
-    header.object = object_->id;
-    header.root = target.id();
-    header.step = replica::Step::created;
-    const auto& members = object_->options.kernels;
-    std::unique_ptr<ErasedMachine> machine;
-    if (std::binary_search(members.begin(), members.end(), target.id())) {
-      auto made = object_->make(*state_);
-      if (!made) {
-        header.status = replica::status_of(made.error());
-        host.send(creator_, replica::message(header, replica::text_of(made.error())));
-        return;
-      }
-      machine = std::move(*made);
-    }
-    host.install(object_, std::move(machine));
-    host.send(creator_, replica::message(header));
-  }
-
- private:
-  ObjectRef object_;
-  std::shared_ptr<const std::vector<std::byte>> state_;
-  KernelId creator_;
-};
-
 }  // namespace
 
 Task<Result<ObjectRef>> create_object(Kernel& kernel, ObjectSpec spec) {
@@ -96,17 +62,23 @@ Task<Result<ObjectRef>> create_object(Kernel& kernel, ObjectSpec spec) {
   for (KernelId id = 0; id < kernels; ++id)
     online[id] = kernel.is_online(id);
   const auto reachable = static_cast<std::size_t>(std::count(online.begin(), online.end(), true));
-  auto options = replica::validate(std::move(spec.options), online, spec.has_keys);
+  const MachineType* type = find_machine(spec.machine_type);
+  if (type == nullptr) {
+    co_return error(Errc::internal, "Replicated::create: state machine type " +
+                                        std::to_string(spec.machine_type) + " is not registered");
+  }
+  auto options = replica::validate(std::move(spec.options), online, type->has_keys);
   if (!options) co_return std::move(options).error();
   ReplicaHost& host = ReplicaHost::of(kernel);
   auto object = std::make_shared<ObjectInfo>();
   object->id = host.next_object_id();
+  object->machine_type = spec.machine_type;
   object->installed_size = kernels;
   object->installed = std::make_unique<std::atomic<replica::Replica*>[]>(object->installed_size);
   object->options = std::move(*options);
-  object->make = spec.make;
-  object->has_keys = spec.has_keys;
-  ObjectRef shared = object;
+  object->make = type->make;
+  object->has_keys = type->has_keys;
+  ObjectRef shared = replica::adopt_object(kernel.system_id(), std::move(object));
 
   // Every online kernel learns the object (members get a replica), so that any of them can later
   // join it or ask for a change; the creator returns once all have.
@@ -115,10 +87,8 @@ Task<Result<ObjectRef>> create_object(Kernel& kernel, ObjectSpec spec) {
       latch, reachable,
       host.add_deadline(kernel.now() + shared->options.timeout,
                         replica::Deadline{shared->id, replica::Deadline::Kind::create, 0})};
-  auto state = std::make_shared<const std::vector<std::byte>>(std::move(spec.state));
   for (KernelId target = 0; target < kernels; ++target) {
-    if (!online[target]) continue;
-    replica::post_work(kernel, target, std::make_unique<InstallWork>(shared, state, kernel.id()));
+    if (online[target]) host.send_install(target, *shared, spec.state);
   }
   auto installed = co_await Proposal<bool>(latch);
   if (!installed) co_return std::move(installed).error();

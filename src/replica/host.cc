@@ -1,8 +1,9 @@
 #include "replica/host.h"
 
+#include <algorithm>
 #include <utility>
 
-#include "replica/kernel_seam.h"
+#include "replica/objects.h"
 #include "replica/replica.h"
 #include "replica/wire.h"
 
@@ -52,32 +53,10 @@ struct Idle {
   void await_resume() const noexcept {}
 };
 
-/// Runs on the requester: the kernel told of an object has it now.
-class DescribedWork final : public RemoteWork {
- public:
-  explicit DescribedWork(std::uint64_t number) : number_(number) {}
-  void run(Kernel& requester) override { ReplicaHost::of(requester).described(number_); }
-
- private:
-  std::uint64_t number_;
-};
-
-/// Runs on the kernel to be told of an object: installs its description (no replica; the
-/// join that follows transfers the state), then answers the requester.
-class DescribeWork final : public RemoteWork {
- public:
-  DescribeWork(detail::ObjectRef object, KernelId requester, std::uint64_t number)
-      : object_(std::move(object)), requester_(requester), number_(number) {}
-  void run(Kernel& target) override {
-    ReplicaHost::of(target).install(object_, nullptr);
-    post_work(target, requester_, std::make_unique<DescribedWork>(number_));
-  }
-
- private:
-  detail::ObjectRef object_;
-  KernelId requester_;
-  std::uint64_t number_;
-};
+/// Every kernel has its host, and so the layer's handler, before it takes a message: a
+/// kernel installs objects it hears of from others.
+const bool kStartsOnEveryKernel =
+    (detail::register_layer([](Kernel& kernel) { (void)ReplicaHost::of(kernel); }), true);
 
 }  // namespace
 
@@ -213,8 +192,14 @@ Task<Result<void>> ReplicaHost::describe_to(detail::ObjectRef object, KernelId t
   auto deadline = add_deadline(kernel_.now() + object->options.timeout,
                                Deadline{id, Deadline::Kind::describe, number});
   describing_.emplace(number, DescribeWait{latch, deadline});
-  post_work(kernel_, target,
-            std::make_unique<DescribeWork>(std::move(object), kernel_.id(), number));
+  Header header;
+  header.object = id;
+  header.a = number;
+  header.root = kernel_.id();
+  header.step = Step::describe;
+  std::vector<std::byte> description;
+  encode_description(*object, description);
+  send(target, message(header, description));
   auto done = co_await Proposal<bool>(latch);
   if (!done) co_return std::move(done).error();
   co_return Result<void>();
@@ -264,6 +249,22 @@ void ReplicaHost::on_message(KernelId from, std::span<const std::byte> bytes) {
     return;
   }
   const auto body = bytes.subspan(at);
+  switch (header->step) {
+    case Step::install_part:
+      on_install_part(*header, body);
+      return;
+    case Step::install:
+      on_install(from, *header, body);
+      return;
+    case Step::describe:
+      on_describe(from, *header, body);
+      return;
+    case Step::described:
+      described(header->a);
+      return;
+    default:
+      break;
+  }
   if (header->step == Step::created) {
     auto it = creating.find(header->object);
     if (it == creating.end()) return;
@@ -289,6 +290,88 @@ void ReplicaHost::on_message(KernelId from, std::span<const std::byte> bytes) {
     return;
   }
   replica->on_message(from, *header, body);
+}
+
+void ReplicaHost::send_install(KernelId to, const detail::ObjectInfo& object,
+                               const std::vector<std::byte>& state) {
+  Header header;
+  header.object = object.id;
+  header.root = kernel_.id();
+  header.step = Step::install_part;
+  for (std::size_t offset = 0; offset < state.size(); offset += kMaxBody) {
+    header.b = offset;
+    const std::size_t size = std::min(kMaxBody, state.size() - offset);
+    send(to, message(header, std::span(state).subspan(offset, size)));
+  }
+  header.step = Step::install;
+  header.a = state.size();
+  header.b = 0;
+  std::vector<std::byte> description;
+  encode_description(object, description);
+  send(to, message(header, description));
+}
+
+void ReplicaHost::on_install_part(const Header& header, std::span<const std::byte> body) {
+  auto& incoming = installing_[header.object];
+  // Parts come in order on one channel; anything else is not a part of this state.
+  if (header.b != incoming.size()) {
+    installing_.erase(header.object);
+    return;
+  }
+  incoming.insert(incoming.end(), body.begin(), body.end());
+}
+
+void ReplicaHost::on_install(KernelId from, const Header& header, std::span<const std::byte> body) {
+  Header answer;
+  answer.object = header.object;
+  answer.root = kernel_.id();
+  answer.step = Step::created;
+  auto refuse = [&](const Error& failure) {
+    answer.status = status_of(failure);
+    send(from, message(answer, text_of(failure)));
+  };
+  std::vector<std::byte> state;
+  if (auto parts = installing_.find(header.object); parts != installing_.end()) {
+    state = std::move(parts->second);
+    installing_.erase(parts);
+  }
+  if (state.size() != header.a) {
+    return refuse(error(Errc::parse_error, "replicated object " + std::to_string(header.object) +
+                                               ": " + std::to_string(state.size()) +
+                                               " bytes of state arrived, " +
+                                               std::to_string(header.a) + " announced"));
+  }
+  auto described = decode_description(header.object, body);
+  if (!described) return refuse(described.error());
+  detail::ObjectRef object = adopt_object(kernel_.system_id(), std::move(described).value());
+  const auto& members = object->options.kernels;
+  std::unique_ptr<detail::ErasedMachine> machine;
+  if (std::binary_search(members.begin(), members.end(), kernel_.id())) {
+    auto made = object->make(state);
+    if (!made) return refuse(made.error());
+    machine = std::move(*made);
+  }
+  install(std::move(object), std::move(machine));
+  send(from, message(answer));
+}
+
+void ReplicaHost::on_describe(KernelId from, const Header& header,
+                              std::span<const std::byte> body) {
+  auto described = decode_description(header.object, body);
+  if (!described) {
+    detail::KernelAccess::note_failure(
+        kernel_, "description of replicated object " + std::to_string(header.object) +
+                     " from kernel " + std::to_string(from) + ": " + described.error().message);
+    return;
+  }
+  // No replica: the join that follows transfers the state.
+  install(adopt_object(kernel_.system_id(), std::move(described).value()), nullptr);
+  Header answer;
+  answer.object = header.object;
+  answer.a = header.a;
+  answer.root = kernel_.id();
+  answer.step = Step::described;
+  send(from, message(answer));
 }
 
 }  // namespace mk::replica

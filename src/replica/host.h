@@ -17,6 +17,7 @@
 #include "mk/proposal.h"
 #include "mk/replica_engine.h"
 #include "mk/task.h"
+#include "replica/wire.h"
 
 namespace mk::replica {
 
@@ -58,6 +59,10 @@ class ReplicaHost {
 
   /// Queues a message to `to`; messages leave in the order queued.
   void send(KernelId to, std::vector<std::byte> bytes);
+  /// Sends kernel `to` what it needs to install `object` with `state`: the state in parts, then
+  /// the description. It answers the creator (this kernel) with `created`.
+  void send_install(KernelId to, const detail::ObjectInfo& object,
+                    const std::vector<std::byte>& state);
   /// Runs `replica.after_turn()` once the messages being handled now are done.
   void schedule(Replica& replica);
   /// Names a deadline, to cancel it.
@@ -90,6 +95,10 @@ class ReplicaHost {
     std::coroutine_handle<> idle;
   };
   Task<void> drain(KernelId to, Lane& lane);
+  /// The steps about whole objects rather than one replica: installing, describing.
+  void on_install_part(const Header& header, std::span<const std::byte> body);
+  void on_install(KernelId from, const Header& header, std::span<const std::byte> body);
+  void on_describe(KernelId from, const Header& header, std::span<const std::byte> body);
   Task<void> pump();
   Task<void> sweep(std::uint64_t generation);
   void wake_pump();
@@ -111,6 +120,8 @@ class ReplicaHost {
   };
   std::map<std::uint64_t, DescribeWait> describing_;
   std::uint64_t describes_made_ = 0;
+  /// Initial states arriving in parts, by object, until its install step.
+  std::map<detail::ObjectId, std::vector<std::byte>> installing_;
 
   std::multimap<Instant, Deadline> deadlines_;
   std::uint64_t sweep_generation_ = 0;

@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-#include "replica/kernel_seam.h"
+#include "mk/skb.h"
 
 namespace mk::replica {
 
@@ -34,13 +34,13 @@ KernelId Replica::pick_coordinator() const {
   if (members_.empty()) return self_;
   std::vector<CoreId> cores;
   for (KernelId member : members_)
-    cores.push_back(core_of(kernel_, member));
+    cores.push_back(kernel_.core_of(member));
   std::sort(cores.begin(), cores.end());
   cores.erase(std::unique(cores.begin(), cores.end()), cores.end());
-  auto central = skb_of(kernel_).central_core(cores);
+  auto central = kernel_.skb().central_core(cores);
   if (!central) return members_.front();
   for (KernelId member : members_) {
-    if (core_of(kernel_, member) == *central) return member;
+    if (kernel_.core_of(member) == *central) return member;
   }
   return members_.front();
 }

@@ -3,18 +3,18 @@
 #include <algorithm>
 #include <map>
 
-#include "replica/kernel_seam.h"
+#include "mk/skb.h"
 
 namespace mk::replica {
 
 KernelTree build_tree(Kernel& kernel, KernelId root, std::span<const KernelId> members,
                       RouteKind kind) {
   std::map<CoreId, std::vector<KernelId>> by_core;
-  by_core[core_of(kernel, root)].push_back(root);
+  by_core[kernel.core_of(root)].push_back(root);
   for (KernelId member : members) {
-    if (member != root) by_core[core_of(kernel, member)].push_back(member);
+    if (member != root) by_core[kernel.core_of(member)].push_back(member);
   }
-  const CoreId root_core = core_of(kernel, root);
+  const CoreId root_core = kernel.core_of(root);
   std::vector<CoreId> cores;
   for (auto& [core, kernels] : by_core) {
     // The root leads its core; elsewhere the lowest id does.
@@ -38,7 +38,7 @@ KernelTree build_tree(Kernel& kernel, KernelId root, std::span<const KernelId> m
       link(kernels.front(), kernels[i]);
   };
 
-  auto route = skb_of(kernel).route(root_core, cores, kind);
+  auto route = kernel.skb().route(root_core, cores, kind);
   if (!route) {
     // The members' cores are the System's, which the SKB knows; should it refuse them anyway,
     // a flat tree from the root still reaches everyone.

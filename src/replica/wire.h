@@ -34,6 +34,10 @@ enum class Step : std::uint8_t {
   state_done,      ///< The snapshot's last part and its metadata.
   state_ack,       ///< The joiner installed the snapshot.
   repair,          ///< A decision re-sent straight to a member, past a stuck tree.
+  install_part,    ///< Part of a new object's initial state, at offset b, to a kernel.
+  install,         ///< A new object's description (state of a bytes sent before): install it.
+  describe,        ///< An object's description, to a kernel added since: learn it (wait a).
+  described,       ///< The kernel told of an object learnt it (wait a), to the requester.
 };
 
 /// What a wave does at each node.

@@ -1,6 +1,7 @@
 #include "runtime/boot_plan.h"
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <set>
 #include <string>
@@ -153,6 +154,10 @@ Result<BootPlan> plan_boot(const Config& config, const Skb& skb) {
     }
     plan.stall_timeout = config.stall_timeout;
   }
+
+  // Relaxed: a counter whose values need only be distinct.
+  static std::atomic<std::uint64_t> systems{0};
+  plan.system_id = systems.fetch_add(1, std::memory_order_relaxed) + 1;
 
   plan.line_size = skb.cache_line_size();
   plan.ring_slots = config.ring_slots;

@@ -29,6 +29,8 @@ struct BootPlan {
   std::size_t poll_batch = 0;
   WaitBackend wait_backend = WaitBackend::automatic;
   std::optional<std::chrono::nanoseconds> stall_timeout;
+  /// Kernel::system_id: given at boot, unique among the program's Systems.
+  std::uint64_t system_id = 0;
 };
 
 /// Checks `config` field by field against `skb`; the first bad field gives invalid_argument

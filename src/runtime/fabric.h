@@ -62,6 +62,7 @@ struct Fabric {
   std::size_t ring_slots = 0;
   std::size_t line_size = 0;
   std::size_t poll_batch = 0;
+  std::uint64_t system_id = 0;  ///< BootPlan::system_id.
   /// In a kernel process (Isolation::processes): how its monitor reaches other kernels and
   /// the host. Null when kernels are threads: then they use each other's inboxes. In a kernel
   /// process the entries of other kernels are this process's view of them (their notifier

@@ -114,6 +114,22 @@ void KernelCore::teardown() noexcept {
   }
 }
 
+namespace {
+
+/// Filled while the program starts; read-only once kernels run.
+std::vector<detail::LayerStart>& layers() {
+  static std::vector<detail::LayerStart> registered;
+  return registered;
+}
+
+}  // namespace
+
+void KernelCore::start_layers() {
+  layers_started_ = true;
+  for (detail::LayerStart start : layers())
+    start(self);
+}
+
 void KernelCore::spawn(Task<void> task) {
   if (current_kernel != &self) {
     post_to(id, new HandOver(std::move(task)));
@@ -131,6 +147,8 @@ void KernelCore::note_failure(const std::string& what) {
 bool KernelCore::run_turn() {
   CurrentKernel scope(self);
   Counters::bump(counters.turns);
+  if (!layers_started_) [[unlikely]]
+    start_layers();
   bool worked = take_inbox();
   if (!stopping_) {
     worked |= poll_channels();
@@ -190,6 +208,10 @@ bool KernelCore::has_work() {
 }  // namespace runtime
 
 namespace detail {
+
+void register_layer(LayerStart start) {
+  runtime::layers().push_back(start);
+}
 
 Task<void> no_task() {
   co_return;
@@ -262,10 +284,6 @@ Dispatcher* KernelAccess::find_dispatcher(Kernel& kernel, std::uint32_t domain) 
   return nullptr;
 }
 
-runtime::KernelCore& KernelAccess::core(Kernel& kernel) noexcept {
-  return *kernel.core_;
-}
-
 void* KernelAccess::find_extension(Kernel& kernel, const void* key) noexcept {
   for (const auto& extension : kernel.core_->extensions) {
     if (extension.key == key) return extension.object;
@@ -296,6 +314,15 @@ Kernel::~Kernel() = default;
 
 CoreId Kernel::core() const noexcept {
   return core_->fabric.cores[core_->id];
+}
+CoreId Kernel::core_of(KernelId kernel) const noexcept {
+  return core_->fabric.cores[kernel];
+}
+const Skb& Kernel::skb() const noexcept {
+  return *core_->fabric.skb;
+}
+std::uint64_t Kernel::system_id() const noexcept {
+  return core_->fabric.system_id;
 }
 bool Kernel::is_online(KernelId kernel) const noexcept {
   return core_->fabric.online(kernel);

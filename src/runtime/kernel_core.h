@@ -125,6 +125,8 @@ class KernelCore {
   // Loop (kernel.cc).
   bool run_turn();
   bool has_work();
+  /// Runs every registered layer's start (detail::register_layer), once, in the first turn.
+  void start_layers();
   bool stopping() const noexcept { return stopping_; }
   bool stopped() const noexcept { return stopped_; }
   std::optional<Instant> next_deadline() const noexcept { return timers_.next(); }
@@ -224,6 +226,7 @@ class KernelCore {
   std::vector<std::pair<KernelId, detail::Waiter*>> failure_waiters_;
   std::vector<std::function<void(KernelId)>> failure_listeners_;
   std::vector<bool> known_failed_;  ///< By KernelId: the failure was handled here.
+  bool layers_started_ = false;
   bool stopping_ = false;
   bool stopped_ = false;
   std::size_t stop_turns_ = 0;

@@ -190,6 +190,7 @@ Result<void> KernelProcess::build() {
   fabric_.ring_slots = plan.ring_slots;
   fabric_.line_size = plan.line_size;
   fabric_.poll_batch = plan.poll_batch;
+  fabric_.system_id = plan.system_id;
   fabric_.control = this;
   peers_.resize(plan.capacity);
   notifiers_.resize(plan.capacity);

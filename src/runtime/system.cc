@@ -143,6 +143,7 @@ Result<std::unique_ptr<System>> System::boot(Config config, std::unique_ptr<Exec
   fabric.ring_slots = impl->plan.ring_slots;
   fabric.line_size = impl->plan.line_size;
   fabric.poll_batch = impl->plan.poll_batch;
+  fabric.system_id = impl->plan.system_id;
   fabric.kernels.resize(capacity);
 
   std::vector<Kernel*> kernels;
