@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "mk/codec.h"
 #include "mk/kernel.h"
 #include "mk/kernel_id.h"
 #include "mk/name_rules.h"
@@ -164,10 +165,31 @@ class NameService {
   std::vector<KernelId> members(Kernel& k) const;
 
  private:
+  friend struct Codec<NameService>;
   explicit NameService(std::shared_ptr<const detail::NamingObject> object) noexcept
       : object_(std::move(object)) {}
 
   std::shared_ptr<const detail::NamingObject> object_;
+};
+
+/// NameServiceOptions in messages (NameService::create in a kernel process).
+template <>
+struct Codec<NameServiceOptions> {
+  /// Appends the options.
+  static void encode(const NameServiceOptions& options, std::vector<std::byte>& out);
+  /// The options; parse_error for bytes that are not some.
+  static Result<NameServiceOptions> decode(std::span<const std::byte> bytes);
+};
+
+/// A NameService handle in messages: passed to a task of a kernel process (System::run), where
+/// it names that kernel's replica of the table, and returned by NameService::create.
+template <>
+struct Codec<NameService> {
+  /// Appends what names the service.
+  static void encode(const NameService& service, std::vector<std::byte>& out);
+  /// The service; parse_error for bytes that name none, not_found in a kernel that has not
+  /// installed it.
+  static Result<NameService> decode(std::span<const std::byte> bytes);
 };
 
 }  // namespace mk

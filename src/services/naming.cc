@@ -62,6 +62,13 @@ Result<std::string> find(const NameTable& table, std::string_view name) {
   return error(Errc::not_found, "name " + quoted(name) + " is not registered");
 }
 
+/// NameService::create's task: it captures nothing, so it also runs in a kernel process.
+struct CreateNameService {
+  Task<Result<NameService>> operator()(Kernel& k, NameServiceOptions options) const {
+    return NameService::create_async(k, std::move(options));
+  }
+};
+
 Task<Result<std::string>> read_name(Object object, Kernel& k, NameOp key) {
   auto table = co_await object->table.read(k);
   if (!table) co_return std::move(table).error();
@@ -74,11 +81,37 @@ Result<NameService> NameService::create(System& system, NameServiceOptions optio
   KernelId host = 0;
   const auto& members = options.replica.kernels;
   if (!members.empty() && members.front() < system.size()) host = members.front();
-  auto made = system.run(host, [options = std::move(options)](Kernel& k) mutable {
-    return create_async(k, std::move(options));
-  });
+  auto made = system.run(host, CreateNameService{}, std::move(options));
   if (!made) return std::move(made).error();
   return std::move(*made);
+}
+
+void Codec<NameServiceOptions>::encode(const NameServiceOptions& options,
+                                       std::vector<std::byte>& out) {
+  Codec<ReplicaOptions>::encode(options.replica, out);
+}
+
+Result<NameServiceOptions> Codec<NameServiceOptions>::decode(std::span<const std::byte> bytes) {
+  auto replica = Codec<ReplicaOptions>::decode(bytes);
+  if (!replica) return std::move(replica).error();
+  return NameServiceOptions{std::move(replica).value()};
+}
+
+void Codec<NameService>::encode(const NameService& service, std::vector<std::byte>& out) {
+  Codec<std::uint64_t>::encode(service.object_->instance, out);
+  Codec<Replicated<services::NameTable>>::encode(service.object_->table, out);
+}
+
+Result<NameService> Codec<NameService>::decode(std::span<const std::byte> bytes) {
+  if (bytes.size() < sizeof(std::uint64_t)) {
+    return error(Errc::parse_error, "NameService handle: too short");
+  }
+  auto instance = Codec<std::uint64_t>::decode(bytes.first(sizeof(std::uint64_t)));
+  auto table = Codec<Replicated<services::NameTable>>::decode(bytes.subspan(sizeof(std::uint64_t)));
+  if (!instance) return std::move(instance).error();
+  if (!table) return std::move(table).error();
+  return NameService(std::make_shared<detail::NamingObject>(
+      detail::NamingObject{std::move(table).value(), *instance}));
 }
 
 Task<Result<NameService>> NameService::create_async(Kernel& k, NameServiceOptions options) {
