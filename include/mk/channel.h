@@ -112,11 +112,15 @@ class ChannelReceiver {
   /// True when the sender closed the channel and every message before the close was delivered.
   virtual bool closed() const = 0;
 
-  /// Why the channel stopped delivering, when the sender broke its format (a corrupt header:
-  /// with kernels in separate processes a faulty peer can write anything into the ring). From
-  /// then on poll delivers nothing and has_message is false; what came before was delivered.
-  /// Channels whose sender shares this process's memory safely never fault.
-  virtual std::optional<Error> fault() const { return std::nullopt; }
+  /// Why the channel stopped delivering, or null while it delivers: the sender broke the
+  /// ring's format (a corrupt header: with kernels in separate processes a faulty peer can
+  /// write anything into the ring). From then on poll delivers nothing and has_message is
+  /// false; what came before was delivered. Cheap enough to ask after every poll.
+  const Error* fault() const noexcept { return fault_ ? &*fault_ : nullptr; }
+
+ protected:
+  /// Set by an implementation once its sender broke the format; never cleared.
+  std::optional<Error> fault_;
 };
 
 /// The two ends of one channel. They share the ring, which lives until both are destroyed.

@@ -197,6 +197,8 @@ class KernelCore {
   /// Fails what is queued for kernel `to` and the calls awaiting its replies, and unbinds it.
   void fail_towards(KernelId to, const Error& failure);
   bool poll_channels();
+  /// Drops inbound channel `index`, whose sender broke its format, and reports it.
+  void close_faulty(std::size_t index);
   void dispatch(KernelId from, const MessageView& message);
   void send_reply(KernelId to, std::uint32_t call_id, MessageType type, std::uint8_t status,
                   std::span<const std::byte> payload);

@@ -238,16 +238,23 @@ bool KernelCore::flush_backlog() {
 
 bool KernelCore::poll_channels() {
   bool received = false;
-  // By index: a handler calling this kernel itself binds a local channel, growing inbound_.
-  for (std::size_t i = 0; i < inbound_.size(); ++i) {
+  // By index: a handler calling this kernel itself binds a local channel, growing inbound_;
+  // a faulty channel is dropped, and the one moved into its place is polled next.
+  for (std::size_t i = 0; i < inbound_.size();) {
     const KernelId from = inbound_[i].from;
     ChannelReceiver* receiver = inbound_[i].receiver.get();
     const std::size_t count = receiver->poll(
         [this, from](const MessageView& message) { dispatch(from, message); }, fabric.poll_batch);
+    if (receiver->fault() != nullptr) [[unlikely]] {
+      close_faulty(i);
+      received = true;
+      continue;
+    }
+    ++i;
     if (count == 0) continue;
     received = true;
     Counters::bump(counters.messages_received, count);
-    PairFlags* flags = inbound_[i].flags.get();
+    PairFlags* flags = inbound_[i - 1].flags.get();
     if (flags == nullptr) continue;
     // The sender may be asleep waiting for the room this poll made: it raised room_wanted
     // before its heavy barrier, we published our read position before this light one.
@@ -261,6 +268,15 @@ bool KernelCore::poll_channels() {
     }
   }
   return received;
+}
+
+void KernelCore::close_faulty(std::size_t index) {
+  const KernelId from = inbound_[index].from;
+  Counters::bump(counters.rejected_messages);
+  note_failure("kernel " + std::to_string(id) + ": the channel from kernel " +
+               std::to_string(from) + " is closed: " + inbound_[index].receiver->fault()->message);
+  // Its sender sees the channel closed; every other channel is served as before.
+  inbound_.erase(inbound_.begin() + static_cast<std::ptrdiff_t>(index));
 }
 
 void KernelCore::dispatch(KernelId from, const MessageView& message) {

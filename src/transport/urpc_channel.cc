@@ -224,8 +224,6 @@ class alignas(kMaxLineSize) UrpcReceiver final : public ChannelReceiver {
     return (header & kEpochField) == geometry_.epoch_bits(read_pos_);
   }
 
-  std::optional<Error> fault() const override { return fault_; }
-
   bool closed() const override {
     // Acquire: pairs with the sender's release in close(); see there.
     const std::uint64_t closed_at = ring_->sender_closed_at->load(std::memory_order_acquire);
@@ -247,7 +245,6 @@ class alignas(kMaxLineSize) UrpcReceiver final : public ChannelReceiver {
   std::uint64_t read_pos_ = 0;   ///< Position of the next message's first slot.
   std::uint64_t published_ = 0;  ///< The read position the sender was last told.
   bool polling_ = false;
-  std::optional<Error> fault_;                  ///< Set once a corrupt header was found.
   std::array<std::byte, kMaxPayload> scratch_;  ///< A multi-slot message made contiguous.
 };
 

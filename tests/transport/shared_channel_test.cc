@@ -1,0 +1,160 @@
+// urpc rings in a memfd, as kernel processes use them: each end maps the ring on its own, a
+// ring that is not what the sender asked for is refused, and a peer that writes garbage into
+// the shared memory stops its channel with an error instead of crashing or misleading the
+// other end.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <numeric>
+#include <vector>
+
+#include "mk/channel.h"
+#include "transport/channel_options.h"
+#include "transport/slot_format.h"
+#include "transport/urpc_channel.h"
+
+namespace {
+
+using mk::transport::SlotGeometry;
+
+constexpr std::size_t kAuxLines = 2;
+
+SlotGeometry geometry(std::size_t slots = 64) {
+  auto made = mk::transport::make_geometry(mk::ChannelOptions{slots, -1, 64});
+  EXPECT_TRUE(made.ok());
+  return *made;
+}
+
+struct SharedPair {
+  mk::transport::SharedUrpcReceiver receiving;
+  mk::transport::SharedUrpcSender sending;
+};
+
+SharedPair make_pair(const SlotGeometry& g) {
+  auto receiving = mk::transport::make_shared_urpc_receiver(g, -1, kAuxLines);
+  EXPECT_TRUE(receiving.ok());
+  auto sending = mk::transport::attach_urpc_sender(g, receiving->fd, kAuxLines);
+  EXPECT_TRUE(sending.ok()) << (sending.ok() ? "" : sending.error().describe());
+  return SharedPair{std::move(*receiving), std::move(*sending)};
+}
+
+/// The sender's view of slot `position`: its header word, as the ring lays it out.
+std::uint64_t* header_at(const SharedPair& pair, const SlotGeometry& g, std::uint64_t position) {
+  std::byte* slots = pair.sending.aux.get() + (kAuxLines + 2) * g.line_size;
+  return reinterpret_cast<std::uint64_t*>(slots + g.offset_of(position) + g.payload);
+}
+
+std::vector<std::byte> bytes_of(std::size_t size, unsigned seed) {
+  std::vector<std::byte> out(size);
+  for (std::size_t i = 0; i < size; ++i)
+    out[i] = static_cast<std::byte>((i * 31 + seed) & 0xFF);
+  return out;
+}
+
+TEST(SharedChannel, EveryMessageSizeCrossesBetweenTwoMappings) {
+  const SlotGeometry g = geometry(256);
+  SharedPair pair = make_pair(g);
+  // The two ends map the memfd at two addresses, as two processes would.
+  EXPECT_NE(static_cast<void*>(pair.sending.aux.get()),
+            static_cast<void*>(pair.receiving.aux.get()));
+  std::size_t received = 0;
+  for (std::size_t size = 0; size <= mk::kMaxPayload; size += 37) {
+    const auto payload = bytes_of(size, static_cast<unsigned>(size));
+    ASSERT_EQ(pair.sending.sender->try_send(7, payload), mk::SendStatus::ok) << size;
+    const std::size_t got = pair.receiving.receiver->poll(
+        [&](const mk::MessageView& message) {
+          EXPECT_EQ(message.type, 7);
+          EXPECT_TRUE(std::equal(message.payload.begin(), message.payload.end(), payload.begin(),
+                                 payload.end()));
+          ++received;
+        },
+        16);
+    ASSERT_EQ(got, 1u) << size;
+  }
+  EXPECT_EQ(received, mk::kMaxPayload / 37 + 1);
+  EXPECT_EQ(pair.receiving.receiver->fault(), nullptr);
+  // The aux lines are shared too: what one end writes the other reads.
+  pair.receiving.aux.get()[5] = std::byte{42};
+  EXPECT_EQ(pair.sending.aux.get()[5], std::byte{42});
+}
+
+TEST(SharedChannel, ARingOfAnotherShapeIsRefused) {
+  const SlotGeometry g = geometry(64);
+  auto receiving = mk::transport::make_shared_urpc_receiver(g, -1, kAuxLines);
+  ASSERT_TRUE(receiving.ok());
+  auto wrong = mk::transport::attach_urpc_sender(geometry(128), receiving->fd, kAuxLines);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.error().code, mk::Errc::invalid_argument);
+}
+
+TEST(SharedChannel, AMemfdThatCanShrinkIsRefused) {
+  const SlotGeometry g = geometry(64);
+  const int fd = ::memfd_create("not-sealed", MFD_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::ftruncate(fd, static_cast<off_t>(mk::transport::shared_urpc_bytes(g, kAuxLines))),
+            0);
+  auto refused = mk::transport::attach_urpc_sender(g, fd, kAuxLines);
+  ::close(fd);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, mk::Errc::invalid_argument);
+  EXPECT_NE(refused.error().message.find("sealed"), std::string::npos);
+}
+
+TEST(SharedChannel, ACorruptHeaderStopsTheChannelWithAnErrorAndNothingIsCopied) {
+  struct Case {
+    const char* what;
+    std::size_t length;
+    std::size_t slots;
+  };
+  const Case cases[] = {
+      {"a one-slot message longer than a slot", 57, 1},
+      {"a length past kMaxPayload", mk::kMaxPayload + 1, 38},
+      {"too few slots for its length", 200, 2},
+      {"too many slots for its length", 100, 9},
+      {"a continuation marker where a message starts", 10, 0},
+      {"a slot count past the ring", 60, 255},
+  };
+  for (const Case& bad : cases) {
+    const SlotGeometry g = geometry(64);
+    SharedPair pair = make_pair(g);
+    // One good message first: it is delivered; the corrupt one after it is not.
+    ASSERT_EQ(pair.sending.sender->try_send(3, bytes_of(10, 1)), mk::SendStatus::ok);
+    std::atomic_ref<std::uint64_t>(*header_at(pair, g, 1))
+        .store(mk::transport::encode_header(4, bad.length, bad.slots, g.epoch_bits(1)),
+               std::memory_order_release);
+    std::vector<mk::MessageType> seen;
+    const std::size_t got = pair.receiving.receiver->poll(
+        [&](const mk::MessageView& message) { seen.push_back(message.type); }, 16);
+    EXPECT_EQ(got, 1u) << bad.what;
+    EXPECT_EQ(seen, std::vector<mk::MessageType>{3}) << bad.what;
+    const mk::Error* fault = pair.receiving.receiver->fault();
+    ASSERT_NE(fault, nullptr) << bad.what;
+    EXPECT_EQ(fault->code, mk::Errc::parse_error) << bad.what;
+    EXPECT_NE(fault->message.find("corrupt header"), std::string::npos) << bad.what;
+    // For good: nothing more is delivered, and it does not look busy.
+    EXPECT_FALSE(pair.receiving.receiver->has_message()) << bad.what;
+    EXPECT_EQ(pair.receiving.receiver->poll([](const mk::MessageView&) {}, 16), 0u) << bad.what;
+  }
+}
+
+TEST(SharedChannel, AReceiverThatLiesAboutItsPositionClosesTheChannel) {
+  const SlotGeometry g = geometry(64);
+  SharedPair pair = make_pair(g);
+  // Fill the ring, so the sender must read the receiver's published position.
+  std::size_t sent = 0;
+  while (pair.sending.sender->try_send(1, bytes_of(8, 0)) == mk::SendStatus::ok)
+    ++sent;
+  EXPECT_EQ(sent, g.slots);
+  // The receiver's line: it claims to have read past what was ever written.
+  auto* published = reinterpret_cast<std::uint64_t*>(pair.receiving.aux.get() +
+                                                     kAuxLines * g.line_size);
+  std::atomic_ref<std::uint64_t>(*published).store(g.slots * 5, std::memory_order_release);
+  EXPECT_EQ(pair.sending.sender->try_send(1, bytes_of(8, 0)), mk::SendStatus::closed);
+  EXPECT_EQ(pair.sending.sender->try_send(1, bytes_of(8, 0)), mk::SendStatus::closed);
+}
+
+}  // namespace
