@@ -112,6 +112,16 @@ Result<std::unique_ptr<System>> System::boot(Config config, std::unique_ptr<Exec
                    "isolation: processes runs each kernel in a process of its own, not on a given "
                    "executor (the simulator runs kernels as threads)");
     }
+    if (impl->plan.stall_timeout) {
+      return error(Errc::invalid_argument,
+                   "stall_timeout: the stall detector watches kernel threads; with isolation "
+                   "processes a stuck kernel is declared failed (and killed) by declare_failed");
+    }
+    if (impl->plan.channel_kind && *impl->plan.channel_kind != ChannelKind::urpc) {
+      return error(Errc::invalid_argument,
+                   "channel_kind: kernel processes share urpc rings only (a lockfree queue "
+                   "cannot live in memory two processes map at different addresses)");
+    }
     auto host = runtime::ProcessHost::boot(impl->plan, impl->skb, impl->setup);
     if (!host) return std::move(host).error();
     impl->processes = std::move(*host);
