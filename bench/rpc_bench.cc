@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -78,50 +79,105 @@ void urpc_rtt(CoreId first, CoreId second, std::size_t rounds, std::vector<doubl
   echo.join();
 }
 
-/// The same round trip as a Kernel::call from a task on one kernel to a handler on another.
-void call_rtt(System& system, std::size_t rounds, std::vector<double>& samples) {
-  auto measured = system.run(0, [rounds, &samples](Kernel& k) -> Task<void> {
-    for (std::size_t i = 0; i < rounds; ++i) {
-      const auto t0 = Clock::now();
-      auto reply = co_await k.call(1, RpcPing{i});
-      const auto t1 = Clock::now();
-      if (!reply || reply->value != i + 1) {
-        fmt::print(stderr, "mk-bench rpc: call {} failed\n", i);
-        co_return;
-      }
-      samples.push_back(ns_between(t0, t1));
+/// Latency samples one kernel task returns at most: few enough to cross back from a kernel
+/// process (64 KiB encoded).
+constexpr std::uint64_t kSamplesPerRun = 8'000;
+
+/// `rounds` calls from kernel `k` to kernel `to`, one at a time: their round trips in ns.
+Task<std::vector<float>> ping_rounds(Kernel& k, KernelId to, std::uint64_t rounds) {
+  std::vector<float> samples;
+  samples.reserve(rounds);
+  for (std::uint64_t i = 0; i < rounds; ++i) {
+    const auto t0 = Clock::now();
+    auto reply = co_await k.call(to, RpcPing{i});
+    const auto t1 = Clock::now();
+    if (!reply || reply->value != i + 1) {
+      fmt::print(stderr, "mk-bench rpc: call {} failed\n", i);
+      co_return samples;
     }
-  });
-  if (!measured) fmt::print(stderr, "mk-bench rpc: {}\n", measured.error().describe());
+    samples.push_back(static_cast<float>(ns_between(t0, t1)));
+  }
+  co_return samples;
+}
+
+/// The same round trip as a Kernel::call from a task on kernel 0 to a handler on kernel 1.
+void call_rtt(System& system, std::size_t rounds, std::vector<double>& samples) {
+  for (std::size_t done = 0; done < rounds;) {
+    const std::uint64_t now = std::min<std::uint64_t>(kSamplesPerRun, rounds - done);
+    auto measured = system.run(
+        0, [](Kernel& k, KernelId to, std::uint64_t count) { return ping_rounds(k, to, count); },
+        KernelId{1}, now);
+    if (!measured || measured->size() != now) {
+      if (!measured) fmt::print(stderr, "mk-bench rpc: {}\n", measured.error().describe());
+      return;
+    }
+    samples.insert(samples.end(), measured->begin(), measured->end());
+    done += now;
+  }
+}
+
+/// `tasks` tasks on kernel `k`, each making `calls_per_task` calls to kernel 1 one at a time:
+/// the ns they took together, or -1 if a call failed.
+Task<double> call_storm(Kernel& k, std::uint64_t tasks, std::uint64_t calls_per_task) {
+  std::size_t done = 0;
+  std::size_t good = 0;
+  const auto t0 = Clock::now();
+  for (std::size_t t = 0; t < tasks; ++t) {
+    k.spawn([&done, &good, calls_per_task](Kernel& kernel) -> Task<void> {
+      for (std::size_t i = 0; i < calls_per_task; ++i) {
+        auto reply = co_await kernel.call(1, RpcPing{i});
+        if (!reply || reply->value != i + 1) break;
+        ++good;
+      }
+      ++done;
+    });
+  }
+  while (done < tasks)
+    co_await k.yield();
+  const double elapsed_ns = ns_between(t0, Clock::now());
+  // A failed call would make the rate meaningless: report nothing rather than a wrong figure.
+  co_return good == tasks* calls_per_task ? elapsed_ns : -1.0;
 }
 
 /// Calls per second from `tasks` tasks on kernel 0, each with one call outstanding.
-double calls_per_second(System& system, std::size_t tasks, std::size_t calls_per_task) {
-  auto elapsed = system.run(0, [tasks, calls_per_task](Kernel& k) -> Task<double> {
-    std::size_t done = 0;
-    std::size_t good = 0;
-    const auto t0 = Clock::now();
-    for (std::size_t t = 0; t < tasks; ++t) {
-      k.spawn([&done, &good, calls_per_task](Kernel& kernel) -> Task<void> {
-        for (std::size_t i = 0; i < calls_per_task; ++i) {
-          auto reply = co_await kernel.call(1, RpcPing{i});
-          if (!reply || reply->value != i + 1) break;
-          ++good;
-        }
-        ++done;
-      });
-    }
-    while (done < tasks)
-      co_await k.yield();
-    const double elapsed_ns = ns_between(t0, Clock::now());
-    // A failed call would make the rate meaningless: report nothing rather than a wrong figure.
-    co_return good == tasks* calls_per_task ? elapsed_ns : -1.0;
-  });
+double calls_per_second(System& system, std::uint64_t tasks, std::uint64_t calls_per_task) {
+  auto elapsed = system.run(
+      0, [](Kernel& k, std::uint64_t t, std::uint64_t c) { return call_storm(k, t, c); }, tasks,
+      calls_per_task);
   if (!elapsed || *elapsed <= 0) {
     fmt::print(stderr, "mk-bench rpc: calls failed while measuring calls per second\n");
     return 0;
   }
   return static_cast<double>(tasks * calls_per_task) / (*elapsed / 1e9);
+}
+
+/// What one isolation mode measured.
+struct ModeFigures {
+  std::vector<double> call_ns;
+  std::vector<double> rates;
+};
+
+/// Boots two kernels isolated as `isolation` says and measures a round of calls and rates.
+bool measure_calls(Config config, Isolation isolation, std::size_t rounds, std::uint64_t tasks,
+                   std::uint64_t calls_per_task, ModeFigures& figures) {
+  config.isolation = isolation;
+  config.setup = [](Kernel& k) {
+    return k.handle<RpcPing>([](const RpcPing& ping) { return RpcPing::Reply{ping.value + 1}; });
+  };
+  auto booted = System::boot(config);
+  if (!booted) {
+    fmt::print(stderr, "mk-bench rpc: {}\n", booted.error().describe());
+    return false;
+  }
+  System& system = **booted;
+  std::vector<double> calls;
+  call_rtt(system, rounds + rounds / 10, calls);
+  if (calls.size() > rounds / 10) {
+    figures.call_ns.insert(figures.call_ns.end(), calls.begin() + static_cast<long>(rounds / 10),
+                           calls.end());
+  }
+  figures.rates.push_back(calls_per_second(system, tasks, calls_per_task));
+  return true;
 }
 
 }  // namespace
@@ -143,40 +199,36 @@ void run_rpc(const Options& options, Report& report) {
   }
   const std::size_t repetitions = options.quick ? 3 : 7;
   const std::size_t rounds = options.quick ? 20'000 : 200'000;
-  const std::size_t tasks = 64;
-  const std::size_t calls_per_task = options.quick ? 2'000 : 20'000;
+  const std::uint64_t tasks = 64;
+  const std::uint64_t calls_per_task = options.quick ? 2'000 : 20'000;
 
-  std::vector<double> raw_ns, call_ns, rates;
+  std::vector<double> raw_ns;
+  ModeFigures threads, processes;
   for (std::size_t r = 0; r < repetitions; ++r) {
     // The raw channel runs while no kernel does, so the two never share a core.
     std::vector<double> raw;
     urpc_rtt(config.cores[0], config.cores[1], rounds + rounds / 10, raw);
     raw_ns.insert(raw_ns.end(), raw.begin() + static_cast<long>(rounds / 10), raw.end());
-
-    auto booted = System::boot(config);
-    if (!booted) {
-      fmt::print(stderr, "mk-bench rpc: {}\n", booted.error().describe());
+    // The two modes alternate, so that noise from the rest of the machine hits both alike.
+    if (!measure_calls(config, Isolation::threads, rounds, tasks, calls_per_task, threads) ||
+        !measure_calls(config, Isolation::processes, rounds, tasks, calls_per_task, processes)) {
       return;
     }
-    System& system = **booted;
-    auto handlers = system.for_each_kernel([](Kernel& k) {
-      (void)k.handle<RpcPing>([](const RpcPing& ping) { return RpcPing::Reply{ping.value + 1}; });
-    });
-    if (!handlers) return;
-    std::vector<double> calls;
-    call_rtt(system, rounds + rounds / 10, calls);
-    if (calls.size() > rounds / 10) {
-      call_ns.insert(call_ns.end(), calls.begin() + static_cast<long>(rounds / 10), calls.end());
-    }
-    rates.push_back(calls_per_second(system, tasks, calls_per_task));
   }
   const Target rtt_target{Target::Kind::at_most, 1.3};
   report.add({"rpc.urpc.rtt_ns", median(raw_ns), "ns", std::nullopt, std::nullopt});
   report.add({"rpc.urpc.rtt_p99_ns", quantile(raw_ns, 0.99), "ns", std::nullopt, std::nullopt});
-  report.add({"rpc.rtt_ns", median(call_ns), "ns", "rpc.urpc.rtt_ns", rtt_target});
-  report.add(
-      {"rpc.rtt_p99_ns", quantile(call_ns, 0.99), "ns", "rpc.urpc.rtt_p99_ns", std::nullopt});
-  report.add({"rpc.calls_per_s", median(rates), "call/s", std::nullopt, std::nullopt});
+  report.add({"rpc.rtt_ns", median(threads.call_ns), "ns", "rpc.urpc.rtt_ns", rtt_target});
+  report.add({"rpc.rtt_p99_ns", quantile(threads.call_ns, 0.99), "ns", "rpc.urpc.rtt_p99_ns",
+              std::nullopt});
+  report.add({"rpc.calls_per_s", median(threads.rates), "call/s", std::nullopt, std::nullopt});
+  // Kernels as processes: the same ring, other address spaces.
+  report.add({"process.rpc.rtt_ns", median(processes.call_ns), "ns", "rpc.rtt_ns",
+              Target{Target::Kind::at_most, 1.2}});
+  report.add({"process.rpc.rtt_p99_ns", quantile(processes.call_ns, 0.99), "ns", "rpc.rtt_p99_ns",
+              std::nullopt});
+  report.add({"process.rpc.calls_per_s", median(processes.rates), "call/s", "rpc.calls_per_s",
+              std::nullopt});
 }
 
 }  // namespace mk::bench
