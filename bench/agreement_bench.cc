@@ -2,6 +2,7 @@
 // beside the round trip of one Kernel::call between the same kernels in the same run.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -98,19 +99,57 @@ std::string scope(const Layout& layout, std::size_t usable) {
   return fmt::format("kernels_{}.", layout.kernels);
 }
 
+/// Latency samples one kernel task returns at most: few enough to cross back from a kernel
+/// process (64 KiB encoded).
+constexpr std::uint64_t kSamplesPerRun = 8'000;
+
+/// `rounds` calls of AgreementPing from `k` to `to`: their round trips in ns.
+Task<std::vector<float>> ping_rounds(Kernel& k, KernelId to, std::uint64_t rounds) {
+  std::vector<float> samples;
+  for (std::uint64_t i = 0; i < rounds; ++i) {
+    const auto t0 = k.now();
+    auto reply = co_await k.call(to, AgreementPing{i});
+    const auto t1 = k.now();
+    if (!reply || reply->value != i) co_return samples;
+    samples.push_back(static_cast<float>(ns_between(t0, t1)));
+  }
+  co_return samples;
+}
+
+/// `rounds` updates proposed one after another from `k`: their latencies in ns, or the first
+/// error.
+Task<mk::Result<std::vector<float>>> update_rounds(Kernel& k, Replicated<AgreementCounter> counter,
+                                                   std::uint64_t rounds) {
+  std::vector<float> samples;
+  for (std::uint64_t i = 0; i < rounds; ++i) {
+    const auto t0 = k.now();
+    auto applied = co_await counter.propose(k, {k.id(), 1});
+    const auto t1 = k.now();
+    if (!applied) co_return applied.error();
+    samples.push_back(static_cast<float>(ns_between(t0, t1)));
+  }
+  co_return samples;
+}
+
 /// Round trips of AgreementPing from `from` to `to`, appended to `samples`.
 void call_rtt(System& system, KernelId from, KernelId to, std::size_t rounds,
               std::vector<double>& samples) {
-  auto measured = system.run(from, [to, rounds, &samples](Kernel& k) -> Task<void> {
-    for (std::size_t i = 0; i < rounds; ++i) {
-      const auto t0 = k.now();
-      auto reply = co_await k.call(to, AgreementPing{i});
-      const auto t1 = k.now();
-      if (!reply || reply->value != i) co_return;
-      samples.push_back(ns_between(t0, t1));
+  for (std::size_t done = 0; done < rounds;) {
+    const std::uint64_t now = std::min<std::uint64_t>(kSamplesPerRun, rounds - done);
+    auto measured = system.run(
+        from,
+        [](Kernel& k, KernelId target, std::uint64_t count) {
+          return ping_rounds(k, target, count);
+        },
+        to, now);
+    if (!measured) {
+      fmt::print(stderr, "mk-bench agreement: {}\n", measured.error().describe());
+      return;
     }
-  });
-  if (!measured) fmt::print(stderr, "mk-bench agreement: {}\n", measured.error().describe());
+    samples.insert(samples.end(), measured->begin(), measured->end());
+    if (measured->size() != now) return;
+    done += now;
+  }
 }
 
 /// Latencies of `rounds` updates proposed one after another from `proposer`, appended to
@@ -118,19 +157,20 @@ void call_rtt(System& system, KernelId from, KernelId to, std::size_t rounds,
 std::optional<Error> update_latency(System& system, const Replicated<AgreementCounter>& counter,
                                     KernelId proposer, std::size_t rounds,
                                     std::vector<double>& samples) {
-  auto measured =
-      system.run(proposer, [counter, rounds, &samples](Kernel& k) -> Task<std::optional<Error>> {
-        for (std::size_t i = 0; i < rounds; ++i) {
-          const auto t0 = k.now();
-          auto applied = co_await counter.propose(k, {k.id(), 1});
-          const auto t1 = k.now();
-          if (!applied) co_return applied.error();
-          samples.push_back(ns_between(t0, t1));
-        }
-        co_return std::nullopt;
-      });
-  if (!measured) return measured.error();
-  return *measured;
+  for (std::size_t done = 0; done < rounds;) {
+    const std::uint64_t now = std::min<std::uint64_t>(kSamplesPerRun, rounds - done);
+    auto measured = system.run(
+        proposer,
+        [](Kernel& k, Replicated<AgreementCounter> c, std::uint64_t count) {
+          return update_rounds(k, std::move(c), count);
+        },
+        counter, now);
+    if (!measured) return measured.error();
+    if (!*measured) return measured->error();
+    samples.insert(samples.end(), (*measured)->begin(), (*measured)->end());
+    done += now;
+  }
+  return std::nullopt;
 }
 
 struct Combination {
@@ -141,20 +181,21 @@ struct Combination {
   bool failed = false;
 };
 
-void measure_layout(const Layout& layout, std::size_t usable, const Options& options,
-                    Report& report) {
-  auto booted = System::boot(layout.config);
+void measure_layout(const Layout& layout, Isolation isolation, std::size_t usable,
+                    const Options& options, Report& report) {
+  Config config = layout.config;
+  config.isolation = isolation;
+  config.setup = [](Kernel& k) {
+    return k.handle<AgreementPing>(
+        [](const AgreementPing& ping) { return AgreementPing::Reply{ping.value}; });
+  };
+  auto booted = System::boot(config);
   if (!booted) {
     fmt::print(stderr, "mk-bench agreement: {} kernels: {}\n", layout.kernels,
                booted.error().describe());
     return;
   }
   System& system = **booted;
-  auto handlers = system.for_each_kernel([](Kernel& k) {
-    (void)k.handle<AgreementPing>(
-        [](const AgreementPing& ping) { return AgreementPing::Reply{ping.value}; });
-  });
-  if (!handlers) return;
 
   // The sequencer is kernel 0 and the proposer the last kernel, so that an ordered update pays
   // the trip to the sequencer as it would from most kernels.
@@ -205,18 +246,24 @@ void measure_layout(const Layout& layout, std::size_t usable, const Options& opt
     }
   }
 
+  // Kernels as processes: the same names under process., each beside its thread-mode figure.
+  const std::string mode = isolation == Isolation::processes ? "process." : "";
   const std::string where = scope(layout, usable);
-  const std::string rtt_name = fmt::format("agreement.rpc.{}rtt_ns", where);
-  const std::string rtt_p99_name = fmt::format("agreement.rpc.{}rtt_p99_ns", where);
+  const std::string rtt_name = fmt::format("{}agreement.rpc.{}rtt_ns", mode, where);
+  const std::string rtt_p99_name = fmt::format("{}agreement.rpc.{}rtt_p99_ns", mode, where);
   report.add({rtt_name, median(rtt), "ns", std::nullopt, std::nullopt});
   report.add({rtt_p99_name, quantile(rtt, 0.99), "ns", std::nullopt, std::nullopt});
   for (auto& c : combinations) {
     if (c.failed || c.samples.empty()) continue;
     const std::string stem =
         fmt::format("agreement.{}.{}.{}", to_string(c.protocol), route_name(c.route), where);
-    report.add({stem + "latency_ns", median(c.samples), "ns", rtt_name, std::nullopt});
-    report.add(
-        {stem + "latency_p99_ns", quantile(c.samples, 0.99), "ns", rtt_p99_name, std::nullopt});
+    const std::optional<std::string> baseline =
+        isolation == Isolation::processes ? std::optional(stem + "latency_ns") : rtt_name;
+    report.add({mode + stem + "latency_ns", median(c.samples), "ns", baseline, std::nullopt});
+    report.add({mode + stem + "latency_p99_ns", quantile(c.samples, 0.99), "ns",
+                isolation == Isolation::processes ? std::optional(stem + "latency_p99_ns")
+                                                  : std::optional(rtt_p99_name),
+                std::nullopt});
   }
 }
 
@@ -229,15 +276,20 @@ void run_agreement(const Options& options, Report& report) {
     return;
   }
   const auto& usable = skb->usable_cores();
-  fmt::print(
-      stderr,
-      "mk-bench agreement: one update proposed at a time from the last kernel (sequencer:\n"
-      "  kernel 0), latency until its proposal completes; baseline: a Kernel::call from\n"
-      "  the same kernel to kernel 0. Names without kernels_N are for one kernel on every\n"
-      "  usable core; kernels_N_on_C_cores shares C cores (kernels sleep instead of poll)\n");
-  for (const Layout& layout : layouts(usable, options.quick)) {
-    measure_layout(layout, usable.size(), options, report);
+  fmt::print(stderr,
+             "mk-bench agreement: one update proposed at a time from the last kernel (sequencer:\n"
+             "  kernel 0), latency until its proposal completes; baseline: a Kernel::call from\n"
+             "  the same kernel to kernel 0. Names without kernels_N are for one kernel on every\n"
+             "  usable core; kernels_N_on_C_cores shares C cores (kernels sleep instead of poll);\n"
+             "  process.* are the same with every kernel a process of its own\n");
+  const auto all = layouts(usable, options.quick);
+  for (const Layout& layout : all) {
+    measure_layout(layout, Isolation::threads, usable.size(), options, report);
   }
+  // Processes on the main layout only (one kernel on every usable core): the protocols are the
+  // same code; what differs is the address spaces, which more layouts would not show better.
+  measure_layout(all.back().shared_cores ? all.front() : all.back(), Isolation::processes,
+                 usable.size(), options, report);
 }
 
 }  // namespace mk::bench
