@@ -172,15 +172,16 @@ double mutex_updates(std::span<const CoreId> cores, std::size_t updates) {
   return ops_per_second(spans, updates);
 }
 
-/// Runs `body(kernel)` on every kernel of `system` at once, each from a thread of the bench's
-/// own (System::run blocks), and collects what each returns.
-template <class F>
-std::vector<Span> on_every_kernel(System& system, F body) {
+/// Runs `body(kernel, args...)` on every kernel of `system` at once, each from a thread of the
+/// bench's own (System::run blocks), and collects what each returns. `body` captures nothing,
+/// so that it also runs in kernel processes.
+template <class F, class... Args>
+std::vector<Span> on_every_kernel(System& system, F body, Args... args) {
   std::vector<Span> spans(system.size());
   std::vector<std::thread> waiters;
   for (KernelId id = 0; id < system.size(); ++id) {
     waiters.emplace_back([&, id] {
-      auto span = system.run(id, body);
+      auto span = system.run(id, body, args...);
       if (span) {
         spans[id] = *span;
       } else {
@@ -242,27 +243,75 @@ Task<Span> update_loop(Kernel& k, Replicated<BenchMap> map, std::size_t updates)
 
 /// Fills `map` with every key, from kernel 0, and waits until every replica shows them all.
 bool populate(System& system, const Replicated<BenchMap>& map) {
-  auto filled = system.run(0, [map](Kernel& k) -> Task<bool> {
-    for (std::uint64_t key = 0; key < kKeys; ++key) {
-      if (!co_await map.propose(k, {key, key})) co_return false;
-    }
-    co_return true;
-  });
+  auto filled = system.run(
+      0,
+      [](Kernel& k, Replicated<BenchMap> m) -> Task<bool> {
+        for (std::uint64_t key = 0; key < kKeys; ++key) {
+          if (!co_await m.propose(k, {key, key})) co_return false;
+        }
+        co_return true;
+      },
+      map);
   if (!filled || !*filled) return false;
   for (KernelId id = 0; id < system.size(); ++id) {
-    auto complete = system.run(id, [map](Kernel& k) -> Task<bool> {
-      // Ordered updates reach the other replicas shortly after the proposer's completes.
-      for (int tries = 0; tries < 1000; ++tries) {
-        auto state = co_await map.read(k);
-        if (!state) co_return false;
-        if ((*state)->entries.size() == kKeys) co_return true;
-        co_await k.sleep_for(std::chrono::milliseconds(1));
-      }
-      co_return false;
-    });
+    auto complete = system.run(
+        id,
+        [](Kernel& k, Replicated<BenchMap> m) -> Task<bool> {
+          // Ordered updates reach the other replicas shortly after the proposer's completes.
+          for (int tries = 0; tries < 1000; ++tries) {
+            auto state = co_await m.read(k);
+            if (!state) co_return false;
+            if ((*state)->entries.size() == kKeys) co_return true;
+            co_await k.sleep_for(std::chrono::milliseconds(1));
+          }
+          co_return false;
+        },
+        map);
     if (!complete || !*complete) return false;
   }
   return true;
+}
+
+/// Read and update rates of one System.
+struct Rates {
+  double read = 0;
+  double local_read = 0;
+  double update = 0;
+};
+
+/// Boots `config` isolated as `isolation` says and measures its rates; nothing if it failed.
+std::optional<Rates> measure_rates(Config config, Isolation isolation, std::size_t reads,
+                                   std::size_t updates) {
+  config.isolation = isolation;
+  auto booted = System::boot(config);
+  if (!booted) {
+    fmt::print(stderr, "mk-bench replica: {}\n", booted.error().describe());
+    return std::nullopt;
+  }
+  System& system = **booted;
+  ReplicaOptions replica;
+  replica.protocol = Protocol::ordered;
+  replica.route = RouteKind::multicast;
+  auto map = Replicated<BenchMap>::create(system, {}, replica);
+  if (!map) {
+    fmt::print(stderr, "mk-bench replica: {}\n", map.error().describe());
+    return std::nullopt;
+  }
+  if (!populate(system, *map)) {
+    fmt::print(stderr, "mk-bench replica: filling the map failed\n");
+    return std::nullopt;
+  }
+  auto reader = [](Kernel& k, Replicated<BenchMap> m, std::size_t n, bool linearizable) {
+    return read_loop(k, std::move(m), n, linearizable);
+  };
+  auto writer = [](Kernel& k, Replicated<BenchMap> m, std::size_t n) {
+    return update_loop(k, std::move(m), n);
+  };
+  Rates rates;
+  rates.read = ops_per_second(on_every_kernel(system, reader, *map, reads, true), reads);
+  rates.local_read = ops_per_second(on_every_kernel(system, reader, *map, reads, false), reads);
+  rates.update = ops_per_second(on_every_kernel(system, writer, *map, updates), updates);
+  return rates;
 }
 
 }  // namespace
@@ -291,43 +340,19 @@ void run_replica(const Options& options, Report& report) {
              kKeys, kWindow);
 
   std::vector<double> mk_reads, mk_local_reads, locked_reads, mk_updates, locked_updates;
+  std::vector<double> process_reads;
   for (std::size_t r = 0; r < repetitions; ++r) {
     // Threads first, with no kernel running, so the two never share a core.
     locked_reads.push_back(shared_mutex_reads(cores, reads));
     locked_updates.push_back(mutex_updates(cores, updates));
-
-    auto booted = System::boot(config);
-    if (!booted) {
-      fmt::print(stderr, "mk-bench replica: {}\n", booted.error().describe());
-      return;
-    }
-    System& system = **booted;
-    ReplicaOptions replica;
-    replica.protocol = Protocol::ordered;
-    replica.route = RouteKind::multicast;
-    auto map = Replicated<BenchMap>::create(system, {}, replica);
-    if (!map) {
-      fmt::print(stderr, "mk-bench replica: {}\n", map.error().describe());
-      return;
-    }
-    if (!populate(system, *map)) {
-      fmt::print(stderr, "mk-bench replica: filling the map failed\n");
-      return;
-    }
-    const auto& m = *map;
-    const double read_rate = ops_per_second(
-        on_every_kernel(system, [m, reads](Kernel& k) { return read_loop(k, m, reads, true); }),
-        reads);
-    const double local_rate = ops_per_second(
-        on_every_kernel(system, [m, reads](Kernel& k) { return read_loop(k, m, reads, false); }),
-        reads);
-    const double update_rate = ops_per_second(
-        on_every_kernel(system, [m, updates](Kernel& k) { return update_loop(k, m, updates); }),
-        updates);
+    auto threads = measure_rates(config, Isolation::threads, reads, updates);
+    auto processes = measure_rates(config, Isolation::processes, reads, updates);
+    if (!threads || !processes) return;
     // A failed read or update makes a rate meaningless: leave it out rather than report it.
-    if (read_rate > 0) mk_reads.push_back(read_rate);
-    if (local_rate > 0) mk_local_reads.push_back(local_rate);
-    if (update_rate > 0) mk_updates.push_back(update_rate);
+    if (threads->read > 0) mk_reads.push_back(threads->read);
+    if (threads->local_read > 0) mk_local_reads.push_back(threads->local_read);
+    if (threads->update > 0) mk_updates.push_back(threads->update);
+    if (processes->read > 0) process_reads.push_back(processes->read);
   }
   report.add({"shared_mutex.read_ops", median(locked_reads), "op/s", std::nullopt, std::nullopt});
   if (!mk_reads.empty()) {
@@ -336,6 +361,11 @@ void run_replica(const Options& options, Report& report) {
   }
   if (!mk_local_reads.empty()) {
     report.add({"replica.local_read_ops", median(mk_local_reads), "op/s", "shared_mutex.read_ops",
+                std::nullopt});
+  }
+  // Kernels as processes: the same reads, each kernel's replica in its own address space.
+  if (!process_reads.empty()) {
+    report.add({"process.replica.read_ops", median(process_reads), "op/s", "replica.read_ops",
                 std::nullopt});
   }
   report.add({"mutex.update_ops", median(locked_updates), "op/s", std::nullopt, std::nullopt});
