@@ -162,7 +162,9 @@ ControlSend send_control(int writer, const ControlOut& out) noexcept {
 }
 
 std::optional<ControlMessage> receive_control(int reader, std::uint64_t& rejected) {
-  std::vector<std::byte> buffer(sizeof(ControlHeader) + kMaxControlBody + 1);
+  // One per thread: a kernel process has one thread, and in the program one thread at a time
+  // reads the control socket.
+  thread_local std::vector<std::byte> buffer(sizeof(ControlHeader) + kMaxControlBody + 1);
   while (true) {
     iovec part{buffer.data(), buffer.size()};
     alignas(cmsghdr) char

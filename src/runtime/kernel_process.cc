@@ -10,6 +10,7 @@
 #include <numa.h>
 #include <poll.h>
 #include <sched.h>
+#include <stdio_ext.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -17,6 +18,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -120,6 +122,8 @@ class KernelProcess final : public ControlPort {
   std::unique_ptr<IdleWaiter> waiter_;
   int epoll_ = -1;
   std::unique_ptr<Kernel> kernel_;
+  /// Datagrams that came before the start, handled after it.
+  std::vector<ControlMessage> early_;
   /// Datagrams that found their receiver's queue full, by receiver, in order.
   std::map<std::uint32_t, std::deque<ControlOut>> outgoing_;
   std::uint64_t rejected_ = 0;
@@ -159,6 +163,10 @@ void KernelProcess::detach() {
   }
   for (int fd : doomed)
     ::close(fd);
+  // What the program had buffered but not written is the program's to write, not this copy's;
+  // what this kernel's own code prints is written when it exits (leave).
+  __fpurge(stdout);
+  __fpurge(stderr);
 }
 
 Result<void> KernelProcess::place() {
@@ -249,7 +257,9 @@ Result<void> KernelProcess::await_start() {
     auto message = receive_control(launch_.control_reader, rejected_);
     if (!message) continue;
     if (message->header.kind != ControlKind::start || message->sender_pid != launch_.host) {
-      ++rejected_;
+      // Another kernel may bind to this one as soon as it has run its own setup: kept until
+      // the start says who the others are.
+      early_.push_back(std::move(*message));
       continue;
     }
     const std::size_t known = message->body.size() / sizeof(StartEntry);
@@ -299,6 +309,13 @@ void KernelProcess::run() noexcept {
     leave(1);
   }
   kernel_->spawn(run_setup(*this));
+  for (ControlMessage& message : std::exchange(early_, {})) {
+    if (trusted(message)) {
+      on_control(std::move(message));
+    } else {
+      ++rejected_;
+    }
+  }
   try {
     loop();
   } catch (...) {
@@ -314,8 +331,10 @@ void KernelProcess::run() noexcept {
 }
 
 void KernelProcess::leave(int status) noexcept {
-  // _exit: this process's copy of the program must not run the program's exit handlers, flush
-  // its stdio buffers again, or report its leaks.
+  std::fflush(stdout);
+  std::fflush(stderr);
+  // _exit: this process's copy of the program must not run the program's exit handlers or
+  // report its leaks.
   ::_exit(status);
 }
 

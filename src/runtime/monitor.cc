@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "runtime/kernel_core.h"
+#include "runtime/log.h"
 
 namespace mk::runtime {
 
@@ -108,6 +109,14 @@ std::unique_ptr<InboxItem> make_external_item(std::unique_ptr<detail::ExternalWo
 }
 
 void KernelCore::post_to(KernelId to, InboxItem* item) const noexcept {
+  // Another kernel process's inbox is in another address space: what crosses goes by the
+  // control plane, and nothing may post an object there.
+  if (fabric.control != nullptr && to != id) {
+    log_line("internal: kernel " + std::to_string(id) + " posted to kernel " + std::to_string(to) +
+             "'s inbox across processes; dropped");
+    delete item;
+    return;
+  }
   fabric.kernels[to]->inbox.push(item);
   fabric.ring(to);
 }
