@@ -23,7 +23,7 @@ inline constexpr std::size_t kEnvelopeSize = 8;
 inline constexpr std::size_t kMaxMessageBody = kMaxPayload - kEnvelopeSize;
 
 /// A value that can cross between kernels: copied byte for byte, so it holds no pointers into
-/// a kernel's heap (DESIGN.md, principle 2).
+/// a kernel's heap (docs/architecture.md, principle 2).
 template <class T>
 concept Payload = std::is_trivially_copyable_v<T> && sizeof(T) <= kMaxMessageBody;
 

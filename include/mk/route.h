@@ -11,7 +11,7 @@
 
 namespace mk {
 
-/// The shape of a route (DESIGN.md, "Agreement and replication").
+/// The shape of a route (docs/replica.md, "Routes").
 enum class RouteKind : std::uint8_t {
   unicast,         ///< The root sends one message to each member.
   broadcast,       ///< The root writes one buffer once, on its own node; every member reads it.

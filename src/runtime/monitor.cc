@@ -9,7 +9,7 @@
 //   outbox[B]: binding -> bound, flushes what queued meanwhile
 //
 // The ring is allocated by the receiver's own thread, so its memory is local to the receiver
-// (DESIGN.md, "Messages and channels"), and channels exist only between kernels that talk.
+// (docs/architecture.md, "Mechanisms"), and channels exist only between kernels that talk.
 #include <limits>
 #include <string>
 #include <utility>

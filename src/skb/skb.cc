@@ -19,7 +19,7 @@ constexpr std::chrono::nanoseconds kDefaultPollBudget = std::chrono::microsecond
 
 // Ring capacity when nothing bounds it: the ChannelOptions default.
 constexpr std::size_t kDefaultRingSlots = 256;
-// A slot is one line: payload words, then an 8-byte header (DESIGN.md, "Messages").
+// A slot is one line: payload words, then an 8-byte header (docs/transport.md).
 constexpr std::size_t kSlotHeader = 8;
 
 // Room for two messages of kMaxPayload, so that a full-size message never waits for the
