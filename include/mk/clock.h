@@ -13,9 +13,9 @@ using Duration = std::chrono::nanoseconds;
 /// counts virtual time in the same type.
 using Instant = std::chrono::steady_clock::time_point;
 
-/// The source of time for kernels. Kernel code never reads the wall clock itself (docs/architecture.md,
-/// principle 5): timers, call deadlines and idle budgets all come from the executor's Clock,
-/// so a simulator can substitute virtual time.
+/// The source of time for kernels. Kernel code never reads the wall clock itself
+/// (docs/architecture.md, principle 5): timers, call deadlines and idle budgets all come from the
+/// executor's Clock, so a simulator can substitute virtual time.
 class Clock {
  public:
   virtual ~Clock() = default;
