@@ -73,6 +73,10 @@ struct KernelAccess {
                    std::optional<Duration> timeout);
   /// Resumes `waiter` once the kernel's clock reads `when`.
   static void sleep_until(Kernel& kernel, Instant when, Waiter& waiter);
+  /// Withdraws the sleep `waiter` is in (its task stays suspended, to be resumed or given a
+  /// new sleep by the caller); false when it had none. A withdrawn sleep no longer keeps the
+  /// kernel's next deadline.
+  static bool cancel_sleep(Kernel& kernel, const Waiter& waiter);
   /// Queues `handle` to run in the kernel's next ready step.
   static void make_ready(Kernel& kernel, std::coroutine_handle<> handle);
   /// Registers `handler` for `type`; already_exists when it has one.

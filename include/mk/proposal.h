@@ -38,10 +38,11 @@ class ProposalStateBase {
   /// Keeps a value that arrives from now on, without completing, until release(): the local
   /// replica may apply an update before every other replica has.
   void hold() noexcept { held_ = true; }
-  /// Completes with the value kept since hold(), if one arrived.
-  void release() {
+  /// Completes with the value kept since hold(), if one arrived; true when it is complete.
+  bool release() {
     held_ = false;
     if (kept_ && !done_) finish();
+    return done_;
   }
 
  protected:

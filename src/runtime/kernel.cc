@@ -220,6 +220,10 @@ void KernelAccess::sleep_until(Kernel& kernel, Instant when, Waiter& waiter) {
   kernel.core_->sleep_until(when, waiter);
 }
 
+bool KernelAccess::cancel_sleep(Kernel& kernel, const Waiter& waiter) {
+  return kernel.core_->cancel_sleep(waiter);
+}
+
 void KernelAccess::make_ready(Kernel& kernel, std::coroutine_handle<> handle) {
   kernel.core_->make_ready(handle);
 }

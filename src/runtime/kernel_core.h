@@ -135,6 +135,7 @@ class KernelCore {
   void spawn(Task<void> task);
   void make_ready(std::coroutine_handle<> handle) { ready_.push_back(handle); }
   void sleep_until(Instant when, detail::Waiter& waiter) { timers_.add_sleep(when, waiter); }
+  bool cancel_sleep(const detail::Waiter& waiter) { return timers_.cancel_sleep(waiter); }
   void note_failure(const std::string& what);
   RootPromise*& roots() noexcept { return roots_; }
 

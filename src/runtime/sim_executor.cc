@@ -108,6 +108,17 @@ Instant SimExecutor::clock_now() const noexcept {
   return running_ ? kernels_[*running_]->local : now_;
 }
 
+bool SimExecutor::may_send(KernelId from) {
+  SimKernel& sender = *kernels_[from];
+  if (!sender.mid_turn || running_ != from || sender.local < sender.mid_turn->at) return true;
+  if (sender.sends_left > 0) {
+    --sender.sends_left;
+    return true;
+  }
+  sender.crashing = true;
+  return false;
+}
+
 Instant SimExecutor::charge_send(KernelId from) {
   SimKernel& sender = *kernels_[from];
   sender.local += costs_.send;
@@ -205,10 +216,7 @@ void SimExecutor::step() {
   const Instant at = std::max(event.when, k.local);
 
   if (k.crash_at && at >= *k.crash_at) {
-    k.crashed = true;
-    trace_.record(*k.crash_at, id, SimEvent::crash);
-    // The failure detector: the survivors learn of it now, through the System.
-    if (sink_ != nullptr) sink_->kernel_failed(id, "crashed (simulator)");
+    crash_now(id, *k.crash_at);
     return;
   }
   if (auto resume = stalled_until(k, at)) {
@@ -224,9 +232,16 @@ void SimExecutor::step() {
     k.kernel->end_sleep();
   }
   running_ = id;
+  if (k.mid_turn) k.sends_left = k.mid_turn->sends;
   const bool worked = k.kernel->run_turn();
   k.local += costs_.turn;
   trace_.record(at, id, SimEvent::turn, worked ? 1 : 0);
+  if (k.crashing) {
+    // It died after its last send went: what the rest of the turn did stays with it.
+    running_.reset();
+    crash_now(id, k.local);
+    return;
+  }
   if (k.kernel->stopped()) {
     running_.reset();
     k.stopped = true;
@@ -252,6 +267,9 @@ void SimExecutor::step() {
     k.due.pop();
   std::optional<Instant> wake = k.kernel->next_deadline();
   if (!k.due.empty() && (!wake || k.due.top() < *wake)) wake = k.due.top();
+  // A crash to come is an event of its own: the kernel must run then to meet it, even when a
+  // later wake-up replaced the turn crash() scheduled.
+  if (k.crash_at && (!wake || *k.crash_at < *wake)) wake = *k.crash_at;
   trace_.record(k.local, id, SimEvent::sleep, wake ? ns(*wake) : 0);
   if (wake) schedule(id, std::max(*wake, k.local));
 }
@@ -276,6 +294,13 @@ Result<void> SimExecutor::drive(FunctionRef<bool()> done) {
     step();
   }
   return {};
+}
+
+void SimExecutor::crash_now(KernelId kernel, Instant when) {
+  kernels_[kernel]->crashed = true;
+  trace_.record(when, kernel, SimEvent::crash);
+  // The failure detector: the survivors learn of it now, through the System.
+  if (sink_ != nullptr) sink_->kernel_failed(kernel, "crashed (simulator)");
 }
 
 Result<void> SimExecutor::run_for(Duration duration) {
@@ -346,6 +371,15 @@ Result<void> SimExecutor::stall(KernelId kernel, Instant at, Duration duration) 
                  fmt::format("stall duration: {} ns is not positive", duration.count()));
   }
   kernels_[kernel]->stalls.push_back(Window{at, at + duration});
+  return {};
+}
+
+Result<void> SimExecutor::crash_mid_turn(KernelId kernel, Instant at, std::size_t after_sends) {
+  if (auto ok = check_kernel(kernel, "crash kernel"); !ok) return ok;
+  if (auto ok = check_future(at, "crash at"); !ok) return ok;
+  SimKernel& k = *kernels_[kernel];
+  if (!k.mid_turn || at < k.mid_turn->at) k.mid_turn = SimKernel::MidTurn{at, after_sends};
+  schedule(kernel, at);
   return {};
 }
 

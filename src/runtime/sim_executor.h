@@ -76,6 +76,7 @@ class SimExecutor final : public Executor {
   Result<void> run_until_idle(Duration limit);
   Result<void> stall(KernelId kernel, Instant at, Duration duration);
   Result<void> crash(KernelId kernel, Instant at);
+  Result<void> crash_mid_turn(KernelId kernel, Instant at, std::size_t after_sends);
   Result<void> delay(KernelId from, KernelId to, Instant start, Instant end, Duration extra);
   bool crashed(KernelId kernel) const noexcept;
   Duration one_way(KernelId from, KernelId to) const;
@@ -90,6 +91,9 @@ class SimExecutor final : public Executor {
   }
   /// Charges a send to `from` and returns the instant the message leaves.
   Instant charge_send(KernelId from);
+  /// False when the message `from` is about to send is lost: `from` is crashing in the middle
+  /// of its turn and has sent all it was to send.
+  bool may_send(KernelId from);
   /// When a message sent at `sent` arrives, before the channel's ordering: latency, jitter and
   /// delay faults.
   Instant delivery_instant(KernelId from, KernelId to, Instant sent, Duration latency);
@@ -122,6 +126,15 @@ class SimExecutor final : public Executor {
     bool stopped = false;
     bool crashed = false;
     std::optional<Instant> crash_at;
+    /// A crash in the middle of a turn: after `sends` sends of the first turn, at or after
+    /// `at`, that sends more.
+    struct MidTurn {
+      Instant at;
+      std::size_t sends;
+    };
+    std::optional<MidTurn> mid_turn;
+    std::size_t sends_left = 0;  ///< In the running turn, while a mid-turn crash is armed.
+    bool crashing = false;       ///< The running turn sent its last message; it crashes after.
     std::vector<Window> stalls;
     /// Instants at which something it cannot see yet becomes visible (a message arrives, room
     /// appears in a channel it waits on), earliest first.
@@ -143,6 +156,8 @@ class SimExecutor final : public Executor {
   };
 
   void schedule(KernelId kernel, Instant when);
+  /// Marks `kernel` crashed at `when` and tells the System.
+  void crash_now(KernelId kernel, Instant when);
   /// Drops stale events at the front; false when none is left.
   bool next_event();
   void step();
