@@ -124,6 +124,7 @@ void Replica::start_next_change() {
         changes_.push_front(change);
         return;
       }
+      requests_.erase(std::pair(change.requester, change.number));  // Not taken here now.
       send_change_request(change, coordinator_, change.retry ? kChangeRetry : 0);
       continue;
     }

@@ -60,6 +60,7 @@ struct Report {
   std::vector<std::byte> record;        ///< The record that installed `epoch`, if any.
 };
 
+/// The bytes of a record or a report, and back; parse_error for anything malformed.
 std::vector<std::byte> encode(const InstallRecord& record);
 Result<InstallRecord> decode_record(std::span<const std::byte> bytes);
 std::vector<std::byte> encode(const Report& report);

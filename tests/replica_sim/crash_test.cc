@@ -128,6 +128,58 @@ void sweep(mk::Protocol protocol) {
   }
 }
 
+/// A two-phase coordinator dies in the middle of sending its commit: the participants that got
+/// it applied it, the others had only prepared. The view change commits it everywhere if any
+/// survivor saw the commit, and aborts it everywhere (releasing its key) if none did.
+void coordinator_dies_mid_commit(std::size_t commits_sent) {
+  mk::SimulationOptions machine = mk::test::eight_kernels({});
+  machine.kernels = 4;
+  machine.trace = true;
+  auto sim = mk::Simulation::create(machine);
+  ASSERT_TRUE(sim.ok()) << sim.error().describe();
+  mk::ReplicaOptions options;
+  options.protocol = mk::Protocol::two_phase;
+  options.route = mk::RouteKind::unicast;  // The coordinator sends to each participant itself.
+  options.record_history = true;
+  auto made = mk::Replicated<Ledger>::create((*sim)->system(), Ledger{}, options);
+  ASSERT_TRUE(made.ok()) << made.error().describe();
+  const auto ledger = *made;
+  ASSERT_TRUE((*sim)->spawn(0, [ledger](mk::Kernel& k) -> mk::Task<void> {
+                      (void)co_await ledger.propose(k, Ledger::Op{0, 1, 5, 10});
+                    })
+                  .ok());
+  // The prepare went out in kernel 0's first turn; the turns taking the votes send nothing;
+  // the one after the last vote sends the commit to kernels 1 to 3, and the crash cuts it.
+  ASSERT_TRUE((*sim)->run_for(1ns).ok());
+  ASSERT_TRUE((*sim)->crash_mid_turn(0, (*sim)->now(), commits_sent).ok());
+  ASSERT_TRUE((*sim)->run_until_idle(1s).ok());
+  ASSERT_TRUE((*sim)->crashed(0));
+  // The cut came in the commit's turn: the trace has exactly `commits_sent` sends of kernel 0
+  // after its last receipt.
+  std::size_t sends_after_votes = 0;
+  for (const std::string& line : (*sim)->trace()) {
+    if (line.find(" k0 receive") != std::string::npos) sends_after_votes = 0;
+    if (line.find(" k0 send") != std::string::npos) ++sends_after_votes;
+  }
+  EXPECT_EQ(sends_after_votes, commits_sent);
+  const std::int64_t expected = commits_sent > 0 ? 10 : 0;
+  for (mk::KernelId id = 1; id < 4; ++id) {
+    auto replica = mk::test::replica_of(**sim, ledger, id);
+    ASSERT_TRUE(replica.ok()) << replica.error().describe();
+    EXPECT_EQ(replica->balances[5], expected) << "kernel " << id;
+  }
+  // Its key is free again everywhere.
+  ASSERT_TRUE(mk::test::check_released(**sim, ledger, 2).ok());
+}
+
+TEST(ReplicaCrash, ACommitOneParticipantSawCommitsEverywhere) {
+  coordinator_dies_mid_commit(1);
+}
+
+TEST(ReplicaCrash, ACommitNoParticipantSawAbortsEverywhere) {
+  coordinator_dies_mid_commit(0);
+}
+
 TEST(ReplicaCrash, OrderedBroadcastSurvivorsAgree) {
   sweep(mk::Protocol::ordered);
 }

@@ -223,7 +223,7 @@ mk::Result<void> rollback_scenario(mk::Simulation& sim) {
 }
 
 TEST(MembershipFailure, APhaseThatTimesOutUndoesTheChange) {
-  auto report = mk::run_seeds({.seeds = mk::test::scaled(300), .test_name = current_test()},
+  auto report = mk::run_seeds({.seeds = mk::test::scaled(1000), .test_name = current_test()},
                               mk::test::eight_kernels({}), rollback_scenario);
   EXPECT_TRUE(report.ok()) << report.describe();
 }
