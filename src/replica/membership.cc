@@ -4,8 +4,9 @@
 //   2. transfer: (join) the coordinator's state goes to the joiner, in chunks;
 //   3. install:  the new member list and epoch reach old and new members; they unfreeze and
 //                the queued proposals run on the new membership (or fail, on a leaver).
-// A phase not done within the timeout undoes the change: the old list is installed again under
-// a new epoch, which unfreezes everyone, and the requester gets timed_out.
+// A freeze or transfer not done within the timeout undoes the change: the old list is installed
+// again under a new epoch, which unfreezes everyone, and the requester gets timed_out. A member
+// that fails ends the change through a view change (view.cc), after which it runs again.
 #include <algorithm>
 
 #include "replica/replica.h"
