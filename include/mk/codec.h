@@ -100,29 +100,39 @@ std::vector<std::byte> encode_all(const Ts&... values) {
   return out;
 }
 
+/// The values encode_framed wrote from `at` on, in order, advancing `at` past them.
+template <Encodable First, Encodable... Rest>
+Result<std::tuple<First, Rest...>> decode_from(std::span<const std::byte> bytes, std::size_t& at) {
+  auto first = decode_framed<First>(bytes, at);
+  if (!first) return std::move(first).error();
+  if constexpr (sizeof...(Rest) == 0) {
+    return std::tuple<First>(std::move(first).value());
+  } else {
+    auto rest = decode_from<Rest...>(bytes, at);
+    if (!rest) return std::move(rest).error();
+    return std::tuple_cat(std::tuple<First>(std::move(first).value()), std::move(rest).value());
+  }
+}
+
 /// The values encode_all wrote; parse_error for anything else, trailing bytes included.
 template <Encodable... Ts>
 Result<std::tuple<Ts...>> decode_all(std::span<const std::byte> bytes) {
   std::size_t at = 0;
-  std::optional<Error> failure;
-  [[maybe_unused]] auto one = [&]<class T>(std::type_identity<T>) -> std::optional<T> {
-    if (failure) return std::nullopt;
-    auto value = decode_framed<T>(bytes, at);
-    if (!value) {
-      failure = std::move(value).error();
-      return std::nullopt;
+  if constexpr (sizeof...(Ts) > 0) {
+    auto decoded = decode_from<Ts...>(bytes, at);
+    if (!decoded) return std::move(decoded).error();
+    if (at != bytes.size()) {
+      return error(Errc::parse_error, "Codec: " + std::to_string(bytes.size() - at) +
+                                          " bytes left after the last value");
     }
-    return std::move(value).value();
-  };
-  // Braced: the elements are decoded in order.
-  std::tuple<std::optional<Ts>...> decoded{one(std::type_identity<Ts>{})...};
-  if (failure) return std::move(*failure);
-  if (at != bytes.size()) {
-    return error(Errc::parse_error, "Codec: " + std::to_string(bytes.size() - at) +
-                                        " bytes left after the last value");
+    return std::move(decoded).value();
+  } else {
+    if (!bytes.empty()) {
+      return error(Errc::parse_error, "Codec: " + std::to_string(bytes.size()) +
+                                          " bytes where no value was expected");
+    }
+    return std::tuple<>();
   }
-  return std::apply([](auto&... values) { return std::tuple<Ts...>(std::move(*values)...); },
-                    decoded);
 }
 
 }  // namespace detail

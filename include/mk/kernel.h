@@ -69,12 +69,23 @@ struct KernelAccess {
   /// Sends or queues; true when `waiter` was suspended (it is resumed when the message went).
   static bool send(Kernel& kernel, KernelId to, MessageType type,
                    std::span<const std::byte> payload, Waiter& waiter);
+  /// Sends without suspending: into the ring when it has room and nothing waits before it,
+  /// otherwise queued behind what waits (in order) and sent as room appears. For layers that
+  /// send from handlers, which must not wait. Errors at once: as for send; a message queued and
+  /// lost later (its receiver failed, the kernel stopped) is counted and logged as a failure
+  /// nobody waits for.
+  static Result<void> post(Kernel& kernel, KernelId to, MessageType type,
+                           std::span<const std::byte> payload);
   /// Starts a call; true when `call` was suspended until its reply, deadline or shutdown.
   static bool call(Kernel& kernel, KernelId to, MessageType type,
                    std::span<const std::byte> payload, PendingCall& call,
                    std::optional<Duration> timeout);
   /// Resumes `waiter` once the kernel's clock reads `when`.
   static void sleep_until(Kernel& kernel, Instant when, Waiter& waiter);
+  /// Withdraws the sleep `waiter` is in (its task stays suspended, to be resumed or given a
+  /// new sleep by the caller); false when it had none. A withdrawn sleep no longer keeps the
+  /// kernel's next deadline.
+  static bool cancel_sleep(Kernel& kernel, const Waiter& waiter);
   /// Queues `handle` to run in the kernel's next ready step.
   static void make_ready(Kernel& kernel, std::coroutine_handle<> handle);
   /// Registers `handler` for `type`; already_exists when it has one.

@@ -38,10 +38,11 @@ class ProposalStateBase {
   /// Keeps a value that arrives from now on, without completing, until release(): the local
   /// replica may apply an update before every other replica has.
   void hold() noexcept { held_ = true; }
-  /// Completes with the value kept since hold(), if one arrived.
-  void release() {
+  /// Completes with the value kept since hold(), if one arrived; true when it is complete.
+  bool release() {
     held_ = false;
     if (kept_ && !done_) finish();
+    return done_;
   }
 
  protected:
@@ -98,9 +99,11 @@ class ProposalState final : public ProposalStateBase {
 
 /// A proposal in flight, returned at once by Replicated::propose. `co_await proposal` (on the
 /// kernel that proposed, once) gives Result<T>: the result of applying the update on the
-/// proposer's replica, or an error: conflict ("aborted: conflict ..."), timed_out, too_large,
-/// invalid_argument (not a member, wrong kernel), shutting_down, or the state machine's
-/// check() error. Copies share the one proposal.
+/// proposer's replica, or an error: conflict ("aborted: conflict ..."), closed (two_phase:
+/// aborted because a member failed before the decision), timed_out, too_large,
+/// invalid_argument (not a member, wrong kernel), shutting_down (the kernel stops; also for a
+/// task still waiting here then), apply_failed (the state machine or its Codec threw), or the
+/// state machine's check() error. Copies share the one proposal.
 template <class T>
 class Proposal {
  public:

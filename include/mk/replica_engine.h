@@ -28,7 +28,8 @@ namespace mk::detail {
 class ErasedMachine {
  public:
   virtual ~ErasedMachine() = default;
-  /// Decodes `op` and runs the machine's check (success when it has none).
+  /// Decodes `op` and runs the machine's check (success when it has none). Like every method
+  /// here, user code that throws gives apply_failed.
   virtual Result<void> check(std::span<const std::byte> op) const = 0;
   /// Decodes `op` and appends the keys it touches (two_phase only).
   virtual Result<void> keys(std::span<const std::byte> op,
@@ -38,7 +39,7 @@ class ErasedMachine {
   virtual Result<void> apply(std::span<const std::byte> op, bool checked,
                              ProposalStateBase* sink) = 0;
   /// Appends the encoded state (Codec<SM>).
-  virtual void snapshot(std::vector<std::byte>& out) const = 0;
+  virtual Result<void> snapshot(std::vector<std::byte>& out) const = 0;
   /// The SM itself.
   virtual const void* state() const noexcept = 0;
 };

@@ -25,7 +25,20 @@ class Replicated;
 
 namespace detail {
 
-/// The engine's view of one replica of SM.
+/// Runs user code `f` (a state machine's method, a Codec), turning an exception it throws into
+/// apply_failed naming `what`: user code that throws fails its operation, never the kernel.
+template <class F>
+auto guarded(const char* what, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (...) {
+    return error(Errc::apply_failed,
+                 std::string(what) + " threw " + describe_exception(std::current_exception()));
+  }
+}
+
+/// The engine's view of one replica of SM. Every call into the user's code is guarded: an
+/// exception becomes apply_failed (docs/replica.md, "User code that throws").
 template <StateMachine SM>
 class TypedMachine final : public ErasedMachine {
  public:
@@ -35,23 +48,29 @@ class TypedMachine final : public ErasedMachine {
   explicit TypedMachine(SM machine) : machine_(std::move(machine)) {}
 
   static Result<std::unique_ptr<ErasedMachine>> make(std::span<const std::byte> state) {
-    auto decoded = Codec<SM>::decode(state);
-    if (!decoded) return std::move(decoded).error();
-    return std::unique_ptr<ErasedMachine>(new TypedMachine(std::move(*decoded)));
+    return guarded("decoding the state", [&]() -> Result<std::unique_ptr<ErasedMachine>> {
+      auto decoded = Codec<SM>::decode(state);
+      if (!decoded) return std::move(decoded).error();
+      return std::unique_ptr<ErasedMachine>(new TypedMachine(std::move(*decoded)));
+    });
   }
 
   Result<void> check(std::span<const std::byte> op) const override {
-    auto decoded = Codec<Op>::decode(op);
-    if (!decoded) return std::move(decoded).error();
-    return check_decoded(*decoded);
+    return guarded("check", [&]() -> Result<void> {
+      auto decoded = Codec<Op>::decode(op);
+      if (!decoded) return std::move(decoded).error();
+      return check_decoded(*decoded);
+    });
   }
 
   Result<void> keys(std::span<const std::byte> op, std::vector<std::uint64_t>& out) const override {
     if constexpr (TwoPhaseStateMachine<SM>) {
-      auto decoded = Codec<Op>::decode(op);
-      if (!decoded) return std::move(decoded).error();
-      machine_.keys(*decoded, out);
-      return {};
+      return guarded("keys", [&]() -> Result<void> {
+        auto decoded = Codec<Op>::decode(op);
+        if (!decoded) return std::move(decoded).error();
+        machine_.keys(*decoded, out);
+        return {};
+      });
     } else {
       return error(Errc::invalid_argument, "the state machine has no keys()");
     }
@@ -59,17 +78,24 @@ class TypedMachine final : public ErasedMachine {
 
   Result<void> apply(std::span<const std::byte> op, bool checked,
                      ProposalStateBase* sink) override {
-    auto decoded = Codec<Op>::decode(op);
+    auto decoded = guarded("decoding the operation", [&]() { return Codec<Op>::decode(op); });
     if (!decoded) return std::move(decoded).error();
     if (checked) {
-      if (auto valid = check_decoded(*decoded); !valid) return valid;
+      auto valid = guarded("check", [&]() { return check_decoded(*decoded); });
+      if (!valid) return valid;
     }
-    OpResult result = machine_.apply(*decoded);
-    if (sink != nullptr) static_cast<ProposalState<OpResult>*>(sink)->fulfill(std::move(result));
+    auto result = guarded("apply", [&]() -> Result<OpResult> { return machine_.apply(*decoded); });
+    if (!result) return std::move(result).error();
+    if (sink != nullptr) static_cast<ProposalState<OpResult>*>(sink)->fulfill(std::move(*result));
     return {};
   }
 
-  void snapshot(std::vector<std::byte>& out) const override { Codec<SM>::encode(machine_, out); }
+  Result<void> snapshot(std::vector<std::byte>& out) const override {
+    return guarded("encoding the state", [&]() -> Result<void> {
+      Codec<SM>::encode(machine_, out);
+      return {};
+    });
+  }
   const void* state() const noexcept override { return &machine_; }
 
  private:
@@ -160,19 +186,31 @@ class Replicated {
     detail::ObjectSpec spec;
     spec.options = std::move(options);
     spec.machine_type = detail::kMachineTypeId<SM>;
-    Codec<SM>::encode(initial, spec.state);
+    auto encoded = detail::guarded("encoding the initial state", [&]() -> Result<void> {
+      Codec<SM>::encode(initial, spec.state);
+      return {};
+    });
+    if (!encoded) co_return std::move(encoded).error();
     auto made = co_await detail::create_object(k, std::move(spec));
     if (!made) co_return std::move(made).error();
     co_return Replicated(std::move(*made));
   }
 
   /// Split-phase update from a task on member kernel `k`: starts agreement and returns at
-  /// once. An operation whose encoding is over max_op_size() gives too_large at once.
+  /// once. An operation whose encoding is over max_op_size() gives too_large at once, one
+  /// whose Codec throws apply_failed.
   Proposal<OpResult> propose(Kernel& k, const Op& op) const {
     auto state = std::make_shared<detail::ProposalState<OpResult>>(k);
     std::vector<std::byte> bytes;
-    Codec<Op>::encode(op, bytes);
-    detail::propose(k, *object_, std::move(bytes), state);
+    auto encoded = detail::guarded("encoding the operation", [&]() -> Result<void> {
+      Codec<Op>::encode(op, bytes);
+      return {};
+    });
+    if (encoded) {
+      detail::propose(k, *object_, std::move(bytes), state);
+    } else {
+      state->fail(std::move(encoded).error());
+    }
     return Proposal<OpResult>(std::move(state));
   }
 

@@ -26,6 +26,7 @@ enum class Errc {
   parse_error,       ///< Malformed input: a file, a message, a description.
   io_error,          ///< The operating system refused; the message carries errno's text.
   unavailable,       ///< A facility this machine does not offer.
+  apply_failed,      ///< User code (a state machine's apply, check or keys, a Codec) threw.
   internal,          ///< A broken invariant inside mk: a bug worth reporting.
 };
 
@@ -60,6 +61,8 @@ constexpr std::string_view to_string(Errc code) noexcept {
       return "io_error";
     case Errc::unavailable:
       return "unavailable";
+    case Errc::apply_failed:
+      return "apply_failed";
     case Errc::internal:
       return "internal";
   }

@@ -34,13 +34,16 @@ struct SeedFailure {
   std::optional<std::uint64_t> seed;
   Error error;                              ///< What the scenario (or the harness) returned.
   std::optional<std::uint64_t> trace_hash;  ///< The failing run's, when the harness made it.
-  std::string replay;                       ///< `MK_SIM_SEED=<s> <binary> --gtest_filter=<test>`
+  /// `MK_SIM_SEED=<s> <binary> <its arguments>`, the --gtest_filter naming the test when
+  /// `test_name` was given.
+  std::string replay;
   /// All of the above on a few lines.
   std::string describe() const;
 };
 
 /// What run_seeds did.
 struct SeedReport {
+  std::size_t seeds_planned = 0;       ///< Seeds it was to run: the options', or the environment's.
   std::size_t seeds_run = 0;           ///< Seeds that ran, the failing one included.
   std::optional<SeedFailure> failure;  ///< The first failure; empty when every seed passed.
   /// True when every seed passed.

@@ -51,6 +51,9 @@ struct RandomFaultPlan {
   Duration max_delay_window = std::chrono::microseconds(100);  ///< Window length, 1 ns to this.
   std::size_t crashes = 0;          ///< How many distinct kernels of `may_crash` crash.
   std::vector<KernelId> may_crash;  ///< Candidates for crashes (never the test's driver).
+  /// When positive, each crash happens in the middle of a turn (Simulation::crash_mid_turn),
+  /// after a number of that turn's sends drawn from 0 to this; 0: crashes between turns.
+  std::size_t mid_turn_sends = 0;
 };
 
 /// What Simulation::create builds: a machine, kernels on it, a seed and a cost model.

@@ -84,12 +84,20 @@ class Simulation {
   /// Kernel `kernel` stops for good at `at`: it never runs again; messages to it stay in its
   /// channels, so their senders eventually see back-pressure and their calls time out.
   Result<void> crash(KernelId kernel, Instant at);
+  /// Kernel `kernel` crashes in the middle of a turn: in its first turn at or after `at` that
+  /// sends more than `after_sends` messages, right after the `after_sends`-th. The turn's later
+  /// messages are lost with it (a coordinator dies half-way through a wave), and the crash is
+  /// reported when the turn ends. System messages the turn posts through the monitors' inboxes
+  /// (channel bindings) still go. A kernel that never sends that many in one turn again never
+  /// crashes from this (a crash() still takes effect). Errors as crash.
+  Result<void> crash_mid_turn(KernelId kernel, Instant at, std::size_t after_sends);
   /// Messages from `from` to `to` sent in [start, end) arrive `extra` later. The channel keeps
   /// their order: a message sent after a delayed one is never delivered before it.
   Result<void> delay(KernelId from, KernelId to, Instant start, Instant end, Duration extra);
   /// Schedules the faults of `plan`, drawn from the seed's fault stream.
   Result<void> add_random_faults(const RandomFaultPlan& plan);
-  /// True once kernel `kernel` has crashed (its crash instant has passed).
+  /// True once kernel `kernel` has crashed (its crash instant has passed; a mid-turn crash, once
+  /// it happened).
   bool crashed(KernelId kernel) const noexcept;
 
   /// The model's one-way latency from kernel `from` to kernel `to`, without jitter, faults or

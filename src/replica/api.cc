@@ -1,6 +1,7 @@
 // The engine's entry points behind Replicated<SM> (mk/replica_engine.h).
 #include <algorithm>
 #include <memory>
+#include <set>
 
 #include "mk/replica_engine.h"
 #include "replica/host.h"
@@ -61,7 +62,10 @@ Task<Result<ObjectRef>> create_object(Kernel& kernel, ObjectSpec spec) {
   std::vector<bool> online(kernels);
   for (KernelId id = 0; id < kernels; ++id)
     online[id] = kernel.is_online(id);
-  const auto reachable = static_cast<std::size_t>(std::count(online.begin(), online.end(), true));
+  std::set<KernelId> reachable;
+  for (KernelId id = 0; id < kernels; ++id) {
+    if (online[id]) reachable.insert(id);
+  }
   const MachineType* type = find_machine(spec.machine_type);
   if (type == nullptr) {
     co_return error(Errc::internal, "Replicated::create: state machine type " +
@@ -140,6 +144,9 @@ Task<Result<void>> change_membership(Kernel& kernel, ObjectRef object, bool join
     co_return error(Errc::invalid_argument, std::string(join ? "join" : "leave") + ": no kernel " +
                                                 std::to_string(target) + " (the system has " +
                                                 std::to_string(kernel.system_size()) + ")");
+  }
+  if (join && kernel.has_failed(target)) {
+    co_return error(Errc::closed, "join: kernel " + std::to_string(target) + " failed");
   }
   if (join && !kernel.is_online(target)) {
     co_return error(Errc::invalid_argument,

@@ -26,25 +26,6 @@ class Handler final : public detail::HandlerBase {
   }
 };
 
-/// Sends raw bytes, waiting for room like Kernel::send.
-class RawSend {
- public:
-  RawSend(Kernel& kernel, KernelId to, std::span<const std::byte> bytes) noexcept
-      : kernel_(kernel), to_(to), bytes_(bytes) {}
-  bool await_ready() const noexcept { return false; }
-  bool await_suspend(std::coroutine_handle<> handle) {
-    waiter_.handle = handle;
-    return detail::KernelAccess::send(kernel_, to_, kReplicaMessage, bytes_, waiter_);
-  }
-  std::optional<Error> await_resume() { return std::move(waiter_.error); }
-
- private:
-  Kernel& kernel_;
-  KernelId to_;
-  std::span<const std::byte> bytes_;
-  detail::Waiter waiter_;
-};
-
 /// Resumes the pump when there is work.
 struct Idle {
   std::coroutine_handle<>& slot;
@@ -63,6 +44,15 @@ const bool kStartsOnEveryKernel =
 ReplicaHost::ReplicaHost(Kernel& kernel) : kernel_(kernel) {
   // Only the host registers this type, once per kernel, so this cannot already be taken.
   (void)detail::KernelAccess::add_handler(kernel, kReplicaMessage, std::make_unique<Handler>());
+  // Failures declared before this kernel first used the layer were handled by the runtime
+  // already; the listener hears of the later ones.
+  failed_.resize(kernel.system_size(), false);
+  for (KernelId id = 0; id < failed_.size(); ++id)
+    failed_[id] = kernel.has_failed(id);
+  detail::KernelAccess::add_failure_listener(kernel,
+                                             [this](KernelId peer) { on_peer_failed(peer); });
+  kernel_.spawn(timer());
+  kernel_.spawn(watch_stop());
 }
 
 ReplicaHost::~ReplicaHost() = default;
@@ -84,6 +74,7 @@ Replica& ReplicaHost::install(detail::ObjectRef object,
     // installed_here) and must then see the replica's fields as constructed.
     object->installed[kernel_.id()].store(&ref, std::memory_order_release);
   }
+  ref.on_installed();
   return ref;
 }
 
@@ -91,35 +82,17 @@ detail::ObjectId ReplicaHost::next_object_id() noexcept {
   return (static_cast<detail::ObjectId>(kernel_.id()) << 32) | ++objects_made_;
 }
 
+// The runtime queues what the ring has no room for, in order, so messages to one kernel keep
+// their order, handlers never wait, and a kernel that stopped reading (crashed) holds up only
+// the messages addressed to it.
 void ReplicaHost::send(KernelId to, std::vector<std::byte> bytes) {
-  Lane& lane = lanes_[to];
-  lane.queue.push_back(std::move(bytes));
-  if (!lane.running) {
-    lane.running = true;
-    kernel_.spawn(drain(to, lane));
-  } else if (lane.idle) {
-    detail::KernelAccess::make_ready(kernel_, std::exchange(lane.idle, {}));
-  }
-}
-
-// One task per destination sends what the layer sends there, so messages to one kernel keep
-// their order even when its ring is full, handlers never wait, and a kernel that stopped
-// reading (crashed) holds up only the messages addressed to it.
-Task<void> ReplicaHost::drain(KernelId to, Lane& lane) {
-  for (;;) {
-    if (lane.queue.empty()) {
-      co_await Idle{lane.idle};
-      continue;
-    }
-    std::vector<std::byte> next = std::move(lane.queue.front());
-    lane.queue.pop_front();
-    if (auto failed = co_await RawSend(kernel_, to, next)) {
-      // The peer or the system is going away; the protocol's deadlines report what this
-      // message's loss means to whoever waits for it.
-      detail::KernelAccess::note_failure(
-          kernel_,
-          "replica message to kernel " + std::to_string(to) + " not sent: " + failed->describe());
-    }
+  auto sent = detail::KernelAccess::post(kernel_, to, kReplicaMessage, bytes);
+  // The peer or the system is going away; the protocol (its deadlines, a view change) deals
+  // with what this message's loss means. Expected losses are not worth a log line.
+  if (!sent && sent.error().code != Errc::shutting_down && !known_failed(to) &&
+      kernel_.is_online(to)) {
+    detail::KernelAccess::note_failure(kernel_, "replica message to kernel " + std::to_string(to) +
+                                                    " not sent: " + sent.error().describe());
   }
 }
 
@@ -158,31 +131,110 @@ Task<void> ReplicaHost::pump() {
 
 ReplicaHost::DeadlineHandle ReplicaHost::add_deadline(Instant when, Deadline deadline) {
   auto handle = deadlines_.emplace(when, deadline);
-  if (!sweep_target_ || when < *sweep_target_) {
-    // A sleeping sweeper cannot be woken early; a newer one takes over and the old one
-    // returns when it wakes.
-    sweep_target_ = when;
-    kernel_.spawn(sweep(++sweep_generation_));
-  }
+  arm();
   return handle;
 }
 
-Task<void> ReplicaHost::sweep(std::uint64_t generation) {
-  while (generation == sweep_generation_) {
-    if (deadlines_.empty()) {
-      sweep_target_.reset();
-      co_return;
+void ReplicaHost::cancel_deadline(DeadlineHandle handle) {
+  deadlines_.erase(handle);
+  arm();
+}
+
+/// The timer task's wait: suspended with no sleep until arm() gives it one.
+struct TimerSleep {
+  ReplicaHost& host;
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> handle) {
+    host.timer_sleep_.handle = handle;
+    host.timer_suspended_ = true;
+    host.arm();
+  }
+  void await_resume() const noexcept {}
+};
+
+void ReplicaHost::arm() {
+  if (!timer_suspended_) return;  // It is running, and arms its sleep when it next waits.
+  std::optional<Instant> wanted;
+  if (!deadlines_.empty()) wanted = deadlines_.begin()->first;
+  if (wanted == armed_) return;
+  if (armed_) {
+    if (!detail::KernelAccess::cancel_sleep(kernel_, timer_sleep_)) {
+      // Its sleep ended already: the task is about to run, and arms itself again.
+      timer_suspended_ = false;
+      armed_.reset();
+      return;
     }
-    const Instant when = deadlines_.begin()->first;
-    if (kernel_.now() < when) {
-      sweep_target_ = when;
-      co_await kernel_.sleep_until(when);
+    armed_.reset();
+  }
+  if (wanted) {
+    armed_ = wanted;
+    detail::KernelAccess::sleep_until(kernel_, *wanted, timer_sleep_);
+  }
+}
+
+Task<void> ReplicaHost::timer() {
+  for (;;) {
+    co_await TimerSleep{*this};
+    timer_suspended_ = false;
+    armed_.reset();
+    while (!deadlines_.empty() && deadlines_.begin()->first <= kernel_.now()) {
+      const Deadline due = deadlines_.begin()->second;
+      deadlines_.erase(deadlines_.begin());
+      fire(due);
+    }
+  }
+}
+
+Task<void> ReplicaHost::watch_stop() {
+  // A kernel is never told of its own failure, so this wait ends only when the kernel stops
+  // (shutdown, remove_kernel, or its own failure), with shutting_down.
+  (void)co_await kernel_.until_failed(kernel_.id());
+  on_stop();
+}
+
+void ReplicaHost::on_stop() {
+  stopping_ = true;
+  for (auto& [id, replica] : replicas_)
+    replica->on_stop();
+  for (auto& [id, wait] : std::exchange(creating, {})) {
+    cancel_deadline(wait.deadline);
+    wait.latch->fail(error(Errc::shutting_down, "creating replicated object " + std::to_string(id) +
+                                                    ": the kernel stops"));
+  }
+  for (auto& [number, wait] : std::exchange(describing_, {})) {
+    cancel_deadline(wait.deadline);
+    wait.latch->fail(error(Errc::shutting_down, "join: the kernel stops"));
+  }
+}
+
+void ReplicaHost::on_peer_failed(KernelId peer) {
+  if (peer >= failed_.size()) failed_.resize(peer + 1, false);
+  if (failed_[peer]) return;
+  failed_[peer] = true;
+  for (auto it = describing_.begin(); it != describing_.end();) {
+    if (it->second.target != peer) {
+      ++it;
       continue;
     }
-    const Deadline due = deadlines_.begin()->second;
-    deadlines_.erase(deadlines_.begin());
-    fire(due);
+    auto wait = std::move(it->second);
+    it = describing_.erase(it);
+    cancel_deadline(wait.deadline);
+    wait.latch->fail(error(Errc::closed, "join: kernel " + std::to_string(peer) + " failed"));
   }
+  for (auto it = creating.begin(); it != creating.end();) {
+    // A kernel that failed will never install the object; the survivors remove it (view.cc).
+    it->second.waiting.erase(peer);
+    if (!it->second.waiting.empty()) {
+      ++it;
+      continue;
+    }
+    auto wait = std::move(it->second);
+    it = creating.erase(it);
+    cancel_deadline(wait.deadline);
+    wait.latch->fulfill(true);
+  }
+  for (auto& [id, replica] : replicas_)
+    replica->on_failure(peer);
 }
 
 Task<Result<void>> ReplicaHost::describe_to(detail::ObjectRef object, KernelId target) {
@@ -191,7 +243,7 @@ Task<Result<void>> ReplicaHost::describe_to(detail::ObjectRef object, KernelId t
   auto latch = std::make_shared<detail::ProposalState<bool>>(kernel_);
   auto deadline = add_deadline(kernel_.now() + object->options.timeout,
                                Deadline{id, Deadline::Kind::describe, number});
-  describing_.emplace(number, DescribeWait{latch, deadline});
+  describing_.emplace(number, DescribeWait{latch, deadline, target});
   Header header;
   header.object = id;
   header.a = number;
@@ -268,16 +320,16 @@ void ReplicaHost::on_message(KernelId from, std::span<const std::byte> bytes) {
   if (header->step == Step::created) {
     auto it = creating.find(header->object);
     if (it == creating.end()) return;
-    if (header->status != 0) {
-      auto latch = std::move(it->second.latch);
-      cancel_deadline(it->second.deadline);
+    it->second.waiting.erase(header->root);
+    if (header->status != 0 || it->second.waiting.empty()) {
+      auto wait = std::move(it->second);
       creating.erase(it);
-      latch->fail(error_of(header->status, body));
-    } else if (--it->second.remaining == 0) {
-      auto latch = std::move(it->second.latch);
-      cancel_deadline(it->second.deadline);
-      creating.erase(it);
-      static_cast<detail::ProposalState<bool>&>(*latch).fulfill(true);
+      cancel_deadline(wait.deadline);
+      if (header->status != 0) {
+        wait.latch->fail(error_of(header->status, body));
+      } else {
+        wait.latch->fulfill(true);
+      }
     }
     return;
   }

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <unordered_map>
 #include <vector>
@@ -25,7 +26,16 @@ class Replica;
 
 /// Something with a deadline; checked when the deadline passes, ignored if already over.
 struct Deadline {
-  enum class Kind : std::uint8_t { proposal, read, change, change_wait, create, wave, describe };
+  enum class Kind : std::uint8_t {
+    proposal,
+    read,
+    change,
+    change_wait,
+    create,
+    wave,
+    describe,
+    view,  ///< A view change's report is sent again (id: the epoch).
+  };
   detail::ObjectId object = 0;
   Kind kind = Kind::proposal;
   /// Proposal, read, change phase, change request, wave or description number.
@@ -35,7 +45,7 @@ struct Deadline {
 /// A creation waiting for every kernel to install the object.
 struct CreateWait {
   std::shared_ptr<detail::ProposalState<bool>> latch;
-  std::size_t remaining = 0;
+  std::set<KernelId> waiting;  ///< Kernels that have not answered (or failed) yet.
   std::multimap<Instant, Deadline>::iterator deadline;  ///< Cancelled once all have answered.
 };
 
@@ -70,7 +80,7 @@ class ReplicaHost {
   /// Fires `deadline` once the kernel's clock reads `when`.
   DeadlineHandle add_deadline(Instant when, Deadline deadline);
   /// Forgets a deadline that has not fired (what it guarded finished first).
-  void cancel_deadline(DeadlineHandle handle) { deadlines_.erase(handle); }
+  void cancel_deadline(DeadlineHandle handle);
 
   /// A fresh object id: this kernel's id, then a count.
   detail::ObjectId next_object_id() noexcept;
@@ -87,28 +97,36 @@ class ReplicaHost {
   /// Handles one message of the layer.
   void on_message(KernelId from, std::span<const std::byte> bytes);
 
+  /// True once this kernel was told that `kernel` failed (and fenced it off).
+  bool known_failed(KernelId kernel) const noexcept {
+    return kernel < failed_.size() && failed_[kernel];
+  }
+  /// True once this kernel began to stop: proposals fail at once with shutting_down.
+  bool stopping() const noexcept { return stopping_; }
+
  private:
-  /// Messages to one destination, in order, and the task sending them.
-  struct Lane {
-    std::deque<std::vector<std::byte>> queue;
-    bool running = false;
-    std::coroutine_handle<> idle;
-  };
-  Task<void> drain(KernelId to, Lane& lane);
   /// The steps about whole objects rather than one replica: installing, describing.
   void on_install_part(const Header& header, std::span<const std::byte> body);
   void on_install(KernelId from, const Header& header, std::span<const std::byte> body);
   void on_describe(KernelId from, const Header& header, std::span<const std::byte> body);
   Task<void> pump();
-  Task<void> sweep(std::uint64_t generation);
+  /// Fires due deadlines; sleeps (a sleep withdrawn and renewed as the earliest deadline
+  /// changes, so that a finished wait never keeps the kernel's timer armed) in between.
+  Task<void> timer();
+  /// Gives the timer task's sleep the earliest deadline, or none.
+  void arm();
+  /// Resumes once this kernel stops, and fails what waits on the layer with shutting_down.
+  Task<void> watch_stop();
+  void on_stop();
+  void on_peer_failed(KernelId peer);
   void wake_pump();
   void fire(const Deadline& deadline);
+  friend struct TimerSleep;
 
   Kernel& kernel_;
   std::map<detail::ObjectId, std::unique_ptr<Replica>> replicas_;
   std::uint64_t objects_made_ = 0;
 
-  std::map<KernelId, Lane> lanes_;  ///< Nodes never move: each drain task holds its lane.
   std::vector<detail::ObjectId> scheduled_;
   bool pump_running_ = false;
   std::coroutine_handle<> pump_idle_;
@@ -117,6 +135,7 @@ class ReplicaHost {
   struct DescribeWait {
     std::shared_ptr<detail::ProposalState<bool>> latch;
     DeadlineHandle deadline;
+    KernelId target = 0;
   };
   std::map<std::uint64_t, DescribeWait> describing_;
   std::uint64_t describes_made_ = 0;
@@ -124,8 +143,12 @@ class ReplicaHost {
   std::map<detail::ObjectId, std::vector<std::byte>> installing_;
 
   std::multimap<Instant, Deadline> deadlines_;
-  std::uint64_t sweep_generation_ = 0;
-  std::optional<Instant> sweep_target_;
+  detail::Waiter timer_sleep_;    ///< The timer task's, while it is suspended.
+  bool timer_suspended_ = false;  ///< The timer task waits in timer_sleep_.
+  std::optional<Instant> armed_;  ///< The instant its sleep ends, when it has one.
+
+  std::vector<bool> failed_;  ///< By KernelId: this kernel was told it failed.
+  bool stopping_ = false;
 };
 
 }  // namespace mk::replica

@@ -4,8 +4,9 @@
 //   2. transfer: (join) the coordinator's state goes to the joiner, in chunks;
 //   3. install:  the new member list and epoch reach old and new members; they unfreeze and
 //                the queued proposals run on the new membership (or fail, on a leaver).
-// A phase not done within the timeout undoes the change: the old list is installed again under
-// a new epoch, which unfreezes everyone, and the requester gets timed_out.
+// A freeze or transfer not done within the timeout undoes the change: the old list is installed
+// again under a new epoch, which unfreezes everyone, and the requester gets timed_out. A member
+// that fails ends the change through a view change (view.cc), after which it runs again.
 #include <algorithm>
 
 #include "replica/replica.h"
@@ -32,31 +33,72 @@ std::string describe(bool join, KernelId target) {
 void Replica::request_change(bool join, KernelId target,
                              std::shared_ptr<detail::ProposalStateBase> latch) {
   const std::uint64_t number = ++changes_made_;
+  const Change change{number, self_, join, target, false};
+  const KernelId to = change_route();
   change_waits_.emplace(
-      number, ChangeWait{std::move(latch), deadline_in(Deadline::Kind::change_wait, number)});
+      number, ChangeWait{std::move(latch), deadline_in(Deadline::Kind::change_wait, number), change,
+                         to, 0});
+  send_change_request(change, to, 0);
+}
+
+KernelId Replica::change_route() const {
+  if (!gone(coordinator_)) return coordinator_;
+  return pick_leader().value_or(self_);
+}
+
+void Replica::resend_change_request(std::uint64_t number) {
+  auto it = change_waits_.find(number);
+  if (it == change_waits_.end()) return;
+  it->second.sent_to = change_route();
+  send_change_request(it->second.change, it->second.sent_to, kChangeRetry);
+}
+
+void Replica::send_change_request(const Change& change, KernelId to, std::uint8_t extra_flags) {
   Header header;
   header.object = object_->id;
-  header.a = number;
-  header.b = target;
+  header.a = change.number;
+  header.b = change.target;
   header.root = self_;
-  header.origin = self_;
+  header.origin = change.requester;
   header.epoch = epoch_;
   header.step = Step::change_request;
-  header.flag = join ? 1 : 0;
-  host_.send(coordinator_, message(header));
+  header.flag = static_cast<std::uint8_t>((change.join ? kChangeJoin : 0) |
+                                          (change.retry ? kChangeRetry : 0) | extra_flags);
+  host_.send(to, message(header));
+}
+
+void Replica::resend_change_requests() {
+  for (auto& [number, wait] : change_waits_) {
+    // Its coordinator failed, with the request perhaps done, perhaps not: ask this view's.
+    if (gone(wait.sent_to)) resend_change_request(number);
+  }
 }
 
 void Replica::on_change_request(const Header& header) {
-  if (coordinator_ != self_) {
-    host_.send(coordinator_, message(header));
-    return;
+  const Change change{header.a, header.origin, (header.flag & kChangeJoin) != 0,
+                      static_cast<KernelId>(header.b), (header.flag & kChangeRetry) != 0};
+  if (coordinator_ == self_) {
+    const auto key = std::pair(change.requester, change.number);
+    if (auto seen = requests_.find(key); seen != requests_.end()) {
+      // Sent again: answered again if it was, else it is still queued or running.
+      if (seen->second) reply_change(change, *seen->second);
+      return;
+    }
+    requests_.emplace(key, std::nullopt);
+    while (requests_.size() > 256)
+      requests_.erase(requests_.begin());
   }
-  changes_.push_back(
-      Change{header.a, header.origin, header.flag != 0, static_cast<KernelId>(header.b)});
+  // Queued here too when not coordinating: during a view change, or when the coordinator
+  // is gone, the queue goes to the next one once it is known (start_next_change).
+  changes_.push_back(change);
   if (!active_) start_next_change();
 }
 
 void Replica::reply_change(const Change& change, Vote outcome) {
+  if (auto seen = requests_.find(std::pair(change.requester, change.number));
+      seen != requests_.end()) {
+    seen->second = outcome;
+  }
   Header header;
   header.object = object_->id;
   header.a = change.number;
@@ -72,21 +114,19 @@ void Replica::reply_change(const Change& change, Vote outcome) {
 }
 
 void Replica::start_next_change() {
-  while (!active_ && !changes_.empty()) {
+  // During a view change the queue waits: the change runs on the view that comes out of it.
+  while (!active_ && !closed_ && !changes_.empty()) {
     Change change = changes_.front();
     changes_.pop_front();
     if (coordinator_ != self_) {
-      // This kernel stopped coordinating (it left); the requests go to its successor.
-      Header header;
-      header.object = object_->id;
-      header.a = change.number;
-      header.b = change.target;
-      header.origin = change.requester;
-      header.root = self_;
-      header.epoch = epoch_;
-      header.step = Step::change_request;
-      header.flag = change.join ? 1 : 0;
-      host_.send(coordinator_, message(header));
+      // Not the coordinator (it left, or a view change chose another): the requests go to it,
+      // once it is known to be alive.
+      if (gone(coordinator_)) {
+        changes_.push_front(change);
+        return;
+      }
+      requests_.erase(std::pair(change.requester, change.number));  // Not taken here now.
+      send_change_request(change, coordinator_, change.retry ? kChangeRetry : 0);
       continue;
     }
     const bool is_member = std::binary_search(members_.begin(), members_.end(), change.target);
@@ -99,11 +139,21 @@ void Replica::start_next_change() {
       continue;
     }
     if (change.join && is_member) {
-      reply_change(change, error(Errc::invalid_argument, what + ": already a member"));
+      // A request sent again after a view change may have been done before it.
+      reply_change(change, change.retry
+                               ? Vote{}
+                               : Vote{error(Errc::invalid_argument, what + ": already a member")});
       continue;
     }
     if (!change.join && !is_member) {
-      reply_change(change, error(Errc::invalid_argument, what + ": not a member"));
+      // A failed kernel is out once a view change removed it: leaving it asks for nothing more.
+      const bool done = change.retry || host_.known_failed(change.target);
+      reply_change(change,
+                   done ? Vote{} : Vote{error(Errc::invalid_argument, what + ": not a member")});
+      continue;
+    }
+    if (change.join && gone(change.target)) {
+      reply_change(change, error(Errc::closed, what + ": the kernel failed or went offline"));
       continue;
     }
     if (!change.join && members_.size() == 1) {
@@ -116,7 +166,10 @@ void Replica::start_next_change() {
     Header header;
     header.origin = self_;
     header.b = change.number;
-    start_wave(WaveKind::freeze, header, {}, {}, change.number, 0);
+    std::vector<std::byte> body;
+    put(body, static_cast<std::uint8_t>(change.join ? 1 : 0));
+    put(body, change.target);
+    start_wave(WaveKind::freeze, header, std::move(body), {}, change.number, 0);
   }
 }
 
@@ -174,68 +227,38 @@ void Replica::change_phase_done(Vote outcome) {
 
 void Replica::start_install(std::vector<KernelId> next) {
   arm_phase_deadline();
-  std::vector<std::byte> body;
-  put(body, static_cast<std::uint32_t>(next.size()));
-  for (KernelId member : next)
-    put(body, member);
-  put(body, next_seq_);
+  InstallRecord record;
+  record.base = epoch_;
+  record.members = next;
+  // Everything was committed (the freeze made every member quiescent).
+  record.through = next_seq_ - 1;
+  // Old and new members, and the change's target (a joiner drops the copy it got when the
+  // change is undone); not those that failed, whose answers would never come.
   std::vector<KernelId> set = members_;
   set.insert(set.end(), next.begin(), next.end());
+  if (active_) set.push_back(active_->target);
   std::sort(set.begin(), set.end());
   set.erase(std::unique(set.begin(), set.end()), set.end());
+  std::erase_if(set, [this](KernelId kernel) { return kernel != self_ && gone(kernel); });
+  std::vector<std::byte> body;
+  put(body, static_cast<std::uint32_t>(set.size()));
+  for (KernelId kernel : set)
+    put(body, kernel);
+  const auto encoded = encode(record);
+  body.insert(body.end(), encoded.begin(), encoded.end());
   Header header;
   header.origin = self_;
   header.b = active_ ? active_->number : 0;
   start_wave(WaveKind::install, header, std::move(body), set, header.b, 0);
 }
 
-Vote Replica::install(const Header& header, std::span<const std::byte> body) {
-  if (header.epoch != epoch_) return Vote{};  // Already installed.
+std::optional<Vote> Replica::freeze(const WaveKey& key, std::span<const std::byte> body) {
   std::size_t at = 0;
-  auto count = get<std::uint32_t>(body, at);
-  if (!count || *count > body.size() / sizeof(KernelId)) {
-    return Vote{error(Errc::parse_error, "install wave without a member list")};
-  }
-  std::vector<KernelId> next;
-  for (std::uint32_t i = 0; i < *count; ++i)
-    next.push_back(*get<KernelId>(body, at));
-  auto next_seq = get<std::uint64_t>(body, at);
-  if (!next_seq) return Vote{error(Errc::parse_error, "install wave without its sequence")};
-
-  past_members_[epoch_] = members_;
-  while (past_members_.size() > 16)
-    past_members_.erase(past_members_.begin());
-  members_ = std::move(next);
-  ++epoch_;
-  trees_.clear();
-  frozen_ = false;
-  freeze_wave_.reset();
-  member_ = machine_ != nullptr && std::binary_search(members_.begin(), members_.end(), self_);
-  const KernelId previous = coordinator_;
-  coordinator_ = pick_coordinator();
-  if (object_->options.protocol == Protocol::ordered && coordinator_ == self_ &&
-      previous != self_) {
-    // The new sequencer continues the numbering; everything before was committed (freeze).
-    next_seq_ = *next_seq;
-    committed_ = *next_seq - 1;
-    commit_sent_ = committed_;
-    sequenced_.clear();
-  }
-  if (!member_) {
-    machine_.reset();
-    for (std::uint64_t number : std::exchange(queued_, {}))
-      finish(number, not_member("propose"));
-    wake_reads();
-    reserved_.clear();
-    prepared_.clear();
-    unresolved_.clear();
-  }
-  host_.schedule(*this);
-  return Vote{};
-}
-
-std::optional<Vote> Replica::freeze(const WaveKey& key) {
+  auto join = get<std::uint8_t>(body, at);
+  auto target = get<KernelId>(body, at);
+  if (!join || !target) return Vote{error(Errc::parse_error, "freeze wave without its change")};
   frozen_ = true;
+  pending_change_ = PendingChange{*join != 0, *target};
   if (quiescent()) return Vote{};
   freeze_wave_ = key;
   return std::nullopt;
@@ -243,7 +266,10 @@ std::optional<Vote> Replica::freeze(const WaveKey& key) {
 
 void Replica::send_state(KernelId joiner) {
   std::vector<std::byte> state;
-  machine_->snapshot(state);
+  if (auto encoded = machine_->snapshot(state); !encoded) {
+    change_phase_done(std::move(encoded).error());
+    return;
+  }
   Header header;
   header.object = object_->id;
   header.a = active_->number;
@@ -307,8 +333,14 @@ void Replica::on_state_done(KernelId from, const Header& header, std::span<const
   member_ = false;
   members_ = std::move(old_members);
   epoch_ = header.epoch;
-  past_members_.clear();
   trees_.clear();
+  pending_change_ = PendingChange{true, self_};
+  // A view change it took part in as a joiner is over for it: it now holds the coordinator's
+  // view, which came out of it.
+  closed_ = false;
+  leader_.reset();
+  reports_.clear();
+  disarm_view_retry();
   coordinator_ = pick_coordinator();
   applied_seq_ = stashed_seq_ = commit_seen_ = meta->applied_seq;
   applied_ = meta->applied;
@@ -317,6 +349,7 @@ void Replica::on_state_done(KernelId from, const Header& header, std::span<const
   reserved_.clear();
   prepared_.clear();
   unresolved_.clear();
+  recent_.clear();
   host_.send(from, message(ack));
   host_.schedule(*this);
 }

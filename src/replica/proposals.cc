@@ -1,5 +1,5 @@
-// A proposal's life on its proposer: made, queued while a membership change runs, started
-// with its protocol's first step, finished with a result, an error or a timeout.
+// A proposal's life on its proposer: made, queued while a membership or view change runs,
+// started with its protocol's first step, finished with a result, an error or a timeout.
 #include <algorithm>
 
 #include "replica/replica.h"
@@ -7,6 +7,11 @@
 namespace mk::replica {
 
 void Replica::propose(std::vector<std::byte> op, std::shared_ptr<detail::ProposalStateBase> state) {
+  if (host_.stopping()) {
+    state->fail(error(Errc::shutting_down,
+                      "propose on kernel " + std::to_string(self_) + ": the kernel is stopping"));
+    return;
+  }
   if (auto failure = not_member("propose")) {
     state->fail(std::move(*failure));
     return;
@@ -27,10 +32,12 @@ void Replica::propose(std::vector<std::byte> op, std::shared_ptr<detail::Proposa
   }
   const std::uint64_t number = ++proposals_made_;
   auto made =
-      pending_.emplace(number, Pending{std::move(state), std::move(op), Phase::queued, {}, {}});
+      pending_.emplace(number, Pending{std::move(state), std::move(op), Phase::queued, {}, {}, {}});
   made.first->second.deadline = deadline_in(Deadline::Kind::proposal, number);
-  if (frozen_) {
+  if (frozen_ || closed_ || !queued_.empty()) {
+    // Behind the ones already queued, so that this kernel's proposals keep their order.
     queued_.push_back(number);
+    if (!frozen_ && !closed_) host_.schedule(*this);
   } else {
     begin(number);
   }
@@ -40,35 +47,38 @@ void Replica::begin(std::uint64_t number) {
   Pending& pending = pending_.at(number);
   pending.phase = Phase::running;
   ++in_flight_;
-  Header header;
-  header.origin = self_;
-  header.b = number;
   switch (object_->options.protocol) {
     case Protocol::one_phase:
       // Step "apply": every replica applies and acknowledges; done when all have.
       pending.state->hold();
-      start_wave(WaveKind::one_phase_apply, header, pending.op, {}, number, 0);
+      start_proposal_wave(WaveKind::one_phase_apply, number, pending.op);
       return;
     case Protocol::two_phase:
       // Step "prepare": every participant checks and reserves the keys, and votes.
       pending.state->hold();
-      start_wave(WaveKind::prepare, header, pending.op, {}, number, 0);
+      start_proposal_wave(WaveKind::prepare, number, pending.op);
       return;
     case Protocol::ordered:
       // Step "submit": the sequencer gives the operation its place in the order.
-      if (coordinator_ == self_) {
-        submit(self_, number, pending.op);
-      } else {
-        header.object = object_->id;
-        header.a = number;
-        header.root = self_;
-        header.epoch = epoch_;
-        header.step = Step::submit;
-        host_.send(coordinator_, message(header, pending.op));
-      }
-      pending.op = {};
+      submit_pending(number);
       return;
   }
+}
+
+void Replica::submit_pending(std::uint64_t number) {
+  const Pending& pending = pending_.at(number);
+  if (coordinator_ == self_) {
+    submit(self_, number, pending.op);
+    return;
+  }
+  Header header;
+  header.object = object_->id;
+  header.a = number;
+  header.root = self_;
+  header.origin = self_;
+  header.epoch = epoch_;
+  header.step = Step::submit;
+  host_.send(coordinator_, message(header, pending.op));
 }
 
 void Replica::finish(std::uint64_t number, Vote failure) {
@@ -79,11 +89,15 @@ void Replica::finish(std::uint64_t number, Vote failure) {
   // From its own deadline, the entry is gone already; otherwise it must not outlive the proposal.
   if (done.deadline) host_.cancel_deadline(*done.deadline);
   if (done.phase != Phase::queued) --in_flight_;
+  // The proposer's result is its own replica's apply: when that threw, so did every other.
+  if (!failure) failure = std::move(done.local_failure);
   if (failure) {
     done.state->fail(std::move(*failure));
-  } else {
-    done.state->release();
+  } else if (!done.state->release()) {
+    done.state->fail(error(Errc::internal,
+                           "proposal " + std::to_string(number) + " completed without its result"));
   }
+  if (object_->options.protocol != Protocol::ordered) host_.schedule(*this);  // Stable prefix.
   on_idle_maybe();
 }
 
@@ -97,26 +111,43 @@ void Replica::expire(std::uint64_t number) {
   switch (it->second.phase) {
     case Phase::queued:
       std::erase(queued_, number);
-      finish(number, error(Errc::timed_out,
-                           what + ": not started in time (a membership change was running)"));
+      finish(number,
+             error(Errc::timed_out, what + ": not started in time (a membership or view change was "
+                                           "running)"));
       return;
     case Phase::running:
-      if (object_->options.protocol == Protocol::two_phase) {
-        // The coordinator decides: abort, so that no participant keeps its reservation.
+      if (object_->options.protocol == Protocol::two_phase && !closed_) {
+        // The coordinator decides: abort, so that no participant keeps its reservation. (During
+        // a view change its report said "undecided", which the leader resolves as abort.)
         it->second.phase = Phase::deciding;
-        Header header;
-        header.origin = self_;
-        header.b = number;
-        start_wave(WaveKind::abort, header, {}, {}, number, 0);
+        start_proposal_wave(WaveKind::abort, number, {});
       }
       finish(number,
              error(Errc::timed_out, what + ": no agreement in time (a member may have stopped)"));
       return;
     case Phase::deciding:
-      finish(number, error(Errc::timed_out,
-                           what + ": decided, but not every replica confirmed it in time"));
+      // Decided proposals have no deadline (drop_deadline).
+      return;
+    case Phase::confirming:
+      // one_phase: applied everywhere, unless another view change began meanwhile and this
+      // kernel fails before it ends: the outcome is open, as for any one_phase timeout.
+      finish(number, error(Errc::timed_out, what + ": a view change applied it, but not every "
+                                                   "replica confirmed the new view in time"));
       return;
   }
+}
+
+void Replica::drop_deadline(std::uint64_t number) {
+  auto it = pending_.find(number);
+  if (it == pending_.end() || !it->second.deadline) return;
+  host_.cancel_deadline(*std::exchange(it->second.deadline, std::nullopt));
+}
+
+std::uint64_t Replica::stable_prefix() const {
+  std::uint64_t lowest = proposals_made_ + 1;
+  if (!pending_.empty()) lowest = std::min(lowest, pending_.begin()->first);
+  if (!open_waves_.empty()) lowest = std::min(lowest, *open_waves_.begin());
+  return lowest - 1;
 }
 
 bool Replica::quiescent() const {

@@ -46,10 +46,11 @@ KernelId Replica::pick_coordinator() const {
 }
 
 ReplicaHost::DeadlineHandle Replica::deadline_in(Deadline::Kind kind, std::uint64_t id) {
-  // Membership changes take several phases; their requester waits for all of them.
-  const auto scale = kind == Deadline::Kind::change_wait ? 4 : 1;
-  return host_.add_deadline(kernel_.now() + scale * object_->options.timeout,
-                            Deadline{object_->id, kind, id});
+  // A view change's report is sent again much sooner than anything times out.
+  Duration after = object_->options.timeout;
+
+  if (kind == Deadline::Kind::view) after /= 4;
+  return host_.add_deadline(kernel_.now() + after, Deadline{object_->id, kind, id});
 }
 
 void Replica::record_apply(const OpId& id) {
@@ -57,22 +58,42 @@ void Replica::record_apply(const OpId& id) {
   if (object_->options.record_history) history_.push_back(id);
 }
 
+detail::ProposalStateBase* Replica::sink_for(const OpId& id) {
+  if (id.origin != self_) return nullptr;
+  auto it = pending_.find(id.number);
+  return it == pending_.end() ? nullptr : it->second.state.get();
+}
+
+void Replica::note_local_failure(std::uint64_t number, const Error& failure) {
+  if (auto it = pending_.find(number); it != pending_.end()) it->second.local_failure = failure;
+}
+
 void Replica::on_message(KernelId from, const Header& header, std::span<const std::byte> body) {
   switch (header.step) {
     case Step::wave_down:
-      if (header.epoch > epoch_) {
-        // Sent by a kernel that already installed a later membership: wait for it here too.
-        std::vector<std::byte> whole = message(header, body);
-        ahead_.emplace_back(from, std::move(whole));
+    case Step::submit:
+    case Step::repair:
+      if (header.epoch > epoch_ ||
+          std::any_of(ahead_.begin(), ahead_.end(),
+                      [from](const auto& held) { return held.first == from; })) {
+        // Sent by a kernel that already installed a later view: wait for it here too. And
+        // behind what waits from the same sender, whose messages keep their order.
+        ahead_.emplace_back(from, message(header, body));
         return;
       }
-      on_wave_down(from, header, body);
+      // An older epoch's, or this one's once a view change began: what it carried is resolved
+      // by the view change (docs/replica.md, "When a member fails").
+      if (header.epoch < epoch_ || closed_) return;
+      if (header.step == Step::wave_down) {
+        on_wave_down(from, header, body);
+      } else if (header.step == Step::submit) {
+        submit(header.origin, header.a, body);
+      } else {
+        on_repair(header);
+      }
       return;
     case Step::wave_up:
-      on_wave_up(header, body);
-      return;
-    case Step::submit:
-      submit(header.origin, header.a, body);
+      if (!closed_) on_wave_up(header, body);
       return;
     case Step::change_request:
       on_change_request(header);
@@ -101,8 +122,14 @@ void Replica::on_message(KernelId from, const Header& header, std::span<const st
         change_phase_done(header.status == 0 ? Vote{} : Vote{error_of(header.status, body)});
       }
       return;
-    case Step::repair:
-      on_repair(header);
+    case Step::bulk:
+      on_bulk(from, header, body);
+      return;
+    case Step::view_notice:
+      on_view_notice(from, header);
+      return;
+    case Step::stable:
+      learn_stable(header.origin, header.b);
       return;
     case Step::created:
       return;
@@ -133,7 +160,7 @@ void Replica::on_deadline(const Deadline& deadline) {
       if (deadline.id != phase_serial_) return;
       // Fired, so already gone from the host's deadlines.
       phase_deadline_.reset();
-      if (active_) {
+      if (active_ && !closed_) {
         change_phase_done(error(Errc::timed_out, std::string(active_->join ? "join" : "leave") +
                                                      " of kernel " +
                                                      std::to_string(active_->target) +
@@ -143,6 +170,14 @@ void Replica::on_deadline(const Deadline& deadline) {
     case Deadline::Kind::change_wait: {
       auto it = change_waits_.find(deadline.id);
       if (it == change_waits_.end()) return;
+      // Membership changes take several phases: the requester waits for four timeouts, and
+      // sends the request again after each (a kernel on its way may have failed).
+      if (it->second.resends < 3) {
+        ++it->second.resends;
+        it->second.deadline = deadline_in(Deadline::Kind::change_wait, deadline.id);
+        resend_change_request(deadline.id);
+        return;
+      }
       auto latch = std::move(it->second.latch);
       change_waits_.erase(it);
       latch->fail(error(Errc::timed_out, "membership change of replicated object " +
@@ -154,9 +189,19 @@ void Replica::on_deadline(const Deadline& deadline) {
       auto it = waves_.find(WaveKey{self_, deadline.id});
       if (it == waves_.end()) return;
       it->second.deadline.reset();  // Fired: the host already removed it.
-      repair(it->second);
+      // A view change resolves what the wave carried; nothing of this epoch is sent any more.
+      if (!closed_) repair(it->second);
       return;
     }
+    case Deadline::Kind::view:
+      view_retry_.reset();  // Fired: the host already removed it.
+      if (closed_ && deadline.id == epoch_) {
+        // A report can be lost (its leader did not know the object yet, or went offline).
+        leader_ = pick_leader();
+        announce();
+        arm_view_retry();
+      }
+      return;
     case Deadline::Kind::create:
     case Deadline::Kind::describe:
       // The host's own waits (ReplicaHost::fire); never a replica's.
@@ -165,8 +210,10 @@ void Replica::on_deadline(const Deadline& deadline) {
 }
 
 void Replica::after_turn() {
-  if (object_->options.protocol == Protocol::ordered && coordinator_ == self_) flush_sequencer();
-  if (member_ && !frozen_) {
+  if (!closed_ && object_->options.protocol == Protocol::ordered && coordinator_ == self_) {
+    flush_sequencer();
+  }
+  if (member_ && !frozen_ && !closed_) {
     while (!queued_.empty()) {
       const std::uint64_t number = queued_.front();
       queued_.pop_front();
@@ -181,6 +228,37 @@ void Replica::after_turn() {
       on_message(from, header, std::span<const std::byte>(whole).subspan(at));
     }
   }
+  send_stable();
+}
+
+void Replica::on_installed() {
+  for (KernelId member : members_) {
+    if (gone(member)) {
+      close();
+      return;
+    }
+  }
+}
+
+void Replica::on_stop() {
+  const auto stopping = [this](const char* what) {
+    return error(Errc::shutting_down, std::string(what) + " on kernel " + std::to_string(self_) +
+                                          ": the kernel is stopping");
+  };
+  queued_.clear();
+  while (!pending_.empty())
+    finish(pending_.begin()->first, stopping("proposal"));
+  for (auto& [id, wait] : std::exchange(reads_, {})) {
+    host_.cancel_deadline(wait.deadline);
+    wait.waiter->error = stopping("read");
+    detail::KernelAccess::make_ready(kernel_, wait.waiter->handle);
+  }
+  for (auto& [number, wait] : std::exchange(change_waits_, {})) {
+    host_.cancel_deadline(wait.deadline);
+    wait.latch->fail(stopping("membership change"));
+  }
+  disarm_view_retry();
+  disarm_phase_deadline();
 }
 
 }  // namespace mk::replica

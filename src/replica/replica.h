@@ -19,6 +19,7 @@
 #include "mk/proposal.h"
 #include "mk/replica_engine.h"
 #include "replica/host.h"
+#include "replica/record.h"
 #include "replica/tree.h"
 #include "replica/wire.h"
 
@@ -53,9 +54,17 @@ class Replica {
   // From the host.
   void on_message(KernelId from, const Header& header, std::span<const std::byte> body);
   void on_deadline(const Deadline& deadline);
-  /// Deferred work: flush the sequencer's batch, start proposals queued by a freeze, replay
-  /// messages that arrived ahead of their epoch.
+  /// Deferred work: flush the sequencer's batch, start proposals queued by a freeze or a view
+  /// change, replay messages that arrived ahead of their epoch, announce the stable prefix.
   void after_turn();
+  /// Kernel `peer` failed (the runtime told this kernel): a view change without it, when it
+  /// mattered to this object (view.cc).
+  void on_failure(KernelId peer);
+  /// Called once the replica is installed: an object may be made with a member that already
+  /// failed.
+  void on_installed();
+  /// The kernel stops: everything waiting here fails with shutting_down.
+  void on_stop();
 
  private:
   // --- waves (waves.cc) ----------------------------------------------------------------------
@@ -68,13 +77,14 @@ class Replica {
     std::uint64_t id = 0;            ///< Root only: proposal or change number, or first seq.
     std::uint64_t last = 0;          ///< Root only, sequence waves: the last seq.
     std::optional<ReplicaHost::DeadlineHandle> deadline;  ///< Root only, decision waves.
+    std::uint32_t epoch = 0;                              ///< The epoch it travels in.
   };
   using WaveKey = std::pair<KernelId, std::uint64_t>;
 
   /// Starts a wave from this kernel over `set` (defaults to the members): runs the local step,
   /// sends down; on_wave_done hears when every node has answered.
-  void start_wave(WaveKind kind, Header header, std::vector<std::byte> body,
-                  std::span<const KernelId> set, std::uint64_t id, std::uint64_t last);
+  std::uint64_t start_wave(WaveKind kind, Header header, std::vector<std::byte> body,
+                           std::span<const KernelId> set, std::uint64_t id, std::uint64_t last);
   void on_wave_down(KernelId from, const Header& header, std::span<const std::byte> body);
   void on_wave_up(const Header& header, std::span<const std::byte> body);
   /// The local step of a wave; empty optional-of-optional means "answer later" (freeze).
@@ -91,23 +101,44 @@ class Replica {
   /// A decision wave did not complete in time: send its decision to every member directly.
   void repair(const WaveState& state);
   void on_repair(const Header& header);
-  const KernelTree& tree_for(KernelId root, std::uint32_t epoch);
-  std::optional<std::vector<KernelId>> members_at(std::uint32_t epoch) const;
+  const KernelTree& tree_for(KernelId root);
+  /// Answers the parent of a finished wave (or, at the root, ends it).
+  void wave_finished(const WaveKey& key, WaveState done);
+  /// Waves that carry a proposal's operation or decision, and the proposer's stable prefix.
+  static bool proposal_wave(WaveKind kind) {
+    return kind == WaveKind::one_phase_apply || kind == WaveKind::prepare ||
+           kind == WaveKind::commit || kind == WaveKind::abort;
+  }
+  /// Starts a wave for proposal `number`: its body is the stable prefix, then `op`.
+  void start_proposal_wave(WaveKind kind, std::uint64_t number, std::span<const std::byte> op);
 
   // --- proposals (proposals.cc) --------------------------------------------------------------
-  enum class Phase : std::uint8_t { queued, running, deciding };
+  /// queued (frozen or a view change), running (agreement under way), deciding (two_phase:
+  /// decided, the decision travelling), confirming (resolved by a view change's record: done
+  /// once a confirm wave shows every member installed it, so that no survivor can miss it).
+  enum class Phase : std::uint8_t { queued, running, deciding, confirming };
   struct Pending {
     std::shared_ptr<detail::ProposalStateBase> state;
-    std::vector<std::byte> op;
+    std::vector<std::byte> op;  ///< Kept until done: ordered submits it again after a view change.
     Phase phase = Phase::queued;
-    Vote abort_reason;  ///< two_phase: why it is being aborted.
+    Vote abort_reason;   ///< two_phase: why it is being aborted.
+    Vote local_failure;  ///< Its apply here failed (user code threw): the proposal's error.
     std::optional<ReplicaHost::DeadlineHandle> deadline;
+    std::uint64_t confirm = 0;  ///< confirming: the wave whose completion completes it.
   };
   void begin(std::uint64_t number);
+  /// ordered: sends proposal `number` to the sequencer (this epoch's).
+  void submit_pending(std::uint64_t number);
+  /// The highest proposal number such that every proposal of this kernel up to it is done
+  /// everywhere (one_phase: applied; two_phase: decided): what replicas may forget.
+  std::uint64_t stable_prefix() const;
   /// Completes proposal `number` with `failure`, or with its held result when empty.
   void finish(std::uint64_t number, Vote failure);
   /// A proposal's deadline passed.
   void expire(std::uint64_t number);
+  /// Proposal `number` is decided: from now on it waits for its outcome to be everywhere,
+  /// not for a deadline (whose expiry could not honestly say what happened).
+  void drop_deadline(std::uint64_t number);
   /// Nothing this replica started is still travelling (the condition for a freeze ack).
   bool quiescent() const;
   /// Acknowledges a waiting freeze once quiescent.
@@ -117,6 +148,10 @@ class Replica {
   Vote prepare(const OpId& txn, std::span<const std::byte> op);
   Vote commit(const OpId& txn, detail::ProposalStateBase* sink);
   void release(const OpId& txn);
+  /// The pending proposal's state when `id` is one of this kernel's, else nullptr.
+  detail::ProposalStateBase* sink_for(const OpId& id);
+  /// Proposal `number`'s apply failed on its own replica.
+  void note_local_failure(std::uint64_t number, const Error& failure);
   struct Prepared {
     std::vector<std::byte> op;
     std::vector<std::uint64_t> keys;
@@ -145,6 +180,7 @@ class Replica {
     KernelId requester = 0;
     bool join = false;
     KernelId target = 0;
+    bool retry = false;  ///< Sent or run again after a view change: done already counts.
   };
   void on_change_request(const Header& header);
   void start_next_change();
@@ -154,13 +190,60 @@ class Replica {
   void on_state_chunk(const Header& header, std::span<const std::byte> body);
   void on_state_done(KernelId from, const Header& header, std::span<const std::byte> body);
   void start_install(std::vector<KernelId> next);
-  Vote install(const Header& header, std::span<const std::byte> body);
-  /// Freezes; the vote now, or empty when it comes later (once quiescent).
-  std::optional<Vote> freeze(const WaveKey& key);
+  /// Freezes for the change the wave names; the vote now, or empty when it comes later (once
+  /// quiescent).
+  std::optional<Vote> freeze(const WaveKey& key, std::span<const std::byte> body);
+  /// Sends the change requests waiting here again, to the coordinator of this view, when the
+  /// one they went to failed.
+  void resend_change_requests();
+  /// Sends change request `number` again (it may have been lost with a kernel that failed).
+  void resend_change_request(std::uint64_t number);
+  /// Where a change request goes: the coordinator, or (when it is gone) a live member that
+  /// passes it on once it knows the next one.
+  KernelId change_route() const;
+  void send_change_request(const Change& change, KernelId to, std::uint8_t extra_flags);
   KernelId pick_coordinator() const;
   ReplicaHost::DeadlineHandle deadline_in(Deadline::Kind kind, std::uint64_t id);
 
   void record_apply(const OpId& id);
+
+  // --- view changes without failed members (view.cc) -------------------------------------------
+  /// True when `kernel` failed (as this kernel was told) or went offline.
+  bool gone(KernelId kernel) const;
+  /// True when the failure of `kernel` concerns this object here: a member, or the target of
+  /// the change this replica is frozen for.
+  bool relevant(KernelId kernel) const;
+  /// The view change's leader for this epoch: the lowest member not gone.
+  std::optional<KernelId> pick_leader() const;
+  /// Who the leader waits for: the members and the targets of pending changes, not gone.
+  std::vector<KernelId> wait_set() const;
+  /// Stops taking part in this epoch and reports to the leader.
+  void close();
+  Report make_report() const;
+  /// Sends this replica's report to the leader, or (the leader) asks for the missing ones.
+  void announce();
+  void try_decide();
+  void on_bulk(KernelId from, const Header& header, std::span<const std::byte> body);
+  void on_report(KernelId from, std::span<const std::byte> bytes);
+  void on_record(KernelId from, std::span<const std::byte> bytes);
+  void on_view_notice(KernelId from, const Header& header);
+  /// Sends the record that installed epoch `base` + 1, when kept, to `to`.
+  void send_record_for(std::uint32_t base, KernelId to);
+  void send_blob(KernelId to, Blob kind, std::span<const std::byte> bytes);
+  void send_view_notice(KernelId to);
+  /// Installs an encoded record (membership or view change); false when it does not apply here.
+  bool apply_record(std::span<const std::byte> bytes, KernelId from);
+  /// After a view change's record: each proposal of this kernel that was under way completes,
+  /// fails, or (ordered, when dropped) is submitted again. `votes` holds the first failure
+  /// each proposal's own wave had seen.
+  void resolve_pending(const InstallRecord& record, const std::map<std::uint64_t, Vote>& votes);
+  void arm_view_retry();
+  void disarm_view_retry();
+  /// What this replica applied or decided that may not be everywhere yet, by proposer.
+  void log_op(const OpId& id, std::span<const std::byte> op);
+  void log_commit(const OpId& id);
+  void learn_stable(KernelId origin, std::uint64_t stable);
+  void send_stable();
 
   ReplicaHost& host_;
   Kernel& kernel_;
@@ -170,9 +253,8 @@ class Replica {
   bool member_ = false;
   std::vector<KernelId> members_;  ///< Sorted.
   std::uint32_t epoch_ = 0;
-  std::map<std::uint32_t, std::vector<KernelId>> past_members_;
   KernelId coordinator_ = 0;
-  std::map<std::pair<KernelId, std::uint32_t>, KernelTree> trees_;
+  std::map<KernelId, KernelTree> trees_;  ///< This epoch's, by root.
 
   std::uint64_t applied_ = 0;
   std::vector<OpId> history_;
@@ -193,6 +275,16 @@ class Replica {
   std::map<OpId, Prepared> prepared_;
   std::uint64_t prepares_ = 0;
   std::set<std::uint64_t> unresolved_;  ///< Local numbers of prepared, undecided transactions.
+
+  // What a view change needs to know that replicas may not share (one_phase, two_phase).
+  struct Logged {
+    std::vector<std::byte> op;  ///< one_phase: the operation; two_phase: empty (committed).
+  };
+  std::map<OpId, Logged> recent_;  ///< Applied or committed, not yet known to be everywhere.
+  std::unordered_map<KernelId, std::uint64_t> stable_of_;     ///< Each proposer's stable prefix.
+  std::unordered_map<KernelId, std::uint64_t> applied_from_;  ///< one_phase: highest applied.
+  std::multiset<std::uint64_t> open_waves_;  ///< Own proposals whose waves are under way.
+  std::uint64_t stable_sent_ = 0;            ///< The stable prefix the others were told.
 
   std::map<std::uint64_t, Entry> stash_;  ///< ordered: by sequence number.
   std::uint64_t applied_seq_ = 0;
@@ -217,6 +309,9 @@ class Replica {
 
   // The coordinator's side of membership changes.
   std::deque<Change> changes_;
+  /// Requests this coordinator took, by (requester, number), with their outcome once sent: a
+  /// request sent again is answered again, not run twice. The oldest are forgotten.
+  std::map<std::pair<KernelId, std::uint64_t>, std::optional<Vote>> requests_;
   std::optional<Change> active_;
   enum class ChangePhase : std::uint8_t { freezing, transferring, installing, undoing };
   ChangePhase phase_ = ChangePhase::freezing;
@@ -231,12 +326,27 @@ class Replica {
   // The requester's side.
   struct ChangeWait {
     std::shared_ptr<detail::ProposalStateBase> latch;
-    ReplicaHost::DeadlineHandle deadline;
+    ReplicaHost::DeadlineHandle deadline;  ///< The next resend, or the last: timed_out.
+    Change change;                         ///< What was asked.
+    KernelId sent_to = 0;                  ///< Where it went last.
+    int resends = 0;
   };
   std::map<std::uint64_t, ChangeWait> change_waits_;
   std::uint64_t changes_made_ = 0;
   // The joiner's side.
   std::vector<std::byte> incoming_;
+  /// The change this replica is frozen for (or, on a joiner, its own join) until an install.
+  std::optional<PendingChange> pending_change_;
+
+  // A view change in progress (view.cc).
+  bool closed_ = false;                 ///< Reported; takes no part in this epoch any more.
+  std::optional<KernelId> leader_;      ///< Whom this replica's report went to.
+  std::map<KernelId, Report> reports_;  ///< Reports for this epoch held here, by reporter.
+  /// The records that installed recent epochs, by the epoch they apply to: what a replica
+  /// that missed one is sent.
+  std::map<std::uint32_t, std::vector<std::byte>> records_;
+  std::optional<ReplicaHost::DeadlineHandle> view_retry_;
+  std::map<KernelId, std::vector<std::byte>> blobs_;  ///< Bulk transfers arriving, by sender.
 
   bool scheduled_ = false;
   friend class ReplicaHost;

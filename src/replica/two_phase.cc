@@ -42,6 +42,9 @@ Vote Replica::commit(const OpId& txn, detail::ProposalStateBase* sink) {
   // Not checked again: the check ran at prepare, and the keys it read are still reserved.
   auto applied = machine_->apply(it->second.op, false, sink);
   if (applied) record_apply(txn);
+  // Remembered until the proposer says every replica decided: should the proposer fail
+  // first, a view change commits it wherever it is still prepared.
+  log_commit(txn);
   release(txn);
   if (!applied) return Vote{std::move(applied).error()};
   return Vote{};

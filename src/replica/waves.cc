@@ -8,19 +8,11 @@
 
 namespace mk::replica {
 
-std::optional<std::vector<KernelId>> Replica::members_at(std::uint32_t epoch) const {
-  if (epoch == epoch_) return members_;
-  auto it = past_members_.find(epoch);
-  if (it == past_members_.end()) return std::nullopt;
-  return it->second;
-}
-
-const KernelTree& Replica::tree_for(KernelId root, std::uint32_t epoch) {
-  auto key = std::pair(root, epoch);
-  auto it = trees_.find(key);
+const KernelTree& Replica::tree_for(KernelId root) {
+  auto it = trees_.find(root);
   if (it != trees_.end()) return it->second;
-  const auto set = members_at(epoch).value_or(std::vector<KernelId>{});
-  return trees_.emplace(key, build_tree(kernel_, root, set, object_->options.route)).first->second;
+  return trees_.emplace(root, build_tree(kernel_, root, members_, object_->options.route))
+      .first->second;
 }
 
 namespace {
@@ -29,28 +21,29 @@ bool membership_wave(WaveKind kind) {
   return kind == WaveKind::freeze || kind == WaveKind::install;
 }
 
-/// The new member list an install wave carries (after its count).
-std::optional<std::vector<KernelId>> install_members(std::span<const std::byte> body) {
+/// An install wave's body: the kernels it travels over (so that every node builds the same
+/// tree), then the install record.
+struct InstallBody {
+  std::vector<KernelId> set;
+  std::span<const std::byte> record;
+};
+
+std::optional<InstallBody> parse_install(std::span<const std::byte> body) {
   std::size_t at = 0;
   auto count = get<std::uint32_t>(body, at);
-  if (!count || *count > body.size() / sizeof(KernelId)) return std::nullopt;
-  std::vector<KernelId> members;
+  if (!count || *count > (body.size() - at) / sizeof(KernelId)) return std::nullopt;
+  InstallBody parsed;
   for (std::uint32_t i = 0; i < *count; ++i)
-    members.push_back(*get<KernelId>(body, at));
-  return members;
-}
-
-std::vector<KernelId> united(std::vector<KernelId> a, const std::vector<KernelId>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  std::sort(a.begin(), a.end());
-  a.erase(std::unique(a.begin(), a.end()), a.end());
-  return a;
+    parsed.set.push_back(*get<KernelId>(body, at));
+  parsed.record = body.subspan(at);
+  return parsed;
 }
 
 }  // namespace
 
-void Replica::start_wave(WaveKind kind, Header header, std::vector<std::byte> body,
-                         std::span<const KernelId> set, std::uint64_t id, std::uint64_t last) {
+std::uint64_t Replica::start_wave(WaveKind kind, Header header, std::vector<std::byte> body,
+                                  std::span<const KernelId> set, std::uint64_t id,
+                                  std::uint64_t last) {
   const std::uint64_t number = ++waves_started_;
   header.object = object_->id;
   header.a = number;
@@ -61,7 +54,7 @@ void Replica::start_wave(WaveKind kind, Header header, std::vector<std::byte> bo
   KernelTree fresh;
   const KernelTree* tree = nullptr;
   if (set.empty()) {
-    tree = &tree_for(self_, epoch_);
+    tree = &tree_for(self_);
   } else {
     fresh = build_tree(kernel_, self_, set, object_->options.route);
     tree = &fresh;
@@ -70,9 +63,10 @@ void Replica::start_wave(WaveKind kind, Header header, std::vector<std::byte> bo
   const std::vector<KernelId> children = links ? links->children : std::vector<KernelId>{};
   const WaveKey key{self_, number};
   WaveState& state = waves_[key];
-  state = WaveState{kind, std::nullopt, children.size() + 1, {}, id, last, std::nullopt};
+  state = WaveState{kind, std::nullopt, children.size() + 1, {}, id, last, std::nullopt, epoch_};
   if (decision(kind)) state.deadline = deadline_in(Deadline::Kind::wave, number);
   if (!membership_wave(kind)) ++root_waves_;
+  if (proposal_wave(kind)) open_waves_.insert(id);
   if (!children.empty()) {
     const auto whole = message(header, body);
     for (KernelId child : children)
@@ -80,25 +74,37 @@ void Replica::start_wave(WaveKind kind, Header header, std::vector<std::byte> bo
   }
   auto local = local_step(header, body, true);
   if (local) answer(key, std::move(*local));
+  return number;
 }
 
+void Replica::start_proposal_wave(WaveKind kind, std::uint64_t number,
+                                  std::span<const std::byte> op) {
+  Header header;
+  header.origin = self_;
+  header.b = number;
+  std::vector<std::byte> body;
+  stable_sent_ = std::max(stable_sent_, stable_prefix());
+  put(body, stable_sent_);
+  body.insert(body.end(), op.begin(), op.end());
+  start_wave(kind, header, std::move(body), {}, number, 0);
+}
+
+// Only waves of this replica's epoch reach here (on_message holds later ones and drops older
+// ones), so every node builds the tree from the same members.
 void Replica::on_wave_down(KernelId from, const Header& header, std::span<const std::byte> body) {
   const WaveKey key{header.root, header.a};
   std::vector<KernelId> children;
   if (header.wave == WaveKind::install) {
-    auto before = members_at(header.epoch);
-    auto next = install_members(body);
-    if (!before || !next) {
+    auto parsed = parse_install(body);
+    if (!parsed) {
       detail::KernelAccess::note_failure(
           kernel_, "replica install wave from kernel " + std::to_string(from) + " not understood");
       return;
     }
-    const auto set = united(*before, *next);
-    const KernelTree tree = build_tree(kernel_, header.root, set, object_->options.route);
+    const KernelTree tree = build_tree(kernel_, header.root, parsed->set, object_->options.route);
     if (const TreeLinks* links = tree.find(self_)) children = links->children;
   } else {
-    if (!members_at(header.epoch)) return;  // An epoch this kernel never had: not its wave.
-    const TreeLinks* links = tree_for(header.root, header.epoch).find(self_);
+    const TreeLinks* links = tree_for(header.root).find(self_);
     if (links == nullptr) {
       detail::KernelAccess::note_failure(
           kernel_, "replica wave from kernel " + std::to_string(from) + " reached kernel " +
@@ -107,7 +113,8 @@ void Replica::on_wave_down(KernelId from, const Header& header, std::span<const 
     }
     children = links->children;
   }
-  waves_[key] = WaveState{header.wave, from, children.size() + 1, {}, 0, 0, std::nullopt};
+  waves_[key] =
+      WaveState{header.wave, from, children.size() + 1, {}, 0, 0, std::nullopt, header.epoch};
   if (!children.empty()) {
     const auto whole = message(header, body);
     for (KernelId child : children)
@@ -131,12 +138,16 @@ void Replica::answer(const WaveKey& key, Vote vote) {
   WaveState done = std::move(state);
   waves_.erase(it);
   if (done.deadline) host_.cancel_deadline(*done.deadline);
+  wave_finished(key, std::move(done));
+}
+
+void Replica::wave_finished(const WaveKey& key, WaveState done) {
   if (done.parent) {
     Header up;
     up.object = object_->id;
     up.a = key.second;
     up.root = key.first;
-    up.epoch = epoch_;
+    up.epoch = done.epoch;
     up.step = Step::wave_up;
     up.wave = done.kind;
     std::span<const std::byte> text;
@@ -148,6 +159,10 @@ void Replica::answer(const WaveKey& key, Vote vote) {
     return;
   }
   if (!membership_wave(done.kind)) --root_waves_;
+  if (proposal_wave(done.kind)) {
+    if (auto open = open_waves_.find(done.id); open != open_waves_.end()) open_waves_.erase(open);
+    host_.schedule(*this);  // The stable prefix may have moved.
+  }
   on_wave_done(done.kind, done);
   on_idle_maybe();
 }
@@ -155,16 +170,27 @@ void Replica::answer(const WaveKey& key, Vote vote) {
 std::optional<Vote> Replica::local_step(const Header& header, std::span<const std::byte> body,
                                         bool at_root) {
   const OpId id{header.origin, header.b};
+  if (proposal_wave(header.wave)) {
+    // In front of the operation: what the proposer knows to be everywhere.
+    std::size_t at = 0;
+    auto stable = get<std::uint64_t>(body, at);
+    if (!stable) return Vote{error(Errc::parse_error, "proposal wave without its stable prefix")};
+    learn_stable(header.origin, *stable);
+    body = body.subspan(at);
+  }
   switch (header.wave) {
     case WaveKind::one_phase_apply: {
       if (!machine_) return Vote{};
-      detail::ProposalStateBase* sink = nullptr;
-      if (at_root) {
-        if (auto it = pending_.find(header.b); it != pending_.end()) sink = it->second.state.get();
+      auto applied = machine_->apply(body, false, at_root ? sink_for(id) : nullptr);
+      // Applied or not, it counts as seen: a throwing operation throws everywhere, and a view
+      // change must not try it again here.
+      applied_from_[id.origin] = std::max(applied_from_[id.origin], id.number);
+      if (!applied) {
+        if (at_root) note_local_failure(id.number, applied.error());
+        return Vote{std::move(applied).error()};
       }
-      auto applied = machine_->apply(body, false, sink);
-      if (!applied) return Vote{std::move(applied).error()};
       record_apply(id);
+      log_op(id, body);
       return Vote{};
     }
     case WaveKind::prepare:
@@ -172,11 +198,9 @@ std::optional<Vote> Replica::local_step(const Header& header, std::span<const st
       return prepare(id, body);
     case WaveKind::commit: {
       if (!machine_) return Vote{};
-      detail::ProposalStateBase* sink = nullptr;
-      if (at_root) {
-        if (auto it = pending_.find(header.b); it != pending_.end()) sink = it->second.state.get();
-      }
-      return commit(id, sink);
+      Vote committed = commit(id, at_root ? sink_for(id) : nullptr);
+      if (committed && at_root) note_local_failure(id.number, *committed);
+      return committed;
     }
     case WaveKind::abort:
       release(id);
@@ -190,9 +214,15 @@ std::optional<Vote> Replica::local_step(const Header& header, std::span<const st
       commit_through(header.b);
       return Vote{};
     case WaveKind::freeze:
-      return freeze(WaveKey{header.root, header.a});
-    case WaveKind::install:
-      return install(header, body);
+      return freeze(WaveKey{header.root, header.a}, body);
+    case WaveKind::confirm:
+      return Vote{};  // Reaching this replica is the point: it installed the view.
+    case WaveKind::install: {
+      auto parsed = parse_install(body);
+      if (!parsed) return Vote{error(Errc::parse_error, "install wave not understood")};
+      (void)apply_record(parsed->record, header.root);
+      return Vote{};
+    }
   }
   return Vote{error(Errc::parse_error, "replica wave of unknown kind " +
                                            std::to_string(static_cast<int>(header.wave)))};
@@ -206,18 +236,15 @@ void Replica::on_wave_done(WaveKind kind, const WaveState& state) {
     case WaveKind::prepare: {
       auto it = pending_.find(state.id);
       if (it == pending_.end() || it->second.phase != Phase::running) return;
-      Header header;
-      header.origin = self_;
-      header.b = state.id;
+      it->second.phase = Phase::deciding;
+      drop_deadline(state.id);
       if (state.vote) {
         // Step "abort": every participant releases what it reserved; the proposer learns why.
         it->second.abort_reason = state.vote;
-        it->second.phase = Phase::deciding;
-        start_wave(WaveKind::abort, header, {}, {}, state.id, 0);
+        start_proposal_wave(WaveKind::abort, state.id, {});
       } else {
         // Step "commit": every participant applies and releases.
-        it->second.phase = Phase::deciding;
-        start_wave(WaveKind::commit, header, {}, {}, state.id, 0);
+        start_proposal_wave(WaveKind::commit, state.id, {});
       }
       return;
     }
@@ -235,6 +262,17 @@ void Replica::on_wave_done(WaveKind kind, const WaveState& state) {
     case WaveKind::sequence:
       sequence_done(state.id, state.last);
       return;
+    case WaveKind::confirm: {
+      std::vector<std::uint64_t> done;
+      for (const auto& [number, pending] : pending_) {
+        if (pending.phase == Phase::confirming && pending.confirm == state.id) {
+          done.push_back(number);
+        }
+      }
+      for (std::uint64_t number : done)
+        finish(number, {});
+      return;
+    }
     case WaveKind::commit_up_to:
       return;
     case WaveKind::freeze:

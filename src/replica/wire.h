@@ -34,11 +34,25 @@ enum class Step : std::uint8_t {
   state_done,      ///< The snapshot's last part and its metadata.
   state_ack,       ///< The joiner installed the snapshot.
   repair,          ///< A decision re-sent straight to a member, past a stuck tree.
+  bulk,            ///< Part of a view change's report or install record (flag: Blob).
+  view_notice,     ///< A view change's leader asks a member of its epoch for its report.
+  stable,          ///< one_phase, two_phase: the proposer's operations up to b are everywhere.
   install_part,    ///< Part of a new object's initial state, at offset b, to a kernel.
   install,         ///< A new object's description (state of a bytes sent before): install it.
   describe,        ///< An object's description, to a kernel added since: learn it (wait a).
   described,       ///< The kernel told of an object learnt it (wait a), to the requester.
 };
+
+/// What a bulk transfer carries.
+enum class Blob : std::uint8_t {
+  report = 1,  ///< A replica's state, to a view change's leader.
+  record = 2,  ///< An install record.
+};
+
+/// Change requests: Header::flag bits.
+inline constexpr std::uint8_t kChangeJoin = 1;
+/// A request sent again after a view change: a change already made counts as done.
+inline constexpr std::uint8_t kChangeRetry = 2;
 
 /// What a wave does at each node.
 enum class WaveKind : std::uint8_t {
@@ -50,6 +64,7 @@ enum class WaveKind : std::uint8_t {
   commit_up_to,         ///< ordered: commit a prefix.
   freeze,               ///< membership: stop starting proposals; ack once idle.
   install,              ///< membership: new member list, next epoch, unfreeze.
+  confirm,              ///< After a view change: every member has installed it.
 };
 
 /// In front of every message of the layer.
@@ -63,7 +78,7 @@ struct Header {
   Step step = Step::wave_down;
   WaveKind wave = WaveKind::one_phase_apply;
   std::uint8_t status = 0;  ///< 0, or 1 + Errc of a failure (whose text is the payload).
-  std::uint8_t flag = 0;    ///< Step-specific (change kind).
+  std::uint8_t flag = 0;    ///< Step-specific (change kind, blob kind).
 };
 
 /// One operation in a sequence wave, followed by `size` bytes.
@@ -104,10 +119,10 @@ std::optional<T> get(std::span<const std::byte> bytes, std::size_t& at) {
 
 /// A message: header and body.
 inline std::vector<std::byte> message(const Header& header, std::span<const std::byte> body = {}) {
-  std::vector<std::byte> out;
-  out.reserve(sizeof(Header) + body.size());
-  put(out, header);
-  out.insert(out.end(), body.begin(), body.end());
+  // Sized once and copied into (GCC 12 misreads an insert after reserve as an overflow).
+  std::vector<std::byte> out(sizeof(Header) + body.size());
+  std::memcpy(out.data(), &header, sizeof(Header));
+  if (!body.empty()) std::memcpy(out.data() + sizeof(Header), body.data(), body.size());
   return out;
 }
 

@@ -236,6 +236,11 @@ bool KernelAccess::send(Kernel& kernel, KernelId to, MessageType type,
   return kernel.core_->send(to, type, payload, waiter);
 }
 
+Result<void> KernelAccess::post(Kernel& kernel, KernelId to, MessageType type,
+                                std::span<const std::byte> payload) {
+  return kernel.core_->post(to, type, payload);
+}
+
 bool KernelAccess::call(Kernel& kernel, KernelId to, MessageType type,
                         std::span<const std::byte> payload, PendingCall& call,
                         std::optional<Duration> timeout) {
@@ -244,6 +249,10 @@ bool KernelAccess::call(Kernel& kernel, KernelId to, MessageType type,
 
 void KernelAccess::sleep_until(Kernel& kernel, Instant when, Waiter& waiter) {
   kernel.core_->sleep_until(when, waiter);
+}
+
+bool KernelAccess::cancel_sleep(Kernel& kernel, const Waiter& waiter) {
+  return kernel.core_->cancel_sleep(waiter);
 }
 
 void KernelAccess::make_ready(Kernel& kernel, std::coroutine_handle<> handle) {

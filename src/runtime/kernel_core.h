@@ -137,6 +137,7 @@ class KernelCore {
   void spawn(Task<void> task);
   void make_ready(std::coroutine_handle<> handle) { ready_.push_back(handle); }
   void sleep_until(Instant when, detail::Waiter& waiter) { timers_.add_sleep(when, waiter); }
+  bool cancel_sleep(const detail::Waiter& waiter) { return timers_.cancel_sleep(waiter); }
   void note_failure(const std::string& what);
   RootPromise*& roots() noexcept { return roots_; }
 
@@ -151,6 +152,7 @@ class KernelCore {
             detail::Waiter& waiter);
   bool call(KernelId to, MessageType type, std::span<const std::byte> payload,
             detail::PendingCall& call, std::optional<Duration> timeout);
+  Result<void> post(KernelId to, MessageType type, std::span<const std::byte> payload);
   void reply(KernelId to, std::uint32_t call_id, MessageType type,
              std::span<const std::byte> payload);
   void reply_error(KernelId to, std::uint32_t call_id, MessageType type, const Error& failure);

@@ -81,6 +81,16 @@ bool KernelCore::send(KernelId to, MessageType type, std::span<const std::byte> 
   return false;
 }
 
+Result<void> KernelCore::post(KernelId to, MessageType type, std::span<const std::byte> payload) {
+  if (auto failure = check_target(to, "post")) return std::move(*failure);
+  Error failure{Errc::internal, {}};
+  if (transmit(to, type, Envelope{0, WireKind::one_way, 0, 0}, payload, nullptr, &failure) ==
+      Transmit::failed) {
+    return failure;
+  }
+  return {};
+}
+
 bool KernelCore::call(KernelId to, MessageType type, std::span<const std::byte> payload,
                       detail::PendingCall& call, std::optional<Duration> timeout) {
   if (auto failure = check_target(to, "call")) {

@@ -250,12 +250,13 @@ bool KernelCore::wait_failure(KernelId peer, detail::Waiter& waiter) {
     waiter.error = std::move(misuse);
     return false;
   }
-  if (peer >= fabric.size()) {
+  // This kernel itself always exists (a kernel just added runs before the others see it).
+  if (peer != id && peer >= fabric.size()) {
     waiter.error = error(Errc::not_found, "until_failed: no kernel " + std::to_string(peer));
     return false;
   }
   if (peer < known_failed_.size() && known_failed_[peer]) return false;
-  if (fabric.offline(peer) && !fabric.failed(peer)) {
+  if (peer != id && fabric.offline(peer) && !fabric.failed(peer)) {
     waiter.error =
         error(Errc::closed, "kernel " + std::to_string(peer) + " went offline without failing");
     return false;

@@ -4,10 +4,15 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <iostream>
 #include <string_view>
+#include <vector>
 
 namespace mk {
 
@@ -54,10 +59,43 @@ std::string this_binary() {
   return std::string(path, static_cast<std::size_t>(length));
 }
 
+/// The arguments the program was started with, without its name.
+std::vector<std::string> own_arguments() {
+  std::ifstream cmdline("/proc/self/cmdline", std::ios::binary);
+  std::vector<std::string> arguments;
+  std::string argument;
+  while (std::getline(cmdline, argument, '\0'))
+    arguments.push_back(argument);
+  if (!arguments.empty()) arguments.erase(arguments.begin());
+  return arguments;
+}
+
+/// `text` as one shell word.
+std::string quoted(const std::string& text) {
+  const bool plain = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("-_=./:,+*@%", c) != nullptr;
+  });
+  if (plain) return text;
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
 SeedFailure make_failure(const SeedOptions& options, std::uint64_t seed, Error failure,
                          std::optional<std::uint64_t> hash) {
-  std::string replay = fmt::format("MK_SIM_SEED={} {}", seed, this_binary());
-  if (!options.test_name.empty()) replay += " --gtest_filter=" + options.test_name;
+  std::string replay = fmt::format("MK_SIM_SEED={} {}", seed, quoted(this_binary()));
+  // The program's own arguments, but the filter names the failing test alone.
+  for (const std::string& argument : own_arguments()) {
+    if (!options.test_name.empty() && argument.rfind("--gtest_filter=", 0) == 0) continue;
+    replay += " " + quoted(argument);
+  }
+  if (!options.test_name.empty()) replay += " " + quoted("--gtest_filter=" + options.test_name);
   return SeedFailure{seed, std::move(failure), hash, std::move(replay)};
 }
 
@@ -68,6 +106,7 @@ SeedReport run_all(const SeedOptions& options, RunOne run_one) {
   if (!range) {
     report.failure = SeedFailure{std::nullopt, std::move(range).error(), std::nullopt, {}};
   } else {
+    report.seeds_planned = range->count;
     for (std::size_t i = 0; i < range->count; ++i) {
       const std::uint64_t seed = range->first + i;
       ++report.seeds_run;

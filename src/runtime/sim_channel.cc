@@ -77,6 +77,8 @@ class SimSender final : public ChannelSender {
       if (!ring.releases.empty()) sim.wake_at(ring.shape.from, ring.releases.front().at);
       return SendStatus::full;
     }
+    // Lost with a sender that crashes in the middle of its turn: to the runtime it went.
+    if (!sim.may_send(ring.shape.from)) return SendStatus::ok;
     const Instant sent = sim.charge_send(ring.shape.from);
     const Instant arrives =
         std::max(ring.last_delivery,

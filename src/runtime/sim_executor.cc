@@ -108,6 +108,17 @@ Instant SimExecutor::clock_now() const noexcept {
   return running_ ? kernels_[*running_]->local : now_;
 }
 
+bool SimExecutor::may_send(KernelId from) {
+  SimKernel& sender = *kernels_[from];
+  if (!sender.mid_turn || running_ != from || sender.local < sender.mid_turn->at) return true;
+  if (sender.sends_left > 0) {
+    --sender.sends_left;
+    return true;
+  }
+  sender.crashing = true;
+  return false;
+}
+
 Instant SimExecutor::charge_send(KernelId from) {
   SimKernel& sender = *kernels_[from];
   sender.local += costs_.send;
@@ -128,6 +139,8 @@ void SimExecutor::on_enqueued(KernelId from, KernelId to, MessageType type, Inst
                               Instant arrives) {
   trace_.record(sent, from, SimEvent::send, to, type, ns(arrives));
   last_enqueued_ = Enqueued{to, arrives};
+  if (from >= sent_until_.size()) sent_until_.resize(from + 1);
+  sent_until_[from] = std::max(sent_until_[from], arrives);
   wake_at(to, arrives);
 }
 
@@ -168,14 +181,26 @@ void SimExecutor::schedule(KernelId kernel, Instant when) {
   queue_.push(Event{when, random_.next(), seq_++, kernel, ++target.generation});
 }
 
-bool SimExecutor::next_event() {
-  while (!queue_.empty()) {
-    const Event& top = queue_.top();
-    const SimKernel& target = *kernels_[top.kernel];
-    if (top.generation == target.generation && !target.crashed && !target.stopped) return true;
-    queue_.pop();
+bool SimExecutor::next_event(Instant limit) {
+  for (;;) {
+    while (!queue_.empty()) {
+      const Event& top = queue_.top();
+      const SimKernel& target = *kernels_[top.kernel];
+      if (top.generation == target.generation && !target.crashed && !target.stopped) break;
+      queue_.pop();
+    }
+    if (!unreported_.empty()) {
+      const auto [at, kernel] = unreported_.front();
+      if (at <= limit && (queue_.empty() || at <= queue_.top().when)) {
+        unreported_.pop_front();
+        now_ = std::max(now_, at);
+        // The failure detector: the survivors learn of it now, through the System.
+        if (sink_ != nullptr) sink_->kernel_failed(kernel, "crashed (simulator)");
+        continue;
+      }
+    }
+    return !queue_.empty();
   }
-  return false;
 }
 
 std::optional<Instant> SimExecutor::stalled_until(const SimKernel& kernel, Instant at) const {
@@ -205,10 +230,7 @@ void SimExecutor::step() {
   const Instant at = std::max(event.when, k.local);
 
   if (k.crash_at && at >= *k.crash_at) {
-    k.crashed = true;
-    trace_.record(*k.crash_at, id, SimEvent::crash);
-    // The failure detector: the survivors learn of it now, through the System.
-    if (sink_ != nullptr) sink_->kernel_failed(id, "crashed (simulator)");
+    crash_now(id, *k.crash_at);
     return;
   }
   if (auto resume = stalled_until(k, at)) {
@@ -224,9 +246,16 @@ void SimExecutor::step() {
     k.kernel->end_sleep();
   }
   running_ = id;
+  if (k.mid_turn) k.sends_left = k.mid_turn->sends;
   const bool worked = k.kernel->run_turn();
   k.local += costs_.turn;
   trace_.record(at, id, SimEvent::turn, worked ? 1 : 0);
+  if (k.crashing) {
+    // It died after its last send went: what the rest of the turn did stays with it.
+    running_.reset();
+    crash_now(id, k.local);
+    return;
+  }
   if (k.kernel->stopped()) {
     running_.reset();
     k.stopped = true;
@@ -252,6 +281,9 @@ void SimExecutor::step() {
     k.due.pop();
   std::optional<Instant> wake = k.kernel->next_deadline();
   if (!k.due.empty() && (!wake || k.due.top() < *wake)) wake = k.due.top();
+  // A crash to come is an event of its own: the kernel must run then to meet it, even when a
+  // later wake-up replaced the turn crash() scheduled.
+  if (k.crash_at && (!wake || *k.crash_at < *wake)) wake = *k.crash_at;
   trace_.record(k.local, id, SimEvent::sleep, wake ? ns(*wake) : 0);
   if (wake) schedule(id, std::max(*wake, k.local));
 }
@@ -259,7 +291,7 @@ void SimExecutor::step() {
 Result<void> SimExecutor::drive(FunctionRef<bool()> done) {
   const Instant deadline = now_ + run_limit_;
   while (!done()) {
-    if (!next_event()) {
+    if (!next_event(deadline)) {
       return error(Errc::timed_out,
                    fmt::format("simulation: at {} ns nothing is left to simulate (every live "
                                "kernel sleeps with no timer and no message on its way) and the "
@@ -278,13 +310,25 @@ Result<void> SimExecutor::drive(FunctionRef<bool()> done) {
   return {};
 }
 
+void SimExecutor::crash_now(KernelId kernel, Instant when) {
+  kernels_[kernel]->crashed = true;
+  trace_.record(when, kernel, SimEvent::crash);
+  // Reported once what it sent has arrived (next_event), in the order crashes are reported.
+  Instant report = std::max(now_, when);
+  if (kernel < sent_until_.size()) report = std::max(report, sent_until_[kernel]);
+  auto at = std::upper_bound(
+      unreported_.begin(), unreported_.end(), report,
+      [](Instant value, const std::pair<Instant, KernelId>& entry) { return value < entry.first; });
+  unreported_.insert(at, {report, kernel});
+}
+
 Result<void> SimExecutor::run_for(Duration duration) {
   if (duration < Duration::zero()) {
     return error(Errc::invalid_argument,
                  fmt::format("run_for: duration {} ns is negative", duration.count()));
   }
   const Instant deadline = now_ + duration;
-  while (next_event() && queue_.top().when <= deadline)
+  while (next_event(deadline) && queue_.top().when <= deadline)
     step();
   now_ = std::max(now_, deadline);
   return {};
@@ -296,15 +340,18 @@ Result<void> SimExecutor::run_until_idle(Duration limit) {
                  fmt::format("run_until_idle: limit {} ns is negative", limit.count()));
   }
   const Instant deadline = now_ + limit;
-  while (next_event()) {
-    if (queue_.top().when > deadline) {
-      now_ = deadline;
-      return error(Errc::timed_out,
-                   fmt::format("simulation: kernels still had work after {} ns of virtual time",
-                               limit.count()));
-    }
+  auto busy = [&] {
+    now_ = deadline;
+    return error(Errc::timed_out,
+                 fmt::format("simulation: kernels still had work after {} ns of virtual time",
+                             limit.count()));
+  };
+  while (next_event(deadline)) {
+    if (queue_.top().when > deadline) return busy();
     step();
   }
+  // A crash not yet reported is work still to come.
+  if (!unreported_.empty()) return busy();
   return {};
 }
 
@@ -317,7 +364,7 @@ void SimExecutor::join() {
   };
   // Stopping takes a bounded number of turns (the runtime cuts a stopping kernel off), and
   // every stopping kernel was woken, so this ends; the check on the queue is a safety net.
-  while (!all_done() && next_event())
+  while (!all_done() && next_event(Instant::max()))
     step();
 }
 
@@ -346,6 +393,15 @@ Result<void> SimExecutor::stall(KernelId kernel, Instant at, Duration duration) 
                  fmt::format("stall duration: {} ns is not positive", duration.count()));
   }
   kernels_[kernel]->stalls.push_back(Window{at, at + duration});
+  return {};
+}
+
+Result<void> SimExecutor::crash_mid_turn(KernelId kernel, Instant at, std::size_t after_sends) {
+  if (auto ok = check_kernel(kernel, "crash kernel"); !ok) return ok;
+  if (auto ok = check_future(at, "crash at"); !ok) return ok;
+  SimKernel& k = *kernels_[kernel];
+  if (!k.mid_turn || at < k.mid_turn->at) k.mid_turn = SimKernel::MidTurn{at, after_sends};
+  schedule(kernel, at);
   return {};
 }
 

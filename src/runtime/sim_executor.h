@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -76,6 +77,7 @@ class SimExecutor final : public Executor {
   Result<void> run_until_idle(Duration limit);
   Result<void> stall(KernelId kernel, Instant at, Duration duration);
   Result<void> crash(KernelId kernel, Instant at);
+  Result<void> crash_mid_turn(KernelId kernel, Instant at, std::size_t after_sends);
   Result<void> delay(KernelId from, KernelId to, Instant start, Instant end, Duration extra);
   bool crashed(KernelId kernel) const noexcept;
   Duration one_way(KernelId from, KernelId to) const;
@@ -90,6 +92,9 @@ class SimExecutor final : public Executor {
   }
   /// Charges a send to `from` and returns the instant the message leaves.
   Instant charge_send(KernelId from);
+  /// False when the message `from` is about to send is lost: `from` is crashing in the middle
+  /// of its turn and has sent all it was to send.
+  bool may_send(KernelId from);
   /// When a message sent at `sent` arrives, before the channel's ordering: latency, jitter and
   /// delay faults.
   Instant delivery_instant(KernelId from, KernelId to, Instant sent, Duration latency);
@@ -122,6 +127,15 @@ class SimExecutor final : public Executor {
     bool stopped = false;
     bool crashed = false;
     std::optional<Instant> crash_at;
+    /// A crash in the middle of a turn: after `sends` sends of the first turn, at or after
+    /// `at`, that sends more.
+    struct MidTurn {
+      Instant at;
+      std::size_t sends;
+    };
+    std::optional<MidTurn> mid_turn;
+    std::size_t sends_left = 0;  ///< In the running turn, while a mid-turn crash is armed.
+    bool crashing = false;       ///< The running turn sent its last message; it crashes after.
     std::vector<Window> stalls;
     /// Instants at which something it cannot see yet becomes visible (a message arrives, room
     /// appears in a channel it waits on), earliest first.
@@ -143,8 +157,11 @@ class SimExecutor final : public Executor {
   };
 
   void schedule(KernelId kernel, Instant when);
-  /// Drops stale events at the front; false when none is left.
-  bool next_event();
+  /// Marks `kernel` crashed at `when` and tells the System.
+  void crash_now(KernelId kernel, Instant when);
+  /// Drops stale events at the front, and reports the crashes due by then (up to `limit`);
+  /// false when no event is left.
+  bool next_event(Instant limit);
   void step();
   Duration model_latency(KernelId from, KernelId to) const;
   std::optional<Instant> stalled_until(const SimKernel& kernel, Instant at) const;
@@ -176,6 +193,12 @@ class SimExecutor final : public Executor {
   std::optional<KernelId> running_;
   bool joined_ = false;
   FailureSink* sink_ = nullptr;
+  /// By KernelId: when the last message it sent arrives. A crash is reported once everything
+  /// the kernel sent before it has arrived, as a real failure detector sees a dead process
+  /// only after what it wrote into shared rings is there to read.
+  std::vector<Instant> sent_until_;
+  /// Crashes not yet reported, earliest first.
+  std::deque<std::pair<Instant, KernelId>> unreported_;
 };
 
 }  // namespace mk::runtime

@@ -153,6 +153,10 @@ Result<void> Simulation::crash(KernelId kernel, Instant at) {
   return impl_->executor->crash(kernel, at);
 }
 
+Result<void> Simulation::crash_mid_turn(KernelId kernel, Instant at, std::size_t after_sends) {
+  return impl_->executor->crash_mid_turn(kernel, at, after_sends);
+}
+
 Result<void> Simulation::delay(KernelId from, KernelId to, Instant start, Instant end,
                                Duration extra) {
   return impl_->executor->delay(from, to, start, end, extra);
@@ -217,7 +221,12 @@ Result<void> Simulation::add_random_faults(const RandomFaultPlan& plan) {
     const std::size_t pick = random.up_to(candidates.size() - 1);
     const KernelId kernel = candidates[pick];
     candidates.erase(candidates.begin() + static_cast<std::ptrdiff_t>(pick));
-    if (auto ok = crash(kernel, instant()); !ok) return ok;
+    const Instant when = instant();
+    if (plan.mid_turn_sends > 0) {
+      if (auto ok = crash_mid_turn(kernel, when, random.up_to(plan.mid_turn_sends)); !ok) return ok;
+    } else if (auto ok = crash(kernel, when); !ok) {
+      return ok;
+    }
   }
   return {};
 }

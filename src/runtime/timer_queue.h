@@ -1,6 +1,7 @@
 // A kernel's timers: sleeping tasks and call deadlines, earliest first.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <queue>
@@ -30,7 +31,8 @@ struct Timer {
 };
 
 /// A min-heap of timers. Cancelled call deadlines stay until due and are then ignored, which
-/// keeps cancellation free.
+/// keeps cancellation free; a cancelled sleep is removed (cancel_sleep), so that it no longer
+/// counts as the kernel's next deadline.
 class TimerQueue {
  public:
   void add_sleep(Instant when, detail::Waiter& sleeper) {
@@ -51,11 +53,24 @@ class TimerQueue {
     heap_.pop();
     return timer;
   }
+  /// Removes the sleep of `sleeper`, if it has one; true when it had.
+  bool cancel_sleep(const detail::Waiter& sleeper) {
+    auto& timers = heap_.timers();
+    const auto before = timers.size();
+    std::erase_if(timers, [&](const Timer& timer) { return timer.sleeper == &sleeper; });
+    if (timers.size() == before) return false;
+    std::make_heap(timers.begin(), timers.end(), std::greater<>());
+    return true;
+  }
   void clear() { heap_ = {}; }
   bool empty() const noexcept { return heap_.empty(); }
 
  private:
-  std::priority_queue<Timer, std::vector<Timer>, std::greater<>> heap_;
+  /// The standard heap, with its container reachable for cancel_sleep.
+  struct Heap : std::priority_queue<Timer, std::vector<Timer>, std::greater<>> {
+    std::vector<Timer>& timers() noexcept { return c; }
+  };
+  Heap heap_;
   std::uint64_t next_order_ = 0;
 };
 

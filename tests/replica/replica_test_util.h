@@ -110,6 +110,7 @@ struct LoadReport {
   std::size_t ok = 0;
   std::size_t conflicts = 0;
   std::size_t not_member = 0;
+  std::size_t aborted = 0;  ///< two_phase: aborted by a view change (a member failed).
   std::size_t other = 0;
   std::string first_other;
   std::array<std::int64_t, Ledger::kKeys> committed{};  ///< Sum of successful adds per key.
@@ -129,6 +130,8 @@ inline Task<void> load(Kernel& k, Replicated<Ledger> r, std::size_t count, std::
       report.committed[f.op.key % Ledger::kKeys] += f.op.add;
     } else if (result.error().code == Errc::conflict) {
       ++report.conflicts;
+    } else if (result.error().code == Errc::closed) {
+      ++report.aborted;
     } else if (result.error().code == Errc::invalid_argument &&
                result.error().message.find("not a member") != std::string::npos) {
       ++report.not_member;

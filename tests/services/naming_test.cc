@@ -497,3 +497,31 @@ TEST(Naming, WatchesUnderTheSimulatorSeeTheirOwnKernelsChangesOnce) {
 }
 
 }  // namespace naming_test
+
+namespace naming_test {
+
+TEST(Naming, AFailedMemberIsRemovedAndTheTableGoesOn) {
+  auto f = start(4);
+  ASSERT_TRUE(f.names);
+  ASSERT_TRUE(f.register_on(1, "svc/before", "one").ok());
+  // The sequencer or not, kernel 2 fails: the others remove it and keep every name.
+  ASSERT_TRUE(f.system->declare_failed(2).ok());
+  for (mk::KernelId on : {0u, 1u, 3u}) {
+    auto done = f.register_on(on, "svc/after" + std::to_string(on), "v");
+    EXPECT_TRUE(done.ok()) << done.error().describe();
+  }
+  for (mk::KernelId on : {0u, 1u, 3u}) {
+    auto before = f.lookup_on(on, "svc/before");
+    ASSERT_TRUE(before.ok()) << before.error().describe();
+    EXPECT_EQ(*before, "one");
+    for (mk::KernelId from : {0u, 1u, 3u})
+      EXPECT_TRUE(f.lookup_on(on, "svc/after" + std::to_string(from)).ok());
+  }
+  auto members = f.system->run(3, [ns = *f.names](Kernel& k) -> Task<std::vector<mk::KernelId>> {
+    co_return ns.members(k);
+  });
+  ASSERT_TRUE(members.ok());
+  EXPECT_EQ(*members, (std::vector<mk::KernelId>{0, 1, 3}));
+}
+
+}  // namespace naming_test

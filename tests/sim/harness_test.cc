@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -45,6 +46,17 @@ class SeedEnvironment {
   std::optional<std::string> saved_seeds_;
 };
 
+/// The arguments this test binary was started with, without its name.
+std::vector<std::string> own_arguments() {
+  std::ifstream cmdline("/proc/self/cmdline", std::ios::binary);
+  std::vector<std::string> arguments;
+  std::string argument;
+  while (std::getline(cmdline, argument, '\0'))
+    arguments.push_back(argument);
+  if (!arguments.empty()) arguments.erase(arguments.begin());
+  return arguments;
+}
+
 /// Fails on seed 7 only: kernel 1's answer is checked against the wrong value then.
 mk::Result<void> fails_on_seven(mk::Simulation& sim) {
   handle_bump_everywhere(sim);
@@ -74,10 +86,17 @@ TEST(SeedHarness, ReportsTheFirstFailingSeedWithItsReplay) {
   EXPECT_EQ(*report.failure->seed, 7u);
   EXPECT_EQ(report.failure->error.code, mk::Errc::internal);
   ASSERT_TRUE(report.failure->trace_hash.has_value());
-  EXPECT_EQ(report.failure->replay.rfind("MK_SIM_SEED=7 /", 0), 0u) << report.failure->replay;
-  EXPECT_NE(report.failure->replay.find("sim_tests --gtest_filter=" + current_test_name()),
-            std::string::npos)
-      << report.failure->replay;
+  const std::string& line = report.failure->replay;
+  EXPECT_EQ(line.rfind("MK_SIM_SEED=7 /", 0), 0u) << line;
+  EXPECT_NE(line.find("sim_tests "), std::string::npos) << line;
+  // The program's own arguments, with the filter naming this test alone, last.
+  const std::string filter = " --gtest_filter=" + current_test_name();
+  EXPECT_EQ(line.substr(line.size() - filter.size()), filter) << line;
+  EXPECT_EQ(line.find("--gtest_filter="), line.size() - filter.size() + 1) << line;
+  for (const std::string& argument : own_arguments()) {
+    if (argument.rfind("--gtest_filter=", 0) == 0) continue;
+    EXPECT_NE(line.find(" " + argument), std::string::npos) << argument << " in " << line;
+  }
   const std::string text = report.describe();
   EXPECT_NE(text.find("seed 7 failed"), std::string::npos) << text;
   EXPECT_NE(text.find("trace hash"), std::string::npos) << text;
@@ -103,6 +122,12 @@ TEST(SeedHarness, PassingSeedsAndTheEnvironmentsCount) {
   EXPECT_TRUE(report.ok()) << report.describe();
   EXPECT_EQ(seen, (std::vector<std::uint64_t>{100, 101, 102}));
   EXPECT_EQ(report.describe(), "3 seeds passed");
+  EXPECT_EQ(report.seeds_planned, 3u);
+
+  SeedEnvironment one("101", std::nullopt);
+  EXPECT_EQ(
+      mk::run_seeds(options, [](std::uint64_t) -> mk::Result<void> { return {}; }).seeds_planned,
+      1u);
 }
 
 TEST(SeedHarness, BadEnvironmentIsAnErrorNotASeed) {
