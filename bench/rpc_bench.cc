@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <atomic>
@@ -14,6 +15,7 @@
 
 #include "mk/channel.h"
 #include "mk/message_codec.h"
+#include "mk/replicated.h"
 #include "mk/system.h"
 #include "stats.h"
 #include "suite.h"
@@ -151,6 +153,75 @@ double calls_per_second(System& system, std::uint64_t tasks, std::uint64_t calls
   return static_cast<double>(tasks * calls_per_task) / (*elapsed / 1e9);
 }
 
+/// The replicated object the failover figure watches: any state machine does.
+struct FailoverCounter {
+  struct Op {
+    std::int64_t add;
+  };
+  using Result = std::int64_t;
+  std::int64_t value = 0;
+  Result apply(const Op& op) { return value += op.add; }
+};
+
+/// On kernel `k`: waits until `victim` has failed, then until `k`'s replica of `watched` has
+/// installed a view without it; the steady clock's reading then, in ns.
+Task<std::int64_t> await_view_without(Kernel& k, Replicated<FailoverCounter> watched,
+                                      KernelId victim) {
+  (void)co_await k.until_failed(victim);
+  for (;;) {
+    const auto members = watched.members(k);
+    if (std::find(members.begin(), members.end(), victim) == members.end()) break;
+    co_await k.yield();
+  }
+  co_return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+/// Kernels as processes, three of them sharing one replicated object: from the SIGKILL of one
+/// to a survivor's view without it (the failure detected and the view changed), in ns; 0 if
+/// something failed.
+double failover_ns(Config config) {
+  config.isolation = Isolation::processes;
+  config.cores.push_back(config.cores.front());
+  config.kernels_per_core = 2;
+  config.poll_budget = std::chrono::nanoseconds::zero();
+  auto booted = System::boot(config);
+  if (!booted) {
+    fmt::print(stderr, "mk-bench rpc: failover: {}\n", booted.error().describe());
+    return 0;
+  }
+  System& system = **booted;
+  const KernelId victim = 2;
+  auto watched = Replicated<FailoverCounter>::create(system, {}, {});
+  auto pid = system.pid_of(victim);
+  if (!watched || !pid) {
+    fmt::print(stderr, "mk-bench rpc: failover: {}\n",
+               (!watched ? watched.error() : pid.error()).describe());
+    return 0;
+  }
+  mk::Result<std::int64_t> seen = error(Errc::internal, "not run");
+  // The watch waits on kernel 0 while this thread kills the victim.
+  std::thread watcher([&] {
+    seen = system.run(
+        0,
+        [](Kernel& k, Replicated<FailoverCounter> object, KernelId gone) {
+          return await_view_without(k, std::move(object), gone);
+        },
+        *watched, victim);
+  });
+  // Long enough for the watch to be waiting (its kernel sleeps in until_failed).
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const auto killed =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+  ::kill(*pid, SIGKILL);
+  watcher.join();
+  if (!seen) {
+    fmt::print(stderr, "mk-bench rpc: failover: {}\n", seen.error().describe());
+    return 0;
+  }
+  return static_cast<double>(*seen - killed);
+}
+
 /// What one isolation mode measured.
 struct ModeFigures {
   std::vector<double> call_ns;
@@ -202,7 +273,7 @@ void run_rpc(const Options& options, Report& report) {
   const std::uint64_t tasks = 64;
   const std::uint64_t calls_per_task = options.quick ? 2'000 : 20'000;
 
-  std::vector<double> raw_ns;
+  std::vector<double> raw_ns, failover;
   ModeFigures threads, processes;
   for (std::size_t r = 0; r < repetitions; ++r) {
     // The raw channel runs while no kernel does, so the two never share a core.
@@ -214,6 +285,7 @@ void run_rpc(const Options& options, Report& report) {
         !measure_calls(config, Isolation::processes, rounds, tasks, calls_per_task, processes)) {
       return;
     }
+    if (const double ns = failover_ns(config); ns > 0) failover.push_back(ns);
   }
   const Target rtt_target{Target::Kind::at_most, 1.3};
   report.add({"rpc.urpc.rtt_ns", median(raw_ns), "ns", std::nullopt, std::nullopt});
@@ -229,6 +301,10 @@ void run_rpc(const Options& options, Report& report) {
               std::nullopt});
   report.add({"process.rpc.calls_per_s", median(processes.rates), "call/s", "rpc.calls_per_s",
               std::nullopt});
+  // Its baseline is the idle suite's: it appears beside it when both run (mk-bench all).
+  if (!failover.empty()) {
+    report.add({"failover.detect_ns", median(failover), "ns", "idle.wake_rtt_ns", std::nullopt});
+  }
 }
 
 }  // namespace mk::bench
