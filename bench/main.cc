@@ -1,15 +1,48 @@
 // mk-bench: runs bench suites and prints each figure beside its baseline from the same run.
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "mk/skb.h"
 #include "report.h"
 #include "suite.h"
+
+namespace {
+
+// Why `path` cannot be written, or empty when it can. Creates nothing and truncates nothing,
+// so a run that fails later loses no earlier results.
+std::string unwritable(const std::string& path) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd >= 0) {
+    close(fd);
+    unlink(path.c_str());
+    return {};
+  }
+  if (errno == EEXIST) fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    close(fd);
+    return {};
+  }
+  return std::strerror(errno);
+}
+
+std::string suite_names() {
+  std::vector<std::string_view> names{"all"};
+  for (const auto& suite : mk::bench::suites())
+    names.push_back(suite.name);
+  return fmt::format("{}", fmt::join(names, ", "));
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"mk-bench: mk's bench suites, each figure beside its baseline from the same run"};
@@ -27,7 +60,30 @@ int main(int argc, char** argv) {
   for (const auto& suite : mk::bench::suites()) {
     app.add_subcommand(std::string(suite.name), std::string(suite.summary));
   }
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // CLI11 reports a misspelt suite as a missing one; name what was typed instead.
+    if (const std::vector<std::string> rest = app.remaining(); !rest.empty()) {
+      fmt::print(stderr, "mk-bench: unknown suite or argument '{}' (suites: {})\n", rest.front(),
+                 suite_names());
+    } else {
+      fmt::print(stderr, "mk-bench: {} (suites: {})\n", e.what(), suite_names());
+    }
+    return 2;
+  }
+
+  // Checked before any suite runs, rather than after minutes of measuring.
+  if (!json_path.empty()) {
+    if (const std::string why = unwritable(json_path); !why.empty()) {
+      fmt::print(stderr, "mk-bench: --json {}: cannot write: {}\n", json_path, why);
+      return 2;
+    }
+  }
 
   if (!options.topology.empty()) {
     // A bad machine is refused before any suite runs, rather than leaving a hole in the report.
@@ -50,8 +106,10 @@ int main(int argc, char** argv) {
   if (!json_path.empty()) {
     std::ofstream out(json_path);
     out << report.to_json().dump(2) << '\n';
+    out.close();
     if (!out) {
-      fmt::print(stderr, "mk-bench: cannot write {}\n", json_path);
+      fmt::print(stderr, "mk-bench: --json {}: cannot write: {}\n", json_path,
+                 std::strerror(errno));
       return 2;
     }
   }

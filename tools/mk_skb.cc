@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <charconv>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -20,7 +21,7 @@ struct Arguments {
   std::string root;
   std::string kind;
   std::string members = "all";
-  std::size_t kernels = 0;
+  std::string kernels;
   std::string policy = "compact";
   std::optional<int> cpukind;
   bool oversubscribe = false;
@@ -71,23 +72,38 @@ int run_route(const mk::Skb& skb, const Arguments& args) {
   auto route = skb.route(root->front(), *members, *kind);
   if (!route) return fail(route.error());
   if (args.json) {
-    std::printf("%s\n", mk::tool::route_json(*route).dump(2).c_str());
+    std::printf("%s\n", mk::tool::json_text(mk::tool::route_json(*route), 2).c_str());
   } else {
     std::printf("%s", mk::tool::route_text(skb, *route).c_str());
   }
   return 0;
 }
 
+// A count of kernels: digits only, so that "-1" is refused instead of read as 2^64 - 1.
+mk::Result<std::size_t> parse_kernels(const std::string& text) {
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) {
+    return mk::error(mk::Errc::invalid_argument,
+                     fmt::format("N must be a number of kernels (1 or more), not '{}'", text));
+  }
+  std::size_t value = 0;
+  if (std::from_chars(text.data(), text.data() + text.size(), value).ec != std::errc()) {
+    return mk::error(mk::Errc::too_large, fmt::format("N = {} kernels is too many", text));
+  }
+  return value;
+}
+
 int run_place(const mk::Skb& skb, const Arguments& args) {
+  auto kernels = parse_kernels(args.kernels);
+  if (!kernels) return fail(kernels.error());
   auto policy = mk::parse_placement_policy(args.policy);
   if (!policy) return fail(policy.error());
   mk::PlacementOptions options;
   options.cpukind = args.cpukind;
   options.allow_oversubscription = args.oversubscribe;
-  auto cores = skb.place(args.kernels, *policy, options);
+  auto cores = skb.place(*kernels, *policy, options);
   if (!cores) return fail(cores.error());
   if (args.json) {
-    std::printf("%s\n", nlohmann::json(*cores).dump().c_str());
+    std::printf("%s\n", mk::tool::json_text(nlohmann::json(*cores)).c_str());
   } else {
     std::printf("%s\n", fmt::format("{}", fmt::join(*cores, " ")).c_str());
   }
@@ -121,6 +137,31 @@ int run_measure(mk::Skb& skb, const Arguments& args) {
                   static_cast<long long>(latency.median.count()),
                   std::string(mk::to_string(latency.source)).c_str());
     }
+  }
+  return 0;
+}
+
+int run(const std::string& command, Arguments& args) {
+  auto skb = load(args);
+  if (!skb) return fail(skb.error());
+  if (command == "show") {
+    std::printf("%s", mk::tool::show_text(*skb).c_str());
+  } else if (command == "facts") {
+    if (args.json) {
+      std::printf("%s\n", mk::tool::json_text(mk::tool::facts_json(*skb), 2).c_str());
+    } else {
+      std::printf("%s", mk::tool::facts_text(*skb).c_str());
+    }
+  } else if (command == "route") {
+    return run_route(*skb, args);
+  } else if (command == "place") {
+    return run_place(*skb, args);
+  } else if (command == "central") {
+    auto central = skb->central_core();
+    if (!central) return fail(central.error());
+    std::printf("%u\n", *central);
+  } else if (command == "measure") {
+    return run_measure(*skb, args);
   }
   return 0;
 }
@@ -183,27 +224,13 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  auto skb = load(args);
-  if (!skb) return fail(skb.error());
-  const std::string command = app.get_subcommands().front()->get_name();
-  if (command == "show") {
-    std::printf("%s", mk::tool::show_text(*skb).c_str());
-  } else if (command == "facts") {
-    if (args.json) {
-      std::printf("%s\n", mk::tool::facts_json(*skb).dump(2).c_str());
-    } else {
-      std::printf("%s", mk::tool::facts_text(*skb).c_str());
-    }
-  } else if (command == "route") {
-    return run_route(*skb, args);
-  } else if (command == "place") {
-    return run_place(*skb, args);
-  } else if (command == "central") {
-    auto central = skb->central_core();
-    if (!central) return fail(central.error());
-    std::printf("%u\n", *central);
-  } else if (command == "measure") {
-    return run_measure(*skb, args);
+  // Every error is a value; this is the last line of defence for a bug that throws.
+  try {
+    return run(app.get_subcommands().front()->get_name(), args);
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "mk-skb: error: out of memory\n");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mk-skb: error: internal: %s (a bug in mk-skb)\n", e.what());
   }
-  return 0;
+  return 1;
 }

@@ -45,6 +45,10 @@ void print_tree(const Skb& skb, const Route& route, CoreId core, int depth, std:
 
 }  // namespace
 
+std::string json_text(const nlohmann::json& doc, int indent) {
+  return doc.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 std::string format_core_list(const std::vector<CoreId>& cores) {
   std::string text;
   for (std::size_t i = 0; i < cores.size();) {
@@ -104,9 +108,11 @@ std::string show_text(const Skb& skb) {
     out += fmt::format("NUMA node {} ({})\n", node.os_index, human_bytes(node.memory_bytes));
     std::map<int, std::vector<const CoreInfo*>> packages;
     for (CoreId pu : node.cores) {
-      const CoreInfo& core = *std::find_if(skb.cores().begin(), skb.cores().end(),
-                                           [&](const CoreInfo& c) { return c.pu == pu; });
-      packages[core.package].push_back(&core);
+      // cores() ascends by pu.
+      const auto core =
+          std::lower_bound(skb.cores().begin(), skb.cores().end(), pu,
+                           [](const CoreInfo& info, CoreId id) { return info.pu < id; });
+      packages[core->package].push_back(&*core);
     }
     for (auto& [package, cores] : packages) {
       out += package >= 0 ? fmt::format("  package {}\n", package) : "  (no package)\n";

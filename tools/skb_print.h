@@ -30,6 +30,10 @@ nlohmann::json route_json(const Route& route);
 /// "all" (every usable core) or a list such as "0-3,8,10"; errors name the bad item.
 Result<std::vector<CoreId>> parse_core_list(std::string_view text, const Skb& skb);
 
+/// JSON text for output. Names read from files (an hwloc cpukind, a path) may hold invalid
+/// UTF-8, which is replaced rather than thrown on.
+std::string json_text(const nlohmann::json& doc, int indent = -1);
+
 /// "0-3,8,10" for a sorted list of cores.
 std::string format_core_list(const std::vector<CoreId>& cores);
 

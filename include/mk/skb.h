@@ -41,10 +41,15 @@ class Skb {
  public:
   /// The live machine, restricted to the cores this process may run on.
   static Result<Skb> discover();
-  /// A machine described by an hwloc XML export; errors name the file.
+  /// A machine described by an hwloc XML export (at most 64 MiB); errors name the file.
+  /// hwloc reads the file first in mk-hwloc-probe, a short-lived process of its own, so that
+  /// a file that crashes hwloc is an error (docs/skb.md, "Untrusted input").
   static Result<Skb> from_xml_file(const std::string& path);
+  /// from_xml_file() for XML already in memory; `name` stands for the file in errors.
+  static Result<Skb> from_xml_text(std::string_view xml, std::string_view name);
   /// A machine described by an hwloc synthetic string such as "pack:8 numa:1 core:4 pu:1";
-  /// errors name the bad token.
+  /// errors name the bad token or the limit passed (131,072 PUs; about a minute of hwloc's
+  /// time to build it).
   static Result<Skb> from_synthetic(std::string_view description);
   /// `mk-skb --topology` semantics: empty means the live machine, an existing file or a name
   /// ending in ".xml" an XML export, anything else a synthetic description.

@@ -86,8 +86,8 @@ class Asserter {
                                    std::string_view path) const {
     for (auto it = object.begin(); it != object.end(); ++it) {
       if (!known.contains(it.key())) {
-        return fail(path, fmt::format("unknown field '{}' (expected one of: {})", it.key(),
-                                      fmt::join(known, ", ")));
+        return fail(path, fmt::format("unknown field '{}' (expected one of: {})",
+                                      detail::text_excerpt(it.key()), fmt::join(known, ", ")));
       }
     }
     return std::nullopt;
@@ -96,11 +96,12 @@ class Asserter {
   Result<std::int64_t> integer(const json& value, std::string_view path, std::int64_t min,
                                std::int64_t max) const {
     if (!value.is_number_integer()) {
-      return fail(path, fmt::format("{} is not an integer", value.dump()));
+      return fail(path, fmt::format("{} is not an integer", detail::json_excerpt(value)));
     }
     const bool is_unsigned = value.is_number_unsigned();
     if (is_unsigned && value.get<std::uint64_t>() > static_cast<std::uint64_t>(max)) {
-      return fail(path, fmt::format("{} is out of range [{}, {}]", value.dump(), min, max));
+      return fail(
+          path, fmt::format("{} is out of range [{}, {}]", detail::json_excerpt(value), min, max));
     }
     const auto number = value.get<std::int64_t>();
     if (number < min || number > max) {
@@ -123,7 +124,8 @@ class Asserter {
   // A pair as "between": [a, b] with two distinct existing cores.
   Result<std::pair<CoreId, CoreId>> pair(const json& value, std::string_view path) const {
     if (!value.is_array() || value.size() != 2) {
-      return fail(path, fmt::format("{} is not a pair of cores [a, b]", value.dump()));
+      return fail(path,
+                  fmt::format("{} is not a pair of cores [a, b]", detail::json_excerpt(value)));
     }
     auto a = existing_core(value[0], fmt::format("{}[0]", path));
     if (!a) return std::move(a).error();
@@ -275,7 +277,8 @@ class Asserter {
     auto to = existing_core(entry["to"], path + ".to");
     if (!to) return std::move(to).error();
     const json& kind = entry["kind"];
-    const std::string name = kind.is_string() ? kind.get<std::string>() : kind.dump();
+    const std::string name =
+        kind.is_string() ? kind.get<std::string>() : detail::json_excerpt(kind);
     ChannelKind parsed;
     if (name == "urpc") {
       parsed = ChannelKind::urpc;
@@ -287,7 +290,8 @@ class Asserter {
       return fail(path + ".kind", "'local' needs both ends on one core");
     } else {
       return fail(path + ".kind",
-                  fmt::format("unknown transport '{}' (expected urpc, lockfree or local)", name));
+                  fmt::format("unknown transport '{}' (expected urpc, lockfree or local)",
+                              detail::text_excerpt(name)));
     }
     facts_.asserted_transports[{*from, *to}] = parsed;
     return {};

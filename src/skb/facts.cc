@@ -10,26 +10,32 @@ namespace {
 // Matrix values come from files; anything past this is nonsense and must not overflow.
 constexpr std::uint64_t kMaxDistance = 1'000'000;
 
-// The derived scale of docs/skb.md.
-constexpr int kSameCore = 1;
-constexpr int kCacheBase = 1;  // sharing a cache of level L costs 1 + L
-constexpr int kSamePackage = 6;
-constexpr int kSameNode = 10;
-constexpr int kRemoteNode = 20;
-
 int clamp_distance(std::uint64_t value) {
   return static_cast<int>(std::min<std::uint64_t>(value, kMaxDistance));
 }
 
 }  // namespace
 
+void DistanceMatrix::index_rows() {
+  rows.clear();
+  for (std::size_t i = 0; i < indexes.size(); ++i)
+    rows.try_emplace(indexes[i], i);
+}
+
+std::optional<std::size_t> DistanceMatrix::row(int index) const {
+  if (auto it = rows.find(index); it != rows.end()) return it->second;
+  return std::nullopt;
+}
+
 std::optional<int> DistanceMatrix::normalized(int from, int to) const {
-  const auto row = std::find(indexes.begin(), indexes.end(), from);
-  const auto col = std::find(indexes.begin(), indexes.end(), to);
-  if (row == indexes.end() || col == indexes.end()) return std::nullopt;
+  const auto i = row(from);
+  const auto j = row(to);
+  if (!i || !j) return std::nullopt;
+  return normalized_at(*i, *j);
+}
+
+int DistanceMatrix::normalized_at(std::size_t i, std::size_t j) const {
   const std::size_t n = indexes.size();
-  const auto i = static_cast<std::size_t>(row - indexes.begin());
-  const auto j = static_cast<std::size_t>(col - indexes.begin());
   const std::uint64_t self = values[i * n + i];
   const std::uint64_t value = std::min(values[i * n + j], kMaxDistance);
   // A zero diagonal means the matrix counts hops: each hop costs one remote step of 10.
@@ -60,26 +66,31 @@ std::optional<int> topology_distance(const SkbFacts& facts, CoreId a, CoreId b) 
   if (x == nullptr || y == nullptr || !x->online || !y->online) return std::nullopt;
   if (a == b) return 0;
   if (x->core >= 0 && x->core == y->core) return kSameCore;
+  // A cache is shared when it lies above both PUs in the tree: the innermost one above x that
+  // is also above y.
   for (std::size_t index : x->caches) {
-    const CacheInfo& cache = facts.caches[index];
-    if (std::binary_search(cache.cores.begin(), cache.cores.end(), b)) {
-      return kCacheBase + cache.level;
+    if (std::find(y->caches.begin(), y->caches.end(), index) != y->caches.end()) {
+      return kCacheBase + facts.caches[index].level;
     }
   }
-  if (x->numa_node != y->numa_node) {
+  return node_distance(facts, *x, *y);
+}
+
+int node_distance(const SkbFacts& facts, const CoreInfo& x, const CoreInfo& y) {
+  if (x.numa_node != y.numa_node) {
     std::optional<int> remote;
-    if (facts.numa_distances) remote = facts.numa_distances->normalized(x->numa_node, y->numa_node);
+    if (facts.numa_distances) remote = facts.numa_distances->normalized(x.numa_node, y.numa_node);
     // Where packages differ, a package (hops) matrix can tell what a flat NUMA matrix hides;
     // each is a lower bound of the cost, so the larger wins.
-    if (facts.package_distances && x->package != y->package) {
-      if (auto hops = facts.package_distances->normalized(x->package, y->package)) {
+    if (facts.package_distances && x.package != y.package) {
+      if (auto hops = facts.package_distances->normalized(x.package, y.package)) {
         remote = std::max(remote.value_or(0), *hops);
       }
     }
     // Another node is never as close as the local one, whatever a matrix claims.
     return std::max(remote.value_or(kRemoteNode), kSameNode + 1);
   }
-  if (x->package >= 0 && x->package == y->package) return kSamePackage;
+  if (x.package >= 0 && x.package == y.package) return kSamePackage;
   return kSameNode;
 }
 

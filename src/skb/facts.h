@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -19,12 +20,19 @@ namespace mk::detail {
 /// A distance matrix from hwloc, between NUMA nodes (by OS index) or packages (by logical
 /// index).
 struct DistanceMatrix {
-  std::string name;                   // hwloc's name, such as "NUMALatency"; may be empty
-  std::vector<int> indexes;           // which node/package each row and column is
-  std::vector<std::uint64_t> values;  // row-major, indexes.size() squared
+  std::string name;                           // hwloc's name, such as "NUMALatency"; may be empty
+  std::vector<int> indexes;                   // which node/package each row and column is
+  std::vector<std::uint64_t> values;          // row-major, indexes.size() squared
+  std::unordered_map<int, std::size_t> rows;  // index -> the first row that names it
 
+  /// Fills `rows` from `indexes`; call after changing them.
+  void index_rows();
+  /// The row (and column) of `index`, if the matrix has one.
+  std::optional<std::size_t> row(int index) const;
   /// The value normalised so that an object's distance to itself is 10 (ACPI SLIT scale).
   std::optional<int> normalized(int from, int to) const;
+  /// normalized() by row and column.
+  int normalized_at(std::size_t i, std::size_t j) const;
 };
 
 /// An unordered pair of cores, smaller first, as a map key.
@@ -63,8 +71,19 @@ struct SkbFacts {
   void refresh_usable();
 };
 
+// The derived distance scale of docs/skb.md.
+inline constexpr int kSameCore = 1;
+inline constexpr int kCacheBase = 1;  // sharing a cache of level L costs 1 + L
+inline constexpr int kSamePackage = 6;
+inline constexpr int kSameNode = 10;
+inline constexpr int kRemoteNode = 20;
+
 /// Distance on the docs/skb.md scale, ignoring assertions; nullopt for an offline core.
 std::optional<int> topology_distance(const SkbFacts& facts, CoreId a, CoreId b);
+
+/// The part of topology_distance() for two online PUs that share neither a physical core nor
+/// a cache: it depends on their NUMA nodes and packages alone.
+int node_distance(const SkbFacts& facts, const CoreInfo& x, const CoreInfo& y);
 
 /// Latency (median, ns) when every pair of `cores` has one, distance otherwise: the metric
 /// routes and the central core order by.
@@ -73,6 +92,8 @@ class Proximity {
   Proximity(const SkbFacts& facts, const std::vector<CoreId>& cores);
   /// Cost between two of the cores given to the constructor (0 for a core to itself).
   std::int64_t operator()(CoreId a, CoreId b) const;
+  /// True when the costs are latencies, false when they are distances.
+  bool by_latency() const { return by_latency_; }
 
  private:
   const SkbFacts& facts_;

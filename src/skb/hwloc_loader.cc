@@ -6,11 +6,15 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
+#include <limits>
 #include <map>
 #include <utility>
+
+#include "skb/hwloc_probe.h"
+#include "skb/json_errors.h"
 
 namespace mk::detail {
 namespace {
@@ -38,9 +42,28 @@ Result<Topology> make_topology() {
   return topology;
 }
 
-int logical_ancestor(hwloc_topology_t topology, hwloc_obj_t pu, hwloc_obj_type_t type) {
-  hwloc_obj_t ancestor = hwloc_get_ancestor_obj_by_type(topology, type, pu);
-  return ancestor == nullptr ? -1 : static_cast<int>(ancestor->logical_index);
+// mk's limit on PU (and NUMA node) OS indexes, which also bounds the PU count: Linux
+// supports at most 8192 CPUs, and projections to bigger machines stay far below this.
+constexpr int kMaxPuIndex = (1 << 17) - 1;
+
+// The PUs of a cpuset. A set read from a file may be infinite ("0xf...f") or name an index
+// no machine has; both are errors rather than an allocation without bound.
+Result<std::vector<CoreId>> cores_of(hwloc_const_bitmap_t set, std::string_view origin,
+                                     std::string_view what) {
+  if (hwloc_bitmap_weight(set) < 0) {
+    return error(Errc::parse_error, fmt::format("{}: the cpuset of {} is infinite", origin, what));
+  }
+  if (const int last = hwloc_bitmap_last(set); last > kMaxPuIndex) {
+    return error(Errc::too_large, fmt::format("{}: {} holds PU {}; mk handles PU indexes up to {}",
+                                              origin, what, last, kMaxPuIndex));
+  }
+  std::vector<CoreId> cores;
+  int pu = -1;
+  hwloc_bitmap_foreach_begin(pu, set) {
+    cores.push_back(static_cast<CoreId>(pu));
+  }
+  hwloc_bitmap_foreach_end();
+  return cores;
 }
 
 bool is_data_cache(hwloc_obj_t obj) {
@@ -48,18 +71,24 @@ bool is_data_cache(hwloc_obj_t obj) {
          obj->attr->cache.type != HWLOC_OBJ_CACHE_INSTRUCTION;
 }
 
-std::optional<DistanceMatrix> read_matrix(hwloc_topology_t topology, hwloc_distances_s* dist,
-                                          hwloc_obj_type_t type) {
+// A line size mk can lay rings out with: the facts file's bounds for cache_line_size.
+bool plausible_line_size(unsigned size) {
+  return size >= 16 && size <= 4096 && (size & (size - 1)) == 0;
+}
+
+// A matrix whose objects are all there (read_distances checks).
+DistanceMatrix read_matrix(hwloc_topology_t topology, hwloc_distances_s* dist,
+                           hwloc_obj_type_t type) {
   DistanceMatrix matrix;
   const char* name = hwloc_distances_get_name(topology, dist);
   matrix.name = name == nullptr ? "" : name;
   for (unsigned i = 0; i < dist->nbobjs; ++i) {
     hwloc_obj_t obj = dist->objs[i];
-    if (obj == nullptr) return std::nullopt;
     matrix.indexes.push_back(
         static_cast<int>(type == HWLOC_OBJ_NUMANODE ? obj->os_index : obj->logical_index));
   }
   matrix.values.assign(dist->values, dist->values + std::size_t{dist->nbobjs} * dist->nbobjs);
+  matrix.index_rows();
   return matrix;
 }
 
@@ -73,10 +102,11 @@ void read_distances(hwloc_topology_t topology, SkbFacts& facts) {
   all.resize(count);
   for (hwloc_distances_s* dist : all) {
     const bool bandwidth = (dist->kind & HWLOC_DISTANCES_KIND_MEANS_BANDWIDTH) != 0;
-    hwloc_obj_type_t type = dist->nbobjs > 0 ? dist->objs[0]->type : HWLOC_OBJ_PU;
+    const hwloc_obj_type_t type =
+        dist->nbobjs > 0 && dist->objs[0] != nullptr ? dist->objs[0]->type : HWLOC_OBJ_PU;
     bool homogeneous = true;
     for (unsigned i = 0; i < dist->nbobjs; ++i)
-      homogeneous &= dist->objs[i]->type == type;
+      homogeneous &= dist->objs[i] != nullptr && dist->objs[i]->type == type;
     if (!bandwidth && homogeneous && dist->nbobjs > 1) {
       if (type == HWLOC_OBJ_NUMANODE && !facts.numa_distances) {
         facts.numa_distances = read_matrix(topology, dist, type);
@@ -88,7 +118,7 @@ void read_distances(hwloc_topology_t topology, SkbFacts& facts) {
   }
 }
 
-void read_cpukinds(hwloc_topology_t topology, SkbFacts& facts) {
+Result<void> read_cpukinds(hwloc_topology_t topology, SkbFacts& facts) {
   const int count = hwloc_cpukinds_get_nr(topology, 0);
   Bitmap set(hwloc_bitmap_alloc());
   for (int kind = 0; kind < count; ++kind) {
@@ -102,13 +132,14 @@ void read_cpukinds(hwloc_topology_t topology, SkbFacts& facts) {
     CpuKindInfo info;
     info.efficiency = efficiency;
     for (unsigned i = 0; i < nr_infos; ++i) {
-      if (std::strcmp(infos[i].name, "CoreType") == 0) info.name = infos[i].value;
+      if (infos[i].name != nullptr && infos[i].value != nullptr &&
+          std::strcmp(infos[i].name, "CoreType") == 0) {
+        info.name = infos[i].value;
+      }
     }
-    int pu = -1;
-    hwloc_bitmap_foreach_begin(pu, set.get()) {
-      info.cores.push_back(static_cast<CoreId>(pu));
-    }
-    hwloc_bitmap_foreach_end();
+    auto cores = cores_of(set.get(), facts.origin, fmt::format("cpukind {}", kind));
+    if (!cores) return std::move(cores).error();
+    info.cores = std::move(cores).value();
     const int index = static_cast<int>(facts.cpukinds.size());
     for (CoreId core : info.cores) {
       if (CoreInfo* target = facts.find(core)) {
@@ -118,6 +149,7 @@ void read_cpukinds(hwloc_topology_t topology, SkbFacts& facts) {
     }
     facts.cpukinds.push_back(std::move(info));
   }
+  return {};
 }
 
 std::string canonical_description(const SkbFacts& facts, std::string_view host) {
@@ -141,6 +173,87 @@ std::string canonical_description(const SkbFacts& facts, std::string_view host) 
   return text;
 }
 
+// Each PU of the tree: online, allowed or not, and its physical core, package and caches,
+// from its ancestors.
+Result<void> read_pus(hwloc_topology_t topology, SkbFacts& facts,
+                      const std::map<hwloc_obj_t, std::size_t>& cache_index,
+                      hwloc_const_bitmap_t allowed) {
+  for (hwloc_obj_t pu = hwloc_get_next_obj_by_type(topology, HWLOC_OBJ_PU, nullptr); pu != nullptr;
+       pu = hwloc_get_next_obj_by_type(topology, HWLOC_OBJ_PU, pu)) {
+    CoreInfo* core = pu->os_index > static_cast<unsigned>(kMaxPuIndex)
+                         ? nullptr
+                         : facts.find(static_cast<CoreId>(pu->os_index));
+    if (core == nullptr) {
+      return error(Errc::parse_error, fmt::format("{}: PU P#{} lies outside the complete cpuset",
+                                                  facts.origin, pu->os_index));
+    }
+    core->logical_index = static_cast<int>(pu->logical_index);
+    core->online = true;
+    core->allowed = hwloc_bitmap_isset(allowed, pu->os_index) != 0;
+    int cores_above = 0;
+    for (hwloc_obj_t up = pu->parent; up != nullptr; up = up->parent) {
+      if (auto it = cache_index.find(up); it != cache_index.end())
+        core->caches.push_back(it->second);
+      if (up->type == HWLOC_OBJ_CORE && cores_above++ == 0)
+        core->core = static_cast<int>(up->logical_index);
+      if (up->type == HWLOC_OBJ_PACKAGE && core->package < 0)
+        core->package = static_cast<int>(up->logical_index);
+    }
+    // A core inside a core would make "the same physical core" ambiguous.
+    if (cores_above > 1) {
+      return error(Errc::parse_error, fmt::format("{}: PU P#{} lies inside {} Core objects",
+                                                  facts.origin, pu->os_index, cores_above));
+    }
+  }
+  return {};
+}
+
+// Orders NUMA nodes by OS index, and finds them by it.
+struct ByOsIndex {
+  bool operator()(const NumaNodeInfo& node, int index) const { return node.os_index < index; }
+  bool operator()(int index, const NumaNodeInfo& node) const { return index < node.os_index; }
+};
+
+// Each PU's local memory: the first NUMA node (in hwloc's order) whose cpuset holds it; later
+// ones are extra memories such as HBM.
+Result<void> read_numa_nodes(hwloc_topology_t topology, SkbFacts& facts) {
+  for (hwloc_obj_t node = hwloc_get_next_obj_by_type(topology, HWLOC_OBJ_NUMANODE, nullptr);
+       node != nullptr; node = hwloc_get_next_obj_by_type(topology, HWLOC_OBJ_NUMANODE, node)) {
+    if (node->os_index > static_cast<unsigned>(kMaxPuIndex)) {
+      return error(Errc::too_large, fmt::format("{}: NUMA node {} is beyond mk's limit of {}",
+                                                facts.origin, node->os_index, kMaxPuIndex));
+    }
+    const int os_index = static_cast<int>(node->os_index);
+    NumaNodeInfo info;
+    info.os_index = os_index;
+    info.memory_bytes = node->attr->numanode.local_memory;
+    facts.numa_nodes.push_back(std::move(info));
+    auto cores = cores_of(node->cpuset, facts.origin, fmt::format("NUMA node {}", os_index));
+    if (!cores) return std::move(cores).error();
+    for (CoreId pu : *cores) {
+      CoreInfo* core = facts.find(pu);
+      // Only PUs in the tree have a place, hence a node.
+      if (core != nullptr && core->online && core->numa_node < 0) core->numa_node = os_index;
+    }
+  }
+  for (const CoreInfo& core : facts.cores) {
+    if (core.online && core.numa_node < 0) {
+      return error(Errc::parse_error,
+                   fmt::format("{}: PU P#{} lies in no NUMA node", facts.origin, core.pu));
+    }
+  }
+  std::stable_sort(
+      facts.numa_nodes.begin(), facts.numa_nodes.end(),
+      [](const NumaNodeInfo& x, const NumaNodeInfo& y) { return x.os_index < y.os_index; });
+  for (const CoreInfo& core : facts.cores) {
+    const auto [first, last] = std::equal_range(facts.numa_nodes.begin(), facts.numa_nodes.end(),
+                                                core.numa_node, ByOsIndex{});
+    for (auto node = first; node != last; ++node)
+      node->cores.push_back(core.pu);
+  }
+  return {};
+}
+
 // Reads a loaded topology. `restrict_to` (live machine only) further limits the allowed PUs.
 Result<std::shared_ptr<SkbFacts>> read_topology(hwloc_topology_t topology, std::string origin,
                                                 bool live, hwloc_const_bitmap_t restrict_to) {
@@ -148,31 +261,21 @@ Result<std::shared_ptr<SkbFacts>> read_topology(hwloc_topology_t topology, std::
   facts->origin = std::move(origin);
   facts->live = live;
 
-  hwloc_const_bitmap_t complete = hwloc_topology_get_complete_cpuset(topology);
-  hwloc_const_bitmap_t present = hwloc_topology_get_topology_cpuset(topology);
   Bitmap allowed(hwloc_bitmap_dup(hwloc_topology_get_allowed_cpuset(topology)));
   if (restrict_to != nullptr) hwloc_bitmap_and(allowed.get(), allowed.get(), restrict_to);
 
   // Offline PUs exist only in the complete cpuset: they are facts without a place in the tree.
-  int index = -1;
-  hwloc_bitmap_foreach_begin(index, complete) {
+  // A PU is online when the tree has it (read_pus), not when a cpuset claims it.
+  auto complete =
+      cores_of(hwloc_topology_get_complete_cpuset(topology), facts->origin, "the machine");
+  if (!complete) return std::move(complete).error();
+  for (CoreId pu : *complete) {
     CoreInfo core;
-    core.pu = static_cast<CoreId>(index);
-    core.online = hwloc_bitmap_isset(present, static_cast<unsigned>(index)) != 0;
-    core.allowed = core.online && hwloc_bitmap_isset(allowed.get(), static_cast<unsigned>(index));
+    core.pu = pu;
+    core.online = false;
+    core.allowed = false;
     facts->cores.push_back(std::move(core));
   }
-  hwloc_bitmap_foreach_end();
-
-  for (hwloc_obj_t node = hwloc_get_next_obj_by_type(topology, HWLOC_OBJ_NUMANODE, nullptr);
-       node != nullptr; node = hwloc_get_next_obj_by_type(topology, HWLOC_OBJ_NUMANODE, node)) {
-    NumaNodeInfo info;
-    info.os_index = static_cast<int>(node->os_index);
-    info.memory_bytes = node->attr->numanode.local_memory;
-    facts->numa_nodes.push_back(std::move(info));
-  }
-  std::sort(facts->numa_nodes.begin(), facts->numa_nodes.end(),
-            [](const NumaNodeInfo& x, const NumaNodeInfo& y) { return x.os_index < y.os_index; });
 
   std::map<hwloc_obj_t, std::size_t> cache_index;
   for (int level = HWLOC_OBJ_L1CACHE; level <= HWLOC_OBJ_L5CACHE; ++level) {
@@ -181,56 +284,28 @@ Result<std::shared_ptr<SkbFacts>> read_topology(hwloc_topology_t topology, std::
          obj = hwloc_get_next_obj_by_type(topology, type, obj)) {
       if (!is_data_cache(obj)) continue;
       CacheInfo cache;
-      cache.level = static_cast<int>(obj->attr->cache.depth);
+      // The level from the type, not the depth attribute a file may set to anything.
+      cache.level = level - HWLOC_OBJ_L1CACHE + 1;
       cache.size = obj->attr->cache.size;
       cache.line_size = obj->attr->cache.linesize;
-      int pu = -1;
-      hwloc_bitmap_foreach_begin(pu, obj->cpuset) {
-        cache.cores.push_back(static_cast<CoreId>(pu));
-      }
-      hwloc_bitmap_foreach_end();
+      auto cores = cores_of(obj->cpuset, facts->origin, fmt::format("an L{} cache", cache.level));
+      if (!cores) return std::move(cores).error();
+      cache.cores = std::move(cores).value();
       cache_index.emplace(obj, facts->caches.size());
       facts->caches.push_back(std::move(cache));
     }
   }
 
-  for (hwloc_obj_t pu = hwloc_get_next_obj_by_type(topology, HWLOC_OBJ_PU, nullptr); pu != nullptr;
-       pu = hwloc_get_next_obj_by_type(topology, HWLOC_OBJ_PU, pu)) {
-    CoreInfo* core = facts->find(static_cast<CoreId>(pu->os_index));
-    if (core == nullptr) {
-      return error(Errc::parse_error, fmt::format("{}: PU P#{} lies outside the complete cpuset",
-                                                  facts->origin, pu->os_index));
-    }
-    core->logical_index = static_cast<int>(pu->logical_index);
-    core->core = logical_ancestor(topology, pu, HWLOC_OBJ_CORE);
-    core->package = logical_ancestor(topology, pu, HWLOC_OBJ_PACKAGE);
-    for (hwloc_obj_t up = pu->parent; up != nullptr; up = up->parent) {
-      if (auto it = cache_index.find(up); it != cache_index.end())
-        core->caches.push_back(it->second);
-    }
-    // The first NUMA node (in hwloc's order) whose cpuset holds the PU is its local memory;
-    // later ones are extra memories such as HBM.
-    for (hwloc_obj_t node = hwloc_get_next_obj_by_type(topology, HWLOC_OBJ_NUMANODE, nullptr);
-         node != nullptr; node = hwloc_get_next_obj_by_type(topology, HWLOC_OBJ_NUMANODE, node)) {
-      if (hwloc_bitmap_isset(node->cpuset, pu->os_index)) {
-        core->numa_node = static_cast<int>(node->os_index);
-        break;
-      }
-    }
-  }
-  for (const CoreInfo& core : facts->cores) {
-    for (NumaNodeInfo& node : facts->numa_nodes) {
-      if (node.os_index == core.numa_node) node.cores.push_back(core.pu);
-    }
-  }
-
-  read_cpukinds(topology, *facts);
+  if (auto pus = read_pus(topology, *facts, cache_index, allowed.get()); !pus) return pus.error();
+  if (auto nodes = read_numa_nodes(topology, *facts); !nodes) return nodes.error();
+  if (auto kinds = read_cpukinds(topology, *facts); !kinds) return kinds.error();
   read_distances(topology, *facts);
 
-  // The line size of the innermost data cache; hwloc may not know it (synthetic topologies).
+  // The line size of the innermost data cache; hwloc may not know it (synthetic topologies),
+  // and a file may claim a size rings cannot be laid out with.
   facts->line_size = 0;
   for (const CacheInfo& cache : facts->caches) {
-    if (cache.level == 1 && cache.line_size > 0) {
+    if (cache.level == 1 && plausible_line_size(cache.line_size)) {
       facts->line_size = cache.line_size;
       break;
     }
@@ -256,14 +331,24 @@ Result<std::shared_ptr<SkbFacts>> read_topology(hwloc_topology_t topology, std::
   return facts;
 }
 
+// One more PU than mk handles.
+constexpr std::uint64_t kTooManyPus = std::uint64_t{kMaxPuIndex} + 2;
+
+// A decimal number, saturated at 2^64 - 1.
+std::uint64_t saturating_number(std::string_view digits) {
+  std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  return ec == std::errc::result_out_of_range ? std::numeric_limits<std::uint64_t>::max() : value;
+}
+
 bool valid_count(std::string_view text) {
   if (text.empty()) return false;
   return std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
          text.find_first_not_of('0') != std::string_view::npos;
 }
 
-// hwloc says only "invalid" for a bad synthetic string; this finds the token to name.
-std::optional<std::string> bad_synthetic_token(std::string_view description) {
+// Splits a synthetic description into tokens at blanks outside brackets.
+std::vector<std::string> synthetic_tokens(std::string_view description) {
   std::vector<std::string> tokens;
   std::string current;
   int depth = 0;
@@ -278,18 +363,104 @@ std::optional<std::string> bad_synthetic_token(std::string_view description) {
     }
   }
   if (!current.empty()) tokens.push_back(std::move(current));
-  for (const std::string& token : tokens) {
+  return tokens;
+}
+
+// hwloc 2.9 inserts each object by comparing its cpuset with those of its siblings, level by
+// level, so building a machine costs about (objects x siblings x bitmap words) steps; this
+// many take about a minute on a 2020s core (100,000 PUs as pack:100 numa:2 l3:1 core:250
+// pu:2 need 2e10; core:10000 pu:1 needs 1.6e10).
+constexpr std::uint64_t kMaxSyntheticWork = 30'000'000'000;
+
+}  // namespace
+
+Result<SyntheticSize> measure_synthetic(std::string_view description) {
+  auto bad = [&](std::string_view token) {
+    return error(Errc::parse_error,
+                 fmt::format("synthetic topology \"{}\": bad token '{}' (expected TYPE:COUNT "
+                             "such as pack:2)",
+                             description, text_excerpt(token)));
+  };
+  if (auto odd =
+          std::find_if(description.begin(), description.end(),
+                       [](char c) { return (c < ' ' && c != '\t' && c != '\n') || c > '~'; });
+      odd != description.end()) {
+    return error(Errc::parse_error,
+                 fmt::format("synthetic topology: unexpected byte 0x{:02x} at offset {}",
+                             static_cast<unsigned char>(*odd), odd - description.begin()));
+  }
+  SyntheticSize size;
+  std::uint64_t side_by_side = 0;  // sum over levels of objects x siblings
+  for (const std::string& token : synthetic_tokens(description)) {
+    // An explicit list of OS indexes (hwloc's other form, interleaving, stays below the count).
+    for (std::size_t at = token.find("indexes="); at != std::string::npos;
+         at = token.find("indexes=", at + 1)) {
+      std::string_view list = std::string_view(token).substr(at + 8);
+      list = list.substr(0, list.find_first_not_of("0123456789,"));
+      while (!list.empty()) {
+        const std::string_view digits = list.substr(0, list.find(','));
+        list.remove_prefix(std::min(list.size(), digits.size() + 1));
+        if (!digits.empty() && saturating_number(digits) > kMaxPuIndex) {
+          return error(
+              Errc::too_large,
+              fmt::format("synthetic topology \"{}\": index {} in '{}' is beyond mk's "
+                          "limit of {}",
+                          description, text_excerpt(digits), text_excerpt(token), kMaxPuIndex));
+        }
+      }
+    }
     if (token.front() == '{' || token.front() == '(' || token.front() == '[') continue;
     const auto colon = token.find(':');
-    if (colon == std::string::npos) return token;
+    if (colon == std::string::npos) return bad(token);
     const std::string type_name = token.substr(0, colon);
     std::string_view count = std::string_view(token).substr(colon + 1);
     count = count.substr(0, count.find('('));
     hwloc_obj_type_t type{};
-    if (hwloc_type_sscanf(type_name.c_str(), &type, nullptr, 0) != 0) return token;
-    if (!valid_count(count)) return token;
+    if (hwloc_type_sscanf(type_name.c_str(), &type, nullptr, 0) != 0) return bad(token);
+    if (!valid_count(count)) return bad(token);
+    // Saturating just past the limit, so that no product overflows.
+    const std::uint64_t siblings = std::min(saturating_number(count), kTooManyPus);
+    size.pus = std::min(size.pus * siblings, kTooManyPus);
+    side_by_side += size.pus * siblings;
   }
-  return std::nullopt;
+  if (size.pus >= kTooManyPus) {
+    return error(Errc::too_large,
+                 fmt::format("synthetic topology \"{}\": more than {} PUs (mk's limit)",
+                             description, kMaxPuIndex + 1));
+  }
+  size.build_work = side_by_side * ((size.pus + 63) / 64);
+  if (size.build_work > kMaxSyntheticWork) {
+    return error(Errc::too_large,
+                 fmt::format("synthetic topology \"{}\": hwloc would take minutes to build it "
+                             "(it compares every object with all its siblings); put fewer "
+                             "objects side by side, as in pack:16 core:64 rather than core:1024",
+                             description));
+  }
+  return size;
+}
+
+namespace {
+
+// Reads `xml`: first in mk-hwloc-probe, then here if hwloc survived it and accepted it.
+Result<std::shared_ptr<SkbFacts>> load_xml(std::string_view xml, std::string_view name) {
+  const std::string subject = fmt::format("topology file '{}'", name);
+  if (xml.size() > kMaxInputBytes) {
+    return error(Errc::too_large,
+                 fmt::format("{}: larger than the {} MiB limit", subject, kMaxInputBytes >> 20));
+  }
+  auto verdict = probe_with_hwloc(ProbeInput::xml, xml, subject);
+  if (!verdict) return std::move(verdict).error();
+  auto topology = make_topology();
+  if (!topology) return std::move(topology).error();
+  hwloc_topology_t raw = topology->get();
+  if (!verdict->accepted ||
+      hwloc_topology_set_xmlbuffer(raw, xml.data(), static_cast<int>(xml.size())) != 0 ||
+      hwloc_topology_load(raw) != 0) {
+    const int refusal = verdict->accepted ? errno : verdict->error_number;
+    return error(Errc::parse_error, fmt::format("{}: not a valid hwloc XML export ({})", subject,
+                                                std::strerror(refusal)));
+  }
+  return read_topology(raw, fmt::format("xml file {}", name), false, nullptr);
 }
 
 }  // namespace
@@ -307,27 +478,18 @@ Result<std::shared_ptr<SkbFacts>> load_live() {
   return read_topology(raw, "live machine", true, have_binding ? bound.get() : nullptr);
 }
 
-Result<std::shared_ptr<SkbFacts>> load_xml(const std::string& path) {
+Result<std::shared_ptr<SkbFacts>> load_xml_file(const std::string& path) {
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    return error(
-        Errc::not_found,
-        fmt::format("topology file '{}': {}", path,
-                    std::filesystem::exists(path, ec) ? "not a regular file" : "no such file"));
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec)) {
+    return error(Errc::not_found, fmt::format("topology file '{}': not a regular file", path));
   }
-  if (std::ifstream probe(path); !probe) {
-    return error(Errc::io_error,
-                 fmt::format("topology file '{}': cannot read: {}", path, std::strerror(errno)));
-  }
-  auto topology = make_topology();
-  if (!topology) return std::move(topology).error();
-  hwloc_topology_t raw = topology->get();
-  if (hwloc_topology_set_xml(raw, path.c_str()) != 0 || hwloc_topology_load(raw) != 0) {
-    return error(Errc::parse_error,
-                 fmt::format("topology file '{}': not a valid hwloc XML export ({})", path,
-                             std::strerror(errno)));
-  }
-  return read_topology(raw, fmt::format("xml file {}", path), false, nullptr);
+  auto text = read_text_file(path, "topology file");
+  if (!text) return std::move(text).error();
+  return load_xml(*text, path);
+}
+
+Result<std::shared_ptr<SkbFacts>> load_xml_text(std::string_view xml, std::string_view name) {
+  return load_xml(xml, name);
 }
 
 Result<std::shared_ptr<SkbFacts>> load_synthetic(std::string_view description) {
@@ -335,18 +497,20 @@ Result<std::shared_ptr<SkbFacts>> load_synthetic(std::string_view description) {
   if (text.find_first_not_of(" \t\n") == std::string::npos) {
     return error(Errc::parse_error, "synthetic topology: empty description");
   }
-  if (auto bad = bad_synthetic_token(text)) {
-    return error(Errc::parse_error,
-                 fmt::format("synthetic topology \"{}\": bad token '{}' (expected TYPE:COUNT "
-                             "such as pack:2)",
-                             text, *bad));
-  }
+  if (auto size = measure_synthetic(text); !size) return std::move(size).error();
+  // hwloc leaks on some descriptions it refuses, so the probe parses them first; building the
+  // machine, which can take a minute, happens here only.
+  const std::string subject = fmt::format("synthetic topology \"{}\"", text);
+  auto verdict = probe_with_hwloc(ProbeInput::synthetic, text, subject);
+  if (!verdict) return std::move(verdict).error();
   auto topology = make_topology();
   if (!topology) return std::move(topology).error();
   hwloc_topology_t raw = topology->get();
-  if (hwloc_topology_set_synthetic(raw, text.c_str()) != 0 || hwloc_topology_load(raw) != 0) {
-    return error(Errc::parse_error, fmt::format("synthetic topology \"{}\": hwloc rejects it ({})",
-                                                text, std::strerror(errno)));
+  if (!verdict->accepted || hwloc_topology_set_synthetic(raw, text.c_str()) != 0 ||
+      hwloc_topology_load(raw) != 0) {
+    const int refusal = verdict->accepted ? errno : verdict->error_number;
+    return error(Errc::parse_error,
+                 fmt::format("{}: hwloc rejects it ({})", subject, std::strerror(refusal)));
   }
   return read_topology(raw, fmt::format("synthetic \"{}\"", text), false, nullptr);
 }

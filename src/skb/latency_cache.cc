@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "skb/json_errors.h"
@@ -42,19 +43,28 @@ Result<std::vector<CoreLatency>> load_latency_cache(const std::string& path, con
   }
   if ((*doc)["fingerprint"].get<std::string>() != skb.fingerprint()) {
     return bad(fmt::format("belongs to machine {}, not {}",
-                           (*doc)["fingerprint"].get<std::string>(), skb.fingerprint()));
+                           detail::text_excerpt((*doc)["fingerprint"].get<std::string>()),
+                           skb.fingerprint()));
   }
   std::vector<CoreLatency> latencies;
   const auto& list = (*doc)["latencies"];
+  // Numbers a machine and a round trip can have; larger ones would wrap when narrowed.
+  auto fits = [](const nlohmann::json& value, std::uint64_t max) {
+    return value.is_number_unsigned() && value.get<std::uint64_t>() <= max;
+  };
+  constexpr std::uint64_t kMaxCore = std::numeric_limits<CoreId>::max();
+  constexpr std::uint64_t kMaxNs = std::numeric_limits<std::int64_t>::max();
   for (std::size_t i = 0; i < list.size(); ++i) {
     const auto& entry = list[i];
     const bool well_formed = entry.is_object() && entry.contains("between") &&
                              entry["between"].is_array() && entry["between"].size() == 2 &&
-                             entry["between"][0].is_number_unsigned() &&
-                             entry["between"][1].is_number_unsigned() && entry.contains("min_ns") &&
-                             entry["min_ns"].is_number_unsigned() && entry.contains("median_ns") &&
-                             entry["median_ns"].is_number_unsigned();
-    if (!well_formed) return bad(fmt::format("latencies[{}] is malformed: {}", i, entry.dump()));
+                             fits(entry["between"][0], kMaxCore) &&
+                             fits(entry["between"][1], kMaxCore) && entry.contains("min_ns") &&
+                             fits(entry["min_ns"], kMaxNs) && entry.contains("median_ns") &&
+                             fits(entry["median_ns"], kMaxNs);
+    if (!well_formed) {
+      return bad(fmt::format("latencies[{}] is malformed: {}", i, detail::json_excerpt(entry)));
+    }
     CoreLatency latency;
     latency.a = entry["between"][0].get<CoreId>();
     latency.b = entry["between"][1].get<CoreId>();
@@ -63,7 +73,8 @@ Result<std::vector<CoreLatency>> load_latency_cache(const std::string& path, con
     latency.source = FactSource::measured;
     if (!skb.is_usable(latency.a) || !skb.is_usable(latency.b) || latency.a == latency.b ||
         latency.median < latency.min) {
-      return bad(fmt::format("latencies[{}] does not fit this machine: {}", i, entry.dump()));
+      return bad(fmt::format("latencies[{}] does not fit this machine: {}", i,
+                             detail::json_excerpt(entry)));
     }
     latencies.push_back(latency);
   }
@@ -96,7 +107,8 @@ Result<void> save_latency_cache(const std::string& path, const Skb& skb) {
   const std::string temporary = fmt::format("{}.{}.tmp", path, getpid());
   {
     std::ofstream out(temporary, std::ios::trunc);
-    out << doc.dump(2) << '\n';
+    // The origin may name a file whose path is not UTF-8.
+    out << doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
     if (!out) {
       return error(Errc::io_error, fmt::format("latency cache '{}': cannot write: {}", temporary,
                                                std::strerror(errno)));

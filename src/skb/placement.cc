@@ -9,6 +9,10 @@
 namespace mk {
 namespace {
 
+// System::boot lets at most 64 kernels share a core (Config::kernels_per_core); more is a
+// mistake, such as -1 read as 2^64 - 1, and must not become an allocation that size.
+constexpr std::size_t kMaxKernelsPerCore = 64;
+
 // Tree order: hwloc's logical PU order lists a core's PUs together, then a cache's cores,
 // a package's, a node's.
 std::vector<CoreId> compact_order(const detail::SkbFacts& facts, std::vector<CoreId> cores) {
@@ -133,6 +137,12 @@ Result<std::vector<CoreId>> Skb::place(std::size_t n, PlacementPolicy policy,
                  fmt::format("{} kernels under policy {}, but only {} usable cores fit (allow "
                              "oversubscription to share cores)",
                              n, to_string(policy), order.size()));
+  }
+  if (n > kMaxKernelsPerCore * order.size()) {
+    return error(Errc::too_large,
+                 fmt::format("{} kernels under policy {} would put more than {} on one of the {} "
+                             "usable cores",
+                             n, to_string(policy), kMaxKernelsPerCore, order.size()));
   }
   std::vector<CoreId> placed;
   placed.reserve(n);

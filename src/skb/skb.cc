@@ -61,7 +61,13 @@ Result<Skb> Skb::discover() {
 }
 
 Result<Skb> Skb::from_xml_file(const std::string& path) {
-  auto facts = detail::load_xml(path);
+  auto facts = detail::load_xml_file(path);
+  if (!facts) return std::move(facts).error();
+  return Skb(std::move(facts).value());
+}
+
+Result<Skb> Skb::from_xml_text(std::string_view xml, std::string_view name) {
+  auto facts = detail::load_xml_text(xml, name);
   if (!facts) return std::move(facts).error();
   return Skb(std::move(facts).value());
 }

@@ -2,10 +2,12 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 namespace mk::test {
 
@@ -53,6 +55,33 @@ void write_file(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::trunc);
   out << text;
   ASSERT_TRUE(out.good()) << path;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::string fuzz_input(const std::string& target, const std::string& name) {
+  return std::string(MK_FUZZ_CORPUS_DIR) + "/" + target + "/" + name;
+}
+
+ToolRun run_tool(const std::string& executable, const std::string& arguments) {
+  const TempDir temp;
+  const std::string& dir = temp.path();
+  const std::string command = executable + " " + arguments + " >" + dir + "/out 2>" + dir + "/err";
+  ToolRun result;
+  const int raw = std::system(command.c_str());
+  result.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  result.out = read_file(dir + "/out");
+  result.err = read_file(dir + "/err");
+  return result;
+}
+
+std::string quoted(const std::string& text) {
+  return "'" + text + "'";
 }
 
 }  // namespace mk::test

@@ -41,4 +41,23 @@ class TempDir {
 /// Writes `text` to `path`.
 void write_file(const std::string& path, const std::string& text);
 
+/// The text of a file, empty when it cannot be read.
+std::string read_file(const std::string& path);
+
+/// Path of a file of the fuzz corpora, tests/data/fuzz/<target>/<name>.
+std::string fuzz_input(const std::string& target, const std::string& name);
+
+/// What a command-line tool did.
+struct ToolRun {
+  int status = -1;  ///< Exit status; -1 when it died of a signal.
+  std::string out;  ///< Its stdout.
+  std::string err;  ///< Its stderr.
+};
+
+/// Runs `executable` with `arguments` (shell syntax) and collects its output.
+ToolRun run_tool(const std::string& executable, const std::string& arguments);
+
+/// `text` in single quotes, for a shell command line.
+std::string quoted(const std::string& text);
+
 }  // namespace mk::test

@@ -1,11 +1,8 @@
 // mk-skb: output on the shared topologies, and a one-line error with a non-zero exit on bad
 // input.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <algorithm>
-#include <array>
-#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "mk/skb.h"
@@ -14,45 +11,16 @@
 namespace mk {
 namespace {
 
-struct ToolRun {
-  int status = -1;
-  std::string out;  // stdout
-  std::string err;  // stderr
-};
-
-std::string slurp(const std::string& path) {
-  std::string text;
-  if (FILE* file = std::fopen(path.c_str(), "r")) {
-    std::array<char, 4096> buffer;
-    while (std::size_t n = std::fread(buffer.data(), 1, buffer.size(), file)) {
-      text.append(buffer.data(), n);
-    }
-    std::fclose(file);
-  }
-  return text;
+test::ToolRun run(const std::string& arguments) {
+  return test::run_tool(MK_SKB_TOOL, arguments);
 }
 
-ToolRun run(const std::string& arguments) {
-  const test::TempDir temp;
-  const std::string& dir = temp.path();
-  const std::string command =
-      std::string(MK_SKB_TOOL) + " " + arguments + " >" + dir + "/out 2>" + dir + "/err";
-  ToolRun result;
-  const int raw = std::system(command.c_str());
-  result.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  result.out = slurp(dir + "/out");
-  result.err = slurp(dir + "/err");
-  return result;
-}
-
-std::string quoted(const std::string& text) {
-  return "'" + text + "'";
-}
+using test::quoted;
 
 TEST(SkbTool, FactsJsonHasCountsAndEveryCore) {
   for (const auto& topology : test::all_topologies()) {
     SCOPED_TRACE(topology.label);
-    const ToolRun result = run("--topology " + quoted(topology.argument) + " facts --json");
+    const test::ToolRun result = run("--topology " + quoted(topology.argument) + " facts --json");
     ASSERT_EQ(result.status, 0) << result.err;
     const auto doc = nlohmann::json::parse(result.out);
     const Skb skb = test::load_or_fail(topology.argument);
@@ -75,26 +43,26 @@ TEST(SkbTool, FactsJsonHasCountsAndEveryCore) {
 
 TEST(SkbTool, ShowRoutePlaceCentral) {
   const std::string amd = "--topology " + quoted(test::topology_file("16amd64-4distances.xml"));
-  const ToolRun show = run(amd + " show");
+  const test::ToolRun show = run(amd + " show");
   ASSERT_EQ(show.status, 0) << show.err;
   EXPECT_NE(show.out.find("NUMA node 7"), std::string::npos);
   EXPECT_NE(show.out.find("usable: 16 PUs"), std::string::npos);
 
-  const ToolRun route = run(amd + " route --root 0 --kind numa-multicast --json");
+  const test::ToolRun route = run(amd + " route --root 0 --kind numa-multicast --json");
   ASSERT_EQ(route.status, 0) << route.err;
   const auto doc = nlohmann::json::parse(route.out);
   EXPECT_EQ(doc["kind"], "numa-multicast");
   EXPECT_EQ(doc["nodes"].size(), 16u);
 
-  const ToolRun subset = run(amd + " route --root 2 --kind unicast --members 0-3,8");
+  const test::ToolRun subset = run(amd + " route --root 2 --kind unicast --members 0-3,8");
   ASSERT_EQ(subset.status, 0) << subset.err;
   EXPECT_NE(subset.out.find("-> pu 8"), std::string::npos);
 
-  const ToolRun place = run(amd + " place 8 --policy one-per-numa-node");
+  const test::ToolRun place = run(amd + " place 8 --policy one-per-numa-node");
   ASSERT_EQ(place.status, 0) << place.err;
   EXPECT_EQ(std::count(place.out.begin(), place.out.end(), ' '), 7);
 
-  const ToolRun central = run(amd + " central");
+  const test::ToolRun central = run(amd + " central");
   ASSERT_EQ(central.status, 0) << central.err;
 }
 
@@ -118,11 +86,57 @@ TEST(SkbTool, BadInputIsOneLineAndNonZero) {
            {amd + " frobnicate", "frobnicate"},
        }) {
     SCOPED_TRACE(c.arguments);
-    const ToolRun result = run(c.arguments);
+    const test::ToolRun result = run(c.arguments);
     EXPECT_NE(result.status, 0);
     EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
     EXPECT_NE(result.err.find(c.expected), std::string::npos) << result.err;
   }
+}
+
+// The inputs that once crashed mk-skb (SIGABRT or SIGSEGV): each is one line naming what is
+// wrong, and a non-zero exit.
+TEST(SkbTool, InputsThatCrashedAreOneLineErrors) {
+  const std::string small = "--topology 'pack:1 numa:1 core:2 pu:1'";
+  auto facts = [&](const std::string& name) {
+    return small + " --facts " + quoted(test::fuzz_input("facts", name)) + " show";
+  };
+  auto xml = [](const std::string& name) {
+    return "--topology " + quoted(test::fuzz_input("topology_xml", name)) + " show";
+  };
+  struct Case {
+    std::string arguments;
+    std::string expected;
+  };
+  for (const Case& c : std::vector<Case>{
+           {facts("crash-number-beyond-double.json"), ":1:24: malformed JSON: number overflow"},
+           {facts("crash-deep-nesting.json"), "nested deeper than 64"},
+           {small + " --facts /dev/zero show", "larger than the 64 MiB limit"},
+           {xml("crash-infinite-cpuset.xml"), "cpuset of the machine is infinite"},
+           {xml("crash-deep-objects.xml"), "hwloc died of SIGSEGV"},
+           {xml("crash-hwloc-segv-misspelt-attribute.xml"), "hwloc died of SIGSEGV"},
+           {small + " place 18446744073709551615 --oversubscribe", "more than 64 on one"},
+           {small + " place -1 --oversubscribe", "not '-1'"},
+           {small + " place 99999999999999999999999", "too many"},
+           {"--topology 'pack:1000000 core:1000000 pu:1' show", "more than 131072 PUs"},
+       }) {
+    SCOPED_TRACE(c.arguments);
+    const test::ToolRun result = run(c.arguments);
+    EXPECT_EQ(result.status, 1);
+    EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+    EXPECT_NE(result.err.find("mk-skb: error: "), std::string::npos) << result.err;
+    EXPECT_NE(result.err.find(c.expected), std::string::npos) << result.err;
+    EXPECT_TRUE(result.out.empty()) << result.out;
+  }
+}
+
+// Names from files may hold invalid UTF-8 (this cpukind's CoreType has a 0xff byte): JSON
+// output replaces it instead of aborting.
+TEST(SkbTool, InvalidUtf8InAFileIsPrintedReplaced) {
+  const std::string file = test::fuzz_input("topology_xml", "crash-invalid-utf8-cpukind-name.xml");
+  const test::ToolRun result = run("--topology " + quoted(file) + " facts --json");
+  ASSERT_EQ(result.status, 0) << result.err;
+  const auto doc = nlohmann::json::parse(result.out);
+  EXPECT_NE(doc.dump().find("My\xEF\xBF\xBD" "Core"), std::string::npos);
 }
 
 }  // namespace
