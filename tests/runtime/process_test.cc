@@ -142,6 +142,16 @@ TEST(Processes, AKilledKernelProcessIsAFailedKernel) {
         },
         started.get());
   });
+  // Should an assertion end the test early, shutdown releases the waiter before it is joined.
+  struct JoinAfterShutdown {
+    mk::System& system;
+    std::thread& thread;
+    ~JoinAfterShutdown() {
+      if (!thread.joinable()) return;
+      (void)system.shutdown();
+      thread.join();
+    }
+  } join_after_shutdown{*system, waiter};
   mk::test::wait_until([&] { return started->load(); });
   EXPECT_FALSE(system->has_failed(1));
 
