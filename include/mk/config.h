@@ -79,7 +79,7 @@ struct Config {
   /// turn of its loop for this long (a handler or task that never returns or yields) is
   /// declared failed, as by System::declare_failed. 1 ms to 1 hour; empty: no stall detector.
   /// Pick it well above the longest turn user code may take, and above scheduling delays when
-  /// kernels share cores.
+  /// kernels share cores. Kernels that are threads only: Isolation::processes refuses it.
   std::optional<std::chrono::nanoseconds> stall_timeout;
 };
 

@@ -147,6 +147,10 @@ Result<BootPlan> plan_boot(const Config& config, const Skb& skb) {
                  "unknown value " + std::to_string(static_cast<int>(config.wait_backend)));
   }
 
+  if (config.isolation != Isolation::threads && config.isolation != Isolation::processes) {
+    return bad("isolation", "unknown value " + std::to_string(static_cast<int>(config.isolation)));
+  }
+
   if (config.stall_timeout) {
     if (*config.stall_timeout < kMinStallTimeout || *config.stall_timeout > kMaxStallTimeout) {
       return bad("stall_timeout", std::to_string(config.stall_timeout->count()) +

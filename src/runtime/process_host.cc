@@ -15,6 +15,8 @@
 #include "runtime/kernel_process.h"
 #include "runtime/log.h"
 #include "runtime/sanitizer.h"
+#include "transport/channel_options.h"
+#include "transport/urpc_channel.h"
 
 namespace mk::runtime {
 
@@ -61,6 +63,21 @@ std::optional<Error> refuse_threads(const char* what) {
                    " (boot, and add kernels, before starting threads; or use isolation threads)");
 }
 
+/// Makes and drops a ring as the kernel processes will bind them (shared urpc, on the first
+/// kernel's node), so that a ring_slots the transport refuses fails boot, naming the field,
+/// rather than every kernel's first send.
+Result<void> probe_ring(const BootPlan& plan) {
+  auto refused = [&](const Error& why) {
+    return error(why.code, "ring_slots: " + std::to_string(plan.ring_slots) +
+                               " refused by the urpc transport: " + why.message);
+  };
+  auto geometry = transport::make_geometry(ChannelOptions{plan.ring_slots, -1, plan.line_size});
+  if (!geometry) return refused(geometry.error());
+  auto ring = transport::make_shared_urpc_receiver(*geometry, plan.numa_nodes.front(), 1);
+  if (!ring) return refused(ring.error());
+  return {};
+}
+
 std::string describe_exit(const siginfo_t& info) {
   if (info.si_code == CLD_EXITED) return "exited with status " + std::to_string(info.si_status);
   const char* name = ::strsignal(info.si_status);
@@ -83,6 +100,7 @@ ProcessHost::~ProcessHost() {
 Result<std::unique_ptr<ProcessHost>> ProcessHost::boot(BootPlan plan, const Skb& skb,
                                                        std::function<Result<void>(Kernel&)> setup) {
   if (auto refused = refuse_threads("System::boot")) return std::move(*refused);
+  if (auto probed = probe_ring(plan); !probed) return std::move(probed).error();
   auto host = std::unique_ptr<ProcessHost>(new ProcessHost(std::move(plan), skb, std::move(setup)));
   auto socket = make_control_socket();
   if (!socket) return std::move(socket).error();
@@ -354,19 +372,20 @@ Result<std::vector<std::byte>> ProcessHost::request(Lock& lock, KernelId kernel,
 
 std::size_t ProcessHost::size() const {
   std::lock_guard lock(mutex_);
-  return children_.size();
+  // As with kernels that are threads: once shut down, no id reaches a kernel.
+  return shut_down_ ? 0 : children_.size();
 }
 
 bool ProcessHost::is_online(KernelId kernel) {
   Lock lock(mutex_);
-  if (kernel >= children_.size()) return false;
+  if (shut_down_ || kernel >= children_.size()) return false;
   if (!pumping_) pump(lock, std::chrono::milliseconds(0));
   return children_[kernel].state == State::running;
 }
 
 bool ProcessHost::has_failed(KernelId kernel) {
   Lock lock(mutex_);
-  if (kernel >= children_.size()) return false;
+  if (shut_down_ || kernel >= children_.size()) return false;
   if (!pumping_) pump(lock, std::chrono::milliseconds(0));
   return children_[kernel].state == State::failed;
 }
@@ -381,7 +400,7 @@ Result<int> ProcessHost::pid_of(KernelId kernel) const {
 
 Result<CoreId> ProcessHost::core_of(KernelId kernel) const {
   std::lock_guard lock(mutex_);
-  if (kernel >= children_.size()) {
+  if (shut_down_ || kernel >= children_.size()) {
     return error(Errc::not_found, "kernel " + std::to_string(kernel) + ": no such kernel");
   }
   return plan_.cores[kernel];
@@ -475,14 +494,32 @@ Result<KernelId> ProcessHost::add_kernel(CoreId core) {
                                                  ": setup failed: " + child.setup_failure->message)
           : error(Errc::io_error,
                   "kernel " + std::to_string(id) + ": its process ended while starting");
-  // Its id stays taken, as a failed kernel's: the others already know of it.
-  child.state = State::failed;
-  if (alive(id)) {
-    pidfd_kill(child.pidfd);
-    wait_for(
-        lock, [&] { return !alive(id); }, std::nullopt);
+  if (!alive(id)) {
+    // Its process ended while starting: a failure, which the others see as one.
+    child.state = State::failed;
+    return failure;
   }
+  // Its setup refused: it never served anything, so it goes offline (as a kernel that is a
+  // thread does) and its id stays taken. The others learn first, so that its exit is no
+  // failure to them.
+  child.state = State::leaving;
+  announce_offline(lock, id);
+  pidfd_kill(child.pidfd);
+  wait_for(
+      lock, [&] { return !alive(id); }, std::nullopt);
+  children_[id].state = State::offline;
+  changed_.notify_all();
   return failure;
+}
+
+void ProcessHost::announce_offline(Lock& lock, KernelId kernel) {
+  for (KernelId other = 0; other < children_.size(); ++other) {
+    if (other == kernel || children_[other].state != State::running) continue;
+    ControlOut out = control_out(ControlKind::peer_offline, kHostSender);
+    out.header.a = kernel;
+    // A kernel that dies meanwhile needs no news.
+    (void)request(lock, other, std::move(out), ControlKind::ack);
+  }
 }
 
 Result<void> ProcessHost::remove_kernel(KernelId kernel) {
@@ -508,12 +545,7 @@ Result<void> ProcessHost::remove_kernel(KernelId kernel) {
   }
   children_[kernel].state = State::leaving;
   // The others first: once they have acknowledged, its exit is no failure to them.
-  for (KernelId other = 0; other < children_.size(); ++other) {
-    if (other == kernel || children_[other].state != State::running) continue;
-    ControlOut out = control_out(ControlKind::peer_offline, kHostSender);
-    out.header.a = kernel;
-    (void)request(lock, other, std::move(out), ControlKind::ack);
-  }
+  announce_offline(lock, kernel);
   (void)send_to(lock, kernel, control_out(ControlKind::stop, kHostSender));
   if (!wait_for(
           lock, [&] { return !alive(kernel); }, std::chrono::steady_clock::now() + kStopGrace)) {

@@ -102,6 +102,9 @@ class ProcessHost {
   void on_message(ControlMessage& message);
   /// Reaps kernel `kernel`'s process once its pidfd says it has exited.
   void on_exit(KernelId kernel);
+  /// Tells every other running kernel that `kernel` goes offline (peer_offline) and waits for
+  /// each one's acknowledgement.
+  void announce_offline(Lock& lock, KernelId kernel);
   /// Fails every pending request to `kernel` with `failure`.
   void fail_pending(KernelId kernel, const Error& failure);
   bool alive(KernelId kernel) const { return children_[kernel].pidfd >= 0; }

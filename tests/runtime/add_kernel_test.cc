@@ -1,5 +1,6 @@
 // System::add_kernel: a kernel started while the System runs serves tasks and calls like a
-// booted one, and a bad request is refused with the reason, leaving the System as it was.
+// booted one, and a bad request is refused with the reason, leaving the System as it was; with
+// kernels as threads and as processes.
 #include <gtest/gtest.h>
 
 #include <vector>
@@ -25,21 +26,26 @@ mk::Task<std::size_t> call_everyone(mk::Kernel& k) {
   co_return right;
 }
 
-/// Boots one kernel on the first usable core, with room for four on each core.
-std::unique_ptr<mk::System> boot_one() {
-  auto skb = mk::Skb::discover();
-  EXPECT_TRUE(skb.ok());
-  mk::Config config;
-  config.cores = {skb->usable_cores().front()};
-  config.kernels_per_core = 4;
-  return mk::test::boot(config);
-}
+class AddKernel : public mk::test::BothIsolations {
+ protected:
+  /// Boots one kernel on the first usable core, with room for four on each core; every
+  /// kernel, booted or added, answers Echo.
+  std::unique_ptr<mk::System> boot_one() {
+    auto skb = mk::Skb::discover();
+    EXPECT_TRUE(skb.ok());
+    mk::Config config;
+    config.cores = {skb->usable_cores().front()};
+    config.kernels_per_core = 4;
+    config.isolation = isolation();
+    config.setup = register_echo;
+    return mk::test::boot(config);
+  }
+};
 
-TEST(AddKernel, AnAddedKernelRunsTasksAndExchangesCallsBothWays) {
+TEST_P(AddKernel, AnAddedKernelRunsTasksAndExchangesCallsBothWays) {
   auto system = boot_one();
   ASSERT_TRUE(system);
   const mk::CoreId core = system->skb().usable_cores().back();
-  ASSERT_TRUE(system->for_each_kernel(register_echo).ok());
 
   auto added = system->add_kernel(core);
   ASSERT_TRUE(added.ok()) << added.error().describe();
@@ -47,10 +53,7 @@ TEST(AddKernel, AnAddedKernelRunsTasksAndExchangesCallsBothWays) {
   EXPECT_EQ(system->size(), 2u);
   EXPECT_EQ(system->core_of(1).value(), core);
 
-  auto seen = system->run(1, [](mk::Kernel& k) -> mk::Task<mk::KernelId> {
-    register_echo(k);
-    co_return k.id();
-  });
+  auto seen = system->run(1, [](mk::Kernel& k) -> mk::Task<mk::KernelId> { co_return k.id(); });
   ASSERT_TRUE(seen.ok());
   EXPECT_EQ(*seen, 1u);
 
@@ -65,11 +68,10 @@ TEST(AddKernel, AnAddedKernelRunsTasksAndExchangesCallsBothWays) {
   EXPECT_EQ(system->size(), 0u);
 }
 
-TEST(AddKernel, KernelsAddedOneByOneAllTalkToEachOther) {
+TEST_P(AddKernel, KernelsAddedOneByOneAllTalkToEachOther) {
   auto system = boot_one();
   ASSERT_TRUE(system);
   const auto& usable = system->skb().usable_cores();
-  ASSERT_TRUE(system->for_each_kernel(register_echo).ok());
   for (std::size_t i = 1; i < 6; ++i) {
     auto added = system->add_kernel(usable[i % usable.size()]);
     if (usable.size() == 1 && i >= 4) {
@@ -79,13 +81,10 @@ TEST(AddKernel, KernelsAddedOneByOneAllTalkToEachOther) {
     }
     ASSERT_TRUE(added.ok()) << added.error().describe();
     ASSERT_EQ(*added, i);
-    ASSERT_TRUE(system
-                    ->run(*added,
-                          [](mk::Kernel& k) -> mk::Task<void> {
-                            register_echo(k);
-                            co_return;
-                          })
-                    .ok());
+    auto seen =
+        system->run(*added, [](mk::Kernel& k) -> mk::Task<mk::KernelId> { co_return k.id(); });
+    ASSERT_TRUE(seen.ok());
+    EXPECT_EQ(*seen, i);
   }
   for (mk::KernelId from = 0; from < system->size(); ++from) {
     auto right = system->run(from, [](mk::Kernel& k) { return call_everyone(k); });
@@ -94,7 +93,7 @@ TEST(AddKernel, KernelsAddedOneByOneAllTalkToEachOther) {
   }
 }
 
-TEST(AddKernel, BadRequestsAreRefusedAndChangeNothing) {
+TEST_P(AddKernel, BadRequestsAreRefusedAndChangeNothing) {
   auto system = boot_one();
   ASSERT_TRUE(system);
   const mk::CoreId first = system->skb().usable_cores().front();
@@ -121,8 +120,17 @@ TEST(AddKernel, BadRequestsAreRefusedAndChangeNothing) {
   EXPECT_EQ(late.error().code, mk::Errc::shutting_down);
 }
 
-TEST(AddKernel, RefusedFromAKernelsOwnThread) {
-  auto system = boot_one();
+INSTANTIATE_TEST_SUITE_P(Isolations, AddKernel, mk::test::kBothIsolations,
+                         mk::test::isolation_param_name);
+
+// Threads only: a kernel process has no System to call back into.
+TEST(AddKernelOnThreads, RefusedFromAKernelsOwnThread) {
+  auto skb = mk::Skb::discover();
+  ASSERT_TRUE(skb.ok());
+  mk::Config config;
+  config.cores = {skb->usable_cores().front()};
+  config.kernels_per_core = 4;
+  auto system = mk::test::boot(config);
   ASSERT_TRUE(system);
   mk::System* raw = system.get();
   const mk::CoreId first = system->skb().usable_cores().front();

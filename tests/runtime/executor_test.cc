@@ -1,5 +1,7 @@
 // The executor seam: the same kernels driven one turn at a time on a virtual clock, as the
 // simulator will, with no thread and no real waiting.
+// Single-mode: a simulated executor drives kernels on the test's thread, which only
+// Isolation::threads allows.
 #include "mk/executor.h"
 
 #include <gtest/gtest.h>

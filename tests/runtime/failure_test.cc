@@ -1,6 +1,8 @@
 // Failed kernels: System::declare_failed and the stall detector declare a kernel failed; the
 // others fail what waits on it (with `closed`) instead of hanging, fence it off, and wake the
-// tasks waiting in until_failed. Nothing here asserts on time.
+// tasks waiting in until_failed. Declared failures with kernels as threads and as processes;
+// the stall detector is the threaded executor's, so its tests run on threads only. Nothing
+// here asserts on time.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -14,12 +16,18 @@
 #include "mk/system.h"
 #include "runtime_test_util.h"
 
-namespace {
+namespace failure_test {
 
 using namespace std::chrono_literals;
+using mk::test::code_of;
+using mk::test::kSucceeded;
 using mk_test::Echo;
 using mk_test::EchoReply;
 using mk_test::register_echo;
+
+/// Keys of what spawned tasks record on their kernels.
+constexpr std::uint32_t kWatcher = 1;
+constexpr std::uint32_t kCaller = 2;
 
 /// Answered only after the handler's kernel has slept `millis` of real time inside the
 /// handler: a kernel stuck in user code.
@@ -29,14 +37,6 @@ struct Hog {
   std::uint32_t millis;
 };
 
-void register_hog(mk::Kernel& kernel) {
-  auto added = kernel.handle<Hog>([](const Hog& hog, const mk::MessageContext& context) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(hog.millis));
-    return EchoReply{hog.millis, 0, context.kernel.id()};
-  });
-  EXPECT_TRUE(added.ok());
-}
-
 /// Answered once kernel `peer` has failed: a call that waits for a failure.
 struct AwaitFailure {
   static constexpr mk::MessageType kType = 41;
@@ -44,51 +44,58 @@ struct AwaitFailure {
   mk::KernelId peer;
 };
 
-void register_await_failure(mk::Kernel& kernel) {
-  auto added = kernel.handle<AwaitFailure>(
+mk::Result<void> register_handlers(mk::Kernel& kernel) {
+  if (auto echo = register_echo(kernel); !echo) return echo;
+  auto hog = kernel.handle<Hog>([](const Hog& hog, const mk::MessageContext& context) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(hog.millis));
+    return EchoReply{hog.millis, 0, context.kernel.id()};
+  });
+  if (!hog) return hog;
+  return kernel.handle<AwaitFailure>(
       [](const AwaitFailure& ask, const mk::MessageContext& context) -> mk::Task<EchoReply> {
         auto failed = co_await context.kernel.until_failed(ask.peer);
         co_return EchoReply{failed ? 1u : 0u, ask.peer, context.kernel.id()};
       });
-  EXPECT_TRUE(added.ok());
 }
 
-std::unique_ptr<mk::System> boot_with(std::size_t kernels, mk::Config config = {}) {
-  mk::Config sized = mk::test::config_for(kernels);
-  sized.stall_timeout = config.stall_timeout;
-  auto system = mk::test::boot(sized);
-  if (system) {
-    EXPECT_TRUE(system
-                    ->for_each_kernel([](mk::Kernel& k) {
-                      register_echo(k);
-                      register_hog(k);
-                      register_await_failure(k);
-                    })
-                    .ok());
-  }
-  return system;
+std::unique_ptr<mk::System> boot_with(std::size_t kernels, mk::Isolation isolation,
+                                      std::optional<std::chrono::nanoseconds> stall = {}) {
+  mk::Config config = mk::test::config_for(kernels, isolation);
+  config.stall_timeout = stall;
+  config.setup = register_handlers;
+  return mk::test::boot(config);
 }
 
-TEST(Failure, ADeclaredFailureFailsCallsToItAndWakesItsWatchers) {
-  auto system = boot_with(4);
+/// Records, under kWatcher, how until_failed(peer) ended on this kernel.
+mk::Task<void> watch(mk::Kernel& k, mk::KernelId peer) {
+  auto failed = co_await k.until_failed(peer);
+  mk::test::record(k, kWatcher, code_of(failed));
+}
+
+/// What kernel 0 sees of kernel 1 after kernel 1 failed.
+struct AfterFailure {
+  bool has_failed = false;
+  bool online = true;
+  std::int64_t call = 0;
+  std::int64_t send = 0;
+  std::int64_t until_failed = 0;
+  std::int64_t live_call = 0;
+};
+
+class Failure : public mk::test::BothIsolations {};
+
+TEST_P(Failure, ADeclaredFailureFailsCallsToItAndWakesItsWatchers) {
+  auto system = boot_with(4, isolation());
   ASSERT_TRUE(system);
   // Kernel 2 waits in until_failed(1); kernel 0 then calls kernel 1, whose handler never
   // answers before the failure; both end once kernel 1 is declared failed.
-  auto watcher = std::make_shared<std::atomic<int>>(-1);
-  ASSERT_TRUE(system
-                  ->spawn(2,
-                          [watcher](mk::Kernel& k) -> mk::Task<void> {
-                            auto failed = co_await k.until_failed(1);
-                            watcher->store(failed.ok() ? 1 : 0);
-                          })
-                  .ok());
-  auto caller = std::make_shared<std::atomic<int>>(-1);
+  ASSERT_TRUE(system->spawn(2, [](mk::Kernel& k) { return watch(k, 1); }).ok());
   ASSERT_TRUE(system
                   ->spawn(0,
-                          [caller](mk::Kernel& k) -> mk::Task<void> {
+                          [](mk::Kernel& k) -> mk::Task<void> {
                             // Kernel 1 waits for kernel 3 to fail: it will not answer.
                             auto reply = co_await k.call(1, AwaitFailure{3});
-                            caller->store(reply ? 0 : static_cast<int>(reply.error().code));
+                            mk::test::record(k, kCaller, code_of(reply));
                           })
                   .ok());
   EXPECT_FALSE(system->has_failed(1));
@@ -96,28 +103,30 @@ TEST(Failure, ADeclaredFailureFailsCallsToItAndWakesItsWatchers) {
   EXPECT_TRUE(system->has_failed(1));
   EXPECT_FALSE(system->is_online(1));
   ASSERT_TRUE(system->wait_until_failed(1, 10s).ok());
-  mk::test::wait_until([&] { return watcher->load() != -1 && caller->load() != -1; });
-  EXPECT_EQ(watcher->load(), 1);
-  EXPECT_EQ(caller->load(), static_cast<int>(mk::Errc::closed));
+  auto watcher = mk::test::collect(*system, 2, kWatcher);
+  ASSERT_TRUE(watcher.ok()) << watcher.error().describe();
+  EXPECT_EQ(*watcher, kSucceeded);
+  auto caller = mk::test::collect(*system, 0, kCaller);
+  ASSERT_TRUE(caller.ok()) << caller.error().describe();
+  EXPECT_EQ(*caller, code_of(mk::Errc::closed));
 
-  auto after = system->run(0, [](mk::Kernel& k) -> mk::Task<std::vector<mk::Errc>> {
-    std::vector<mk::Errc> codes;
-    EXPECT_TRUE(k.has_failed(1));
-    EXPECT_FALSE(k.is_online(1));
-    auto call = co_await k.call(1, Echo{1, k.id()});
-    codes.push_back(call ? mk::Errc::internal : call.error().code);
-    auto sent = co_await k.send(1, Echo{2, k.id()});
-    codes.push_back(sent ? mk::Errc::internal : sent.error().code);
-    auto already = co_await k.until_failed(1);
-    codes.push_back(already ? mk::Errc::internal : already.error().code);
-    auto live = co_await k.call(3, Echo{3, k.id()});
-    codes.push_back(live ? mk::Errc::internal : live.error().code);
-    co_return codes;
+  auto after = system->run(0, [](mk::Kernel& k) -> mk::Task<AfterFailure> {
+    AfterFailure seen;
+    seen.has_failed = k.has_failed(1);
+    seen.online = k.is_online(1);
+    seen.call = code_of(co_await k.call(1, Echo{1, k.id()}));
+    seen.send = code_of(co_await k.send(1, Echo{2, k.id()}));
+    seen.until_failed = code_of(co_await k.until_failed(1));
+    seen.live_call = code_of(co_await k.call(3, Echo{3, k.id()}));
+    co_return seen;
   });
   ASSERT_TRUE(after.ok()) << after.error().describe();
-  // internal stands for "succeeded".
-  EXPECT_EQ(*after, (std::vector<mk::Errc>{mk::Errc::closed, mk::Errc::closed, mk::Errc::internal,
-                                           mk::Errc::internal}));
+  EXPECT_TRUE(after->has_failed);
+  EXPECT_FALSE(after->online);
+  EXPECT_EQ(after->call, code_of(mk::Errc::closed));
+  EXPECT_EQ(after->send, code_of(mk::Errc::closed));
+  EXPECT_EQ(after->until_failed, kSucceeded);
+  EXPECT_EQ(after->live_call, kSucceeded);
   // Declaring it again is no error, and removing it asks for nothing more.
   EXPECT_TRUE(system->declare_failed(1).ok());
   EXPECT_TRUE(system->remove_kernel(1).ok());
@@ -127,8 +136,8 @@ TEST(Failure, ADeclaredFailureFailsCallsToItAndWakesItsWatchers) {
   EXPECT_TRUE(system->shutdown().ok());
 }
 
-TEST(Failure, BadDeclarationsAreRefused) {
-  auto system = boot_with(2);
+TEST_P(Failure, BadDeclarationsAreRefused) {
+  auto system = boot_with(2, isolation());
   ASSERT_TRUE(system);
   auto absent = system->declare_failed(7);
   ASSERT_FALSE(absent.ok());
@@ -137,12 +146,6 @@ TEST(Failure, BadDeclarationsAreRefused) {
   auto last = system->declare_failed(1);
   ASSERT_FALSE(last.ok());
   EXPECT_EQ(last.error().code, mk::Errc::invalid_argument);
-  auto from_kernel = system->run(1, [&system](mk::Kernel&) -> mk::Task<mk::Errc> {
-    auto refused = system->declare_failed(0);
-    co_return refused ? mk::Errc::internal : refused.error().code;
-  });
-  ASSERT_TRUE(from_kernel.ok());
-  EXPECT_EQ(*from_kernel, mk::Errc::invalid_argument);
   auto never = system->wait_until_failed(1, 1ms);
   ASSERT_FALSE(never.ok());
   EXPECT_EQ(never.error().code, mk::Errc::timed_out);
@@ -152,25 +155,19 @@ TEST(Failure, BadDeclarationsAreRefused) {
   EXPECT_EQ(late.error().code, mk::Errc::shutting_down);
 }
 
-TEST(Failure, AKernelTakenOfflineWithoutFailingEndsItsWatchersWithClosed) {
-  auto system = boot_with(3);
+TEST_P(Failure, AKernelTakenOfflineWithoutFailingEndsItsWatchersWithClosed) {
+  auto system = boot_with(3, isolation());
   ASSERT_TRUE(system);
-  auto watcher = std::make_shared<std::atomic<int>>(-1);
-  ASSERT_TRUE(system
-                  ->spawn(0,
-                          [watcher](mk::Kernel& k) -> mk::Task<void> {
-                            auto failed = co_await k.until_failed(2);
-                            watcher->store(failed ? 0 : static_cast<int>(failed.error().code));
-                          })
-                  .ok());
+  ASSERT_TRUE(system->spawn(0, [](mk::Kernel& k) { return watch(k, 2); }).ok());
   // Let the watcher start waiting before the removal.
   auto ping = system->run(0, [](mk::Kernel& k) -> mk::Task<bool> {
     co_return (co_await k.call(1, Echo{1, k.id()})).ok();
   });
   ASSERT_TRUE(ping.ok() && *ping);
   ASSERT_TRUE(system->remove_kernel(2).ok());
-  mk::test::wait_until([&] { return watcher->load() != -1; });
-  EXPECT_EQ(watcher->load(), static_cast<int>(mk::Errc::closed));
+  auto watcher = mk::test::collect(*system, 0, kWatcher);
+  ASSERT_TRUE(watcher.ok()) << watcher.error().describe();
+  EXPECT_EQ(*watcher, code_of(mk::Errc::closed));
   auto waited = system->wait_until_failed(2, 10s);
   ASSERT_FALSE(waited.ok());
   EXPECT_EQ(waited.error().code, mk::Errc::closed);
@@ -178,43 +175,61 @@ TEST(Failure, AKernelTakenOfflineWithoutFailingEndsItsWatchersWithClosed) {
   EXPECT_TRUE(system->shutdown().ok());
 }
 
-TEST(Failure, AShutdownEndsTheWatchersWithShuttingDown) {
-  auto system = boot_with(2);
+TEST_P(Failure, AShutdownEndsTheWatchersWithShuttingDown) {
+  // Shared: the watcher ends while its kernel shuts down, when no run can ask it any more.
+  mk::test::Shared<std::atomic<std::int64_t>> watcher;
+  watcher->store(-2);
+  auto system = boot_with(2, isolation());
   ASSERT_TRUE(system);
-  auto watcher = std::make_shared<std::atomic<int>>(-1);
   ASSERT_TRUE(system
-                  ->spawn(0,
-                          [watcher](mk::Kernel& k) -> mk::Task<void> {
-                            auto failed = co_await k.until_failed(1);
-                            watcher->store(failed ? 0 : static_cast<int>(failed.error().code));
-                          })
+                  ->spawn(
+                      0,
+                      [](mk::Kernel& k, std::atomic<std::int64_t>* seen) -> mk::Task<void> {
+                        auto failed = co_await k.until_failed(1);
+                        seen->store(code_of(failed));
+                      },
+                      watcher.get())
                   .ok());
   auto ping = system->run(0, [](mk::Kernel& k) -> mk::Task<bool> {
     co_return (co_await k.call(1, Echo{1, k.id()})).ok();
   });
   ASSERT_TRUE(ping.ok() && *ping);
   EXPECT_TRUE(system->shutdown().ok());
-  EXPECT_EQ(watcher->load(), static_cast<int>(mk::Errc::shutting_down));
+  EXPECT_EQ(watcher->load(), code_of(mk::Errc::shutting_down));
 }
 
-TEST(Failure, TheStallDetectorDeclaresAStuckKernelFailed) {
-  mk::Config config;
-  config.stall_timeout = 50ms;
-  auto system = boot_with(3, config);
+INSTANTIATE_TEST_SUITE_P(Isolations, Failure, mk::test::kBothIsolations,
+                         mk::test::isolation_param_name);
+
+// Threads only: a kernel process has no System to call back into.
+TEST(FailureOnThreads, DeclaringFromAKernelThreadIsRefused) {
+  auto system = boot_with(2, mk::Isolation::threads);
+  ASSERT_TRUE(system);
+  auto from_kernel = system->run(1, [&system](mk::Kernel&) -> mk::Task<mk::Errc> {
+    auto refused = system->declare_failed(0);
+    co_return refused ? mk::Errc::internal : refused.error().code;
+  });
+  ASSERT_TRUE(from_kernel.ok());
+  EXPECT_EQ(*from_kernel, mk::Errc::invalid_argument);
+}
+
+// The stall detector is the threaded executor's (Config::stall_timeout): threads only.
+TEST(FailureOnThreads, TheStallDetectorDeclaresAStuckKernelFailed) {
+  auto system = boot_with(3, mk::Isolation::threads, 50ms);
   ASSERT_TRUE(system);
   // Kernel 1 hogs its thread far past the stall timeout; kernel 0's call to it must end, with
   // closed, as soon as the detector declares it failed, not when the hog ends.
-  auto caller = std::make_shared<std::atomic<int>>(-1);
   ASSERT_TRUE(system
                   ->spawn(0,
-                          [caller](mk::Kernel& k) -> mk::Task<void> {
+                          [](mk::Kernel& k) -> mk::Task<void> {
                             auto reply = co_await k.call(1, Hog{500});
-                            caller->store(reply ? 0 : static_cast<int>(reply.error().code));
+                            mk::test::record(k, kCaller, code_of(reply));
                           })
                   .ok());
   ASSERT_TRUE(system->wait_until_failed(1, 60s).ok());
-  mk::test::wait_until([&] { return caller->load() != -1; });
-  EXPECT_EQ(caller->load(), static_cast<int>(mk::Errc::closed));
+  auto caller = mk::test::collect(*system, 0, kCaller);
+  ASSERT_TRUE(caller.ok()) << caller.error().describe();
+  EXPECT_EQ(*caller, code_of(mk::Errc::closed));
   // The hog's answer, when it finally comes, reaches nobody; the others serve on.
   auto live = system->run(0, [](mk::Kernel& k) -> mk::Task<bool> {
     co_return (co_await k.call(2, Echo{1, k.id()})).ok();
@@ -226,10 +241,8 @@ TEST(Failure, TheStallDetectorDeclaresAStuckKernelFailed) {
   EXPECT_TRUE(system->shutdown().ok());
 }
 
-TEST(Failure, IdleKernelsAreNotStalled) {
-  mk::Config config;
-  config.stall_timeout = 50ms;
-  auto system = boot_with(4, config);
+TEST(FailureOnThreads, IdleKernelsAreNotStalled) {
+  auto system = boot_with(4, mk::Isolation::threads, 50ms);
   ASSERT_TRUE(system);
   // Idle kernels sleep; sleeping is not stalling, however long it lasts.
   std::this_thread::sleep_for(300ms);
@@ -238,7 +251,7 @@ TEST(Failure, IdleKernelsAreNotStalled) {
   EXPECT_TRUE(system->shutdown().ok());
 }
 
-TEST(Failure, AStallTimeoutOutOfRangeIsRefused) {
+TEST(FailureOnThreads, AStallTimeoutOutOfRangeIsRefused) {
   mk::Config config = mk::test::config_for(2);
   config.stall_timeout = 10us;
   auto system = mk::System::boot(config);
@@ -247,4 +260,4 @@ TEST(Failure, AStallTimeoutOutOfRangeIsRefused) {
   EXPECT_NE(system.error().message.find("stall_timeout"), std::string::npos);
 }
 
-}  // namespace
+}  // namespace failure_test

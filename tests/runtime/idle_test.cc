@@ -1,5 +1,9 @@
-// An idle kernel sleeps once its poll budget is spent, and a message wakes it.
+// An idle kernel sleeps once its poll budget is spent, and a message wakes it; with both wait
+// backends, and kernels as threads and as processes.
 #include <gtest/gtest.h>
+
+#include <string>
+#include <tuple>
 
 #include "messages.h"
 #include "mk/system.h"
@@ -7,26 +11,22 @@
 
 namespace {
 
-class IdleTest : public ::testing::TestWithParam<mk::WaitBackend> {};
+class IdleTest : public ::testing::TestWithParam<std::tuple<mk::WaitBackend, mk::Isolation>> {};
 
 TEST_P(IdleTest, SleepingKernelWakesAndHandlesAMessage) {
-  mk::Config config = mk::test::config_for(2);
-  config.wait_backend = GetParam();
+  mk::Config config = mk::test::config_for(2, std::get<1>(GetParam()));
+  config.wait_backend = std::get<0>(GetParam());
+  config.setup = [](mk::Kernel& k) -> mk::Result<void> {
+    return k.handle<mk_test::Probe>([](const mk_test::Probe&, const mk::MessageContext& c) {
+      return mk_test::SleepCount{c.kernel.stats().sleeps};
+    });
+  };
   auto booted = mk::System::boot(config);
   if (!booted && booted.error().code == mk::Errc::unavailable) {
     GTEST_SKIP() << booted.error().describe();
   }
   ASSERT_TRUE(booted.ok()) << booted.error().describe();
   auto& system = *booted;
-  ASSERT_TRUE(system
-                  ->for_each_kernel([](mk::Kernel& k) {
-                    auto added = k.handle<mk_test::Probe>(
-                        [](const mk_test::Probe&, const mk::MessageContext& c) {
-                          return mk_test::SleepCount{c.kernel.stats().sleeps};
-                        });
-                    EXPECT_TRUE(added.ok());
-                  })
-                  .ok());
   std::uint64_t handled_at = 0;  // Kernel 1's sleep count when it handled the last Probe.
   for (int round = 0; round < 20; ++round) {
     // Kernel 1 goes idle past its budget and sleeps again after the last message...
@@ -46,9 +46,14 @@ TEST_P(IdleTest, SleepingKernelWakesAndHandlesAMessage) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, IdleTest,
-                         ::testing::Values(mk::WaitBackend::io_uring, mk::WaitBackend::poll),
+                         ::testing::Combine(::testing::Values(mk::WaitBackend::io_uring,
+                                                              mk::WaitBackend::poll),
+                                            mk::test::kBothIsolations),
                          [](const auto& info) {
-                           return info.param == mk::WaitBackend::io_uring ? "io_uring" : "poll";
+                           return std::string(std::get<0>(info.param) == mk::WaitBackend::io_uring
+                                                  ? "io_uring"
+                                                  : "poll") +
+                                  "_" + mk::test::isolation_name(std::get<1>(info.param));
                          });
 
 }  // namespace

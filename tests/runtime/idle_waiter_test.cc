@@ -1,4 +1,5 @@
 // Both idle waiters: a notification is never lost, and deadlines end a wait.
+// Single-mode: a waiter alone, woken by threads of one process; no System runs.
 #include "runtime/idle_waiter.h"
 
 #include <gtest/gtest.h>

@@ -1,4 +1,5 @@
 // The kernel inbox: many producers, one consumer, nothing lost, order kept per producer.
+// Single-mode: the inbox is a kernel's in-process queue, shared by threads of one process.
 #include "runtime/inbox.h"
 
 #include <gtest/gtest.h>

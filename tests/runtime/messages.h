@@ -1,8 +1,6 @@
 // Message types used by the runtime tests.
 #pragma once
 
-#include <gtest/gtest.h>
-
 #include <array>
 #include <cstdint>
 
@@ -25,12 +23,11 @@ struct Echo {
   std::uint32_t caller;
 };
 
-/// Makes `kernel` answer Echo.
-inline void register_echo(mk::Kernel& kernel) {
-  auto added = kernel.handle<Echo>([](const Echo& echo, const mk::MessageContext& context) {
+/// Makes `kernel` answer Echo; a Config::setup.
+inline mk::Result<void> register_echo(mk::Kernel& kernel) {
+  return kernel.handle<Echo>([](const Echo& echo, const mk::MessageContext& context) {
     return EchoReply{echo.value * 2 + 1, echo.caller, context.kernel.id()};
   });
-  EXPECT_TRUE(added.ok());
 }
 
 /// No kernel registers a handler for it.

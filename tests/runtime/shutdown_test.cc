@@ -1,4 +1,5 @@
-// Shutdown: calls in flight end with shutting_down; later work is refused.
+// Shutdown: calls in flight end with shutting_down; later work is refused; with kernels as
+// threads and as processes.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -13,43 +14,54 @@
 namespace {
 
 using namespace std::chrono_literals;
+using mk::test::code_of;
 using mk_test::EchoReply;
 using mk_test::Silent;
 
-TEST(Shutdown, CallsInFlightEndWithShuttingDownAndLaterSendsAreRefused) {
-  constexpr int kCalls = 10;
-  auto system = mk::test::boot(mk::test::config_for(2));
-  ASSERT_TRUE(system);
-  ASSERT_TRUE(
-      system
-          ->run(1,
-                [](mk::Kernel& k) -> mk::Task<void> {
-                  // Never answers: its task sleeps for a day.
-                  auto added = k.handle<Silent>(
-                      [](const Silent&, const mk::MessageContext& c) -> mk::Task<EchoReply> {
-                        co_await c.kernel.sleep_for(24h);
-                        co_return EchoReply{};
-                      });
-                  EXPECT_TRUE(added.ok());
-                  co_return;
-                })
-          .ok());
-  // Written by kernel 0's tasks, read after shutdown joined kernel 0's thread.
-  std::vector<mk::Errc> call_errors;
-  std::vector<mk::Errc> send_errors;
+constexpr int kCalls = 10;
+constexpr std::int64_t kUnset = -2;
+
+/// What kernel 0's callers saw; written while kernel 0 stops, so kept in memory it shares
+/// with the test in either isolation.
+struct InFlight {
+  std::atomic<std::int64_t> call[kCalls];
+  std::atomic<std::int64_t> send[kCalls];
   std::atomic<int> finished{0};
+};
+
+class Shutdown : public mk::test::BothIsolations {};
+
+TEST_P(Shutdown, CallsInFlightEndWithShuttingDownAndLaterSendsAreRefused) {
+  mk::test::Shared<InFlight> seen;
   for (int i = 0; i < kCalls; ++i) {
-    ASSERT_TRUE(
-        system
-            ->spawn(0,
-                    [&](mk::Kernel& k) -> mk::Task<void> {
-                      auto reply = co_await k.call(1, Silent{1});
-                      call_errors.push_back(reply.ok() ? mk::Errc::internal : reply.error().code);
-                      auto sent = co_await k.send(1, mk_test::Numbered{0, 0});
-                      send_errors.push_back(sent.ok() ? mk::Errc::internal : sent.error().code);
-                      finished.fetch_add(1);
-                    })
-            .ok());
+    seen->call[i].store(kUnset);
+    seen->send[i].store(kUnset);
+  }
+  auto system = mk::test::boot(config(2));
+  ASSERT_TRUE(system);
+  auto added = system->run(1, [](mk::Kernel& k) -> mk::Task<mk::Result<void>> {
+    // Never answers: its task sleeps for a day.
+    co_return k.handle<Silent>(
+        [](const Silent&, const mk::MessageContext& c) -> mk::Task<EchoReply> {
+          co_await c.kernel.sleep_for(24h);
+          co_return EchoReply{};
+        });
+  });
+  ASSERT_TRUE(added.ok()) << added.error().describe();
+  ASSERT_TRUE(added->ok()) << added->error().describe();
+  for (int i = 0; i < kCalls; ++i) {
+    ASSERT_TRUE(system
+                    ->spawn(
+                        0,
+                        [](mk::Kernel& k, InFlight* out, int index) -> mk::Task<void> {
+                          auto reply = co_await k.call(1, Silent{1});
+                          out->call[index].store(code_of(reply));
+                          auto sent = co_await k.send(1, mk_test::Numbered{0, 0});
+                          out->send[index].store(code_of(sent));
+                          out->finished.fetch_add(1);
+                        },
+                        seen.get(), i)
+                    .ok());
   }
   mk::test::wait_until([&] { return system->stats(1)->messages_received >= kCalls; });
   // A blocked System::run on a task that never ends is released by shutdown too.
@@ -70,12 +82,11 @@ TEST(Shutdown, CallsInFlightEndWithShuttingDownAndLaterSendsAreRefused) {
   waiter.join();
   EXPECT_TRUE(run_released.load());
   EXPECT_EQ(run_error, mk::Errc::shutting_down);
-  EXPECT_EQ(finished.load(), kCalls);
-  ASSERT_EQ(call_errors.size(), static_cast<std::size_t>(kCalls));
-  for (auto code : call_errors)
-    EXPECT_EQ(code, mk::Errc::shutting_down);
-  for (auto code : send_errors)
-    EXPECT_EQ(code, mk::Errc::shutting_down);
+  EXPECT_EQ(seen->finished.load(), kCalls);
+  for (int i = 0; i < kCalls; ++i) {
+    EXPECT_EQ(seen->call[i].load(), code_of(mk::Errc::shutting_down)) << "call " << i;
+    EXPECT_EQ(seen->send[i].load(), code_of(mk::Errc::shutting_down)) << "call " << i;
+  }
 
   // After shutdown: refused, not undefined.
   auto late = system->spawn(0, [](mk::Kernel&) -> mk::Task<void> { co_return; });
@@ -85,11 +96,16 @@ TEST(Shutdown, CallsInFlightEndWithShuttingDownAndLaterSendsAreRefused) {
   ASSERT_FALSE(late_run.ok());
   EXPECT_EQ(late_run.error().code, mk::Errc::shutting_down);
   EXPECT_TRUE(system->shutdown().ok());  // Idempotent.
+  // No id reaches a kernel any more.
+  EXPECT_EQ(system->size(), 0u);
+  EXPECT_FALSE(system->is_online(0));
+  EXPECT_FALSE(system->has_failed(0));
+  EXPECT_EQ(system->core_of(0).error().code, mk::Errc::not_found);
 }
 
-TEST(Shutdown, DestroyingARunningSystemStopsEverything) {
+TEST_P(Shutdown, DestroyingARunningSystemStopsEverything) {
   // Under ASan, anything leaked here (frames, rings, items) fails the run.
-  auto system = mk::test::boot(mk::test::config_for(4));
+  auto system = mk::test::boot(config(4));
   ASSERT_TRUE(system);
   for (mk::KernelId k = 0; k < 4; ++k) {
     ASSERT_TRUE(system
@@ -109,5 +125,8 @@ TEST(Shutdown, DestroyingARunningSystemStopsEverything) {
   system.reset();
   SUCCEED();
 }
+
+INSTANTIATE_TEST_SUITE_P(Isolations, Shutdown, mk::test::kBothIsolations,
+                         mk::test::isolation_param_name);
 
 }  // namespace

@@ -1,4 +1,5 @@
 // Task<T> on its own, driven without a kernel.
+// Single-mode: Task<T> alone, with no kernel and so no isolation.
 #include "mk/task.h"
 
 #include <gtest/gtest.h>

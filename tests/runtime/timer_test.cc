@@ -1,4 +1,6 @@
 // Timers on the threaded executor: sleeps wake in deadline order, call deadlines fire.
+// Single-mode: timers are the kernel loop's, the same code whatever runs it; these tests
+// check them on the threaded executor only, to keep the suite fast.
 #include <gtest/gtest.h>
 
 #include <chrono>
