@@ -65,7 +65,8 @@ using ObjectId = std::uint64_t;
 
 /// What never changes about an object; shared, immutable, by every kernel of the System.
 struct ObjectInfo {
-  ObjectId id = 0;                 ///< Its name.
+  ObjectId id = 0;                 ///< Its name, unique within its System.
+  std::uint64_t system_id = 0;     ///< Kernel::system_id of the System it belongs to.
   std::uint32_t machine_type = 0;  ///< register_machine's number of its SM.
   ReplicaOptions options;          ///< As validated; kernels sorted, never empty.
   MachineFactory make = nullptr;   ///< Builds a replica from state bytes.

@@ -76,6 +76,7 @@ Task<Result<ObjectRef>> create_object(Kernel& kernel, ObjectSpec spec) {
   ReplicaHost& host = ReplicaHost::of(kernel);
   auto object = std::make_shared<ObjectInfo>();
   object->id = host.next_object_id();
+  object->system_id = kernel.system_id();
   object->machine_type = spec.machine_type;
   object->installed_size = kernels;
   object->installed = std::make_unique<std::atomic<replica::Replica*>[]>(object->installed_size);

@@ -40,6 +40,7 @@ ObjectTable& objects() {
 constexpr std::uint32_t kMaxKernels = 1u << 16;
 
 struct DescriptionFront {
+  std::uint64_t system_id;
   std::uint32_t machine_type;
   std::uint32_t installed_size;
 };
@@ -70,7 +71,8 @@ detail::ObjectRef adopt_object(std::uint64_t system, detail::ObjectRef made) {
 
 void encode_description(const detail::ObjectInfo& object, std::vector<std::byte>& out) {
   Codec<DescriptionFront>::encode(
-      DescriptionFront{object.machine_type, static_cast<std::uint32_t>(object.installed_size)},
+      DescriptionFront{object.system_id, object.machine_type,
+                       static_cast<std::uint32_t>(object.installed_size)},
       out);
   Codec<ReplicaOptions>::encode(object.options, out);
 }
@@ -93,6 +95,7 @@ Result<detail::ObjectRef> decode_description(detail::ObjectId id,
   }
   auto object = std::make_shared<detail::ObjectInfo>();
   object->id = id;
+  object->system_id = front->system_id;
   object->machine_type = front->machine_type;
   object->options = std::move(options).value();
   object->make = type->make;
@@ -138,6 +141,13 @@ Result<ObjectRef> decode_handle(std::span<const std::byte> bytes, std::uint32_t 
   }
   Kernel* kernel = Kernel::current();
   if (kernel == nullptr) return std::move(described).value();
+  // Ids are unique within a System only: a handle of another System must not reach an object
+  // of this one that happens to share its id.
+  if ((*described)->system_id != kernel->system_id()) {
+    return error(Errc::invalid_argument, "replicated object " + std::to_string(id) +
+                                             ": a handle of another System, used on kernel " +
+                                             std::to_string(kernel->id()));
+  }
   ObjectRef known = replica::find_object(kernel->system_id(), id);
   if (!known) {
     return error(Errc::not_found, "replicated object " + std::to_string(id) +

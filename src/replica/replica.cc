@@ -133,8 +133,14 @@ void Replica::on_message(KernelId from, const Header& header, std::span<const st
       return;
     case Step::created:
       return;
+    case Step::install_part:
+    case Step::install:
+    case Step::describe:
+    case Step::described:
+      // The kernel's ReplicaHost takes these; one addressed to a replica is malformed.
+      break;
   }
-  detail::KernelAccess::note_failure(kernel_, "replica message with unknown step " +
+  detail::KernelAccess::note_failure(kernel_, "replica message with unexpected step " +
                                                   std::to_string(static_cast<int>(header.step)) +
                                                   " from kernel " + std::to_string(from));
 }

@@ -1,5 +1,6 @@
 // Every kernel proposes concurrently, for each protocol and route kind; afterwards every
 // replica is identical, and with ordered broadcast every replica applied the same sequence.
+// Kernels as threads and as processes.
 #include <map>
 #include <tuple>
 
@@ -8,13 +9,13 @@
 namespace mk::test {
 namespace {
 
-using Param = std::tuple<Protocol, RouteKind>;
+using Param = std::tuple<Protocol, RouteKind, Isolation>;
 
 class Agreement : public ::testing::TestWithParam<Param> {};
 
 TEST_P(Agreement, ConcurrentProposalsLeaveIdenticalReplicas) {
-  const auto [protocol, route] = GetParam();
-  auto system = boot(config_for(8));
+  const auto [protocol, route, isolation] = GetParam();
+  auto system = boot(config_for(8, isolation));
   ASSERT_NE(system, nullptr);
   ReplicaOptions options;
   options.protocol = protocol;
@@ -24,11 +25,8 @@ TEST_P(Agreement, ConcurrentProposalsLeaveIdenticalReplicas) {
   ASSERT_TRUE(r.ok()) << r.error().describe();
   const auto replica = *r;
 
-  std::size_t per_kernel = std::max<std::size_t>(scaled(500), 40);
-  std::vector<LoadReport> reports(8);
-  run_on_all(*system, first_kernels(8), [replica, per_kernel, &reports](Kernel& k) {
-    return load(k, replica, per_kernel, 16, Ledger::kKeys, reports[k.id()]);
-  });
+  const std::uint64_t per_kernel = std::max<std::size_t>(scaled(500), 40);
+  const auto reports = run_loads(*system, replica, first_kernels(8), per_kernel, 16, Ledger::kKeys);
 
   std::array<std::int64_t, Ledger::kKeys> expected{};
   std::size_t committed = 0;
@@ -52,28 +50,14 @@ TEST_P(Agreement, ConcurrentProposalsLeaveIdenticalReplicas) {
   ASSERT_TRUE(first.ok()) << first.error().describe();
   EXPECT_EQ(first->values, expected);
   EXPECT_EQ(first->count, committed);
-  std::vector<OpId> first_history;
-  ASSERT_TRUE(system
-                  ->run(0,
-                        [&](Kernel& k) -> Task<void> {
-                          first_history = replica.history(k);
-                          co_return;
-                        })
-                  .ok());
+  const std::vector<OpId> first_history = history_on(*system, replica, 0);
   EXPECT_EQ(first_history.size(), committed);
   for (KernelId id = 1; id < 8; ++id) {
     auto other = snapshot(*system, replica, id);
     ASSERT_TRUE(other.ok()) << other.error().describe();
     EXPECT_EQ(other->values, expected) << "kernel " << id;
     EXPECT_EQ(other->count, committed) << "kernel " << id;
-    std::vector<OpId> history;
-    ASSERT_TRUE(system
-                    ->run(id,
-                          [&](Kernel& k) -> Task<void> {
-                            history = replica.history(k);
-                            co_return;
-                          })
-                    .ok());
+    const std::vector<OpId> history = history_on(*system, replica, id);
     ASSERT_EQ(history.size(), committed) << "kernel " << id;
     if (protocol == Protocol::ordered) {
       EXPECT_EQ(other->checksum, first->checksum) << "kernel " << id;
@@ -92,7 +76,8 @@ TEST_P(Agreement, ConcurrentProposalsLeaveIdenticalReplicas) {
 
 std::string name(const ::testing::TestParamInfo<Param>& info) {
   std::string text = std::string(to_string(std::get<0>(info.param))) + "_" +
-                     std::string(to_string(std::get<1>(info.param)));
+                     std::string(to_string(std::get<1>(info.param))) + "_" +
+                     isolation_name(std::get<2>(info.param));
   std::replace(text.begin(), text.end(), '-', '_');
   return text;
 }
@@ -102,7 +87,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Combine(::testing::Values(Protocol::one_phase, Protocol::two_phase,
                                          Protocol::ordered),
                        ::testing::Values(RouteKind::unicast, RouteKind::broadcast,
-                                         RouteKind::multicast, RouteKind::numa_multicast)),
+                                         RouteKind::multicast, RouteKind::numa_multicast),
+                       kBothIsolations),
     name);
 
 }  // namespace

@@ -10,8 +10,10 @@ Error create_error(System& system, ReplicaOptions options) {
   return made.ok() ? Error{Errc::internal, "created"} : made.error();
 }
 
-TEST(ReplicaOptionsValidation, BadFieldsAreNamed) {
-  auto system = boot(config_for(4));
+class ReplicaOptionsValidation : public BothIsolations {};
+
+TEST_P(ReplicaOptionsValidation, BadFieldsAreNamed) {
+  auto system = boot(config(4));
   ASSERT_NE(system, nullptr);
   ReplicaOptions options;
   options.kernels = {0, 9};
@@ -53,65 +55,97 @@ TEST(ReplicaOptionsValidation, BadFieldsAreNamed) {
   EXPECT_NE(journal.error().message.find("keys"), std::string::npos);
 }
 
-TEST(ReplicaBadInput, CreateAsyncFromATaskAndOnASubset) {
-  auto system = boot(config_for(4));
-  ASSERT_NE(system, nullptr);
-  auto members = system->run(2, [](Kernel& k) -> Task<std::vector<KernelId>> {
-    ReplicaOptions options;
-    options.kernels = {3, 1};
-    auto made = co_await Replicated<Ledger>::create_async(k, Ledger{}, options);
-    EXPECT_TRUE(made.ok());
-    if (!made) co_return std::vector<KernelId>{};
-    // Kernel 2 is not a member: no replica, no proposals, but it knows the members.
-    EXPECT_EQ(made->local(k).error().code, Errc::invalid_argument);
-    auto refused = co_await made->propose(k, Ledger::Op{});
-    EXPECT_FALSE(refused.ok());
-    EXPECT_NE(refused.error().message.find("not a member"), std::string::npos);
-    auto read = co_await made->read(k);
-    EXPECT_FALSE(read.ok());
-    co_return made->members(k);
-  });
-  ASSERT_TRUE(members.ok());
-  EXPECT_EQ(*members, (std::vector<KernelId>{1, 3}));
+INSTANTIATE_TEST_SUITE_P(Isolations, ReplicaOptionsValidation, kBothIsolations,
+                         isolation_param_name);
+
+/// What a kernel saw that it should not have: a task's expectations, checked where it ran
+/// (a kernel process has no gtest of its own) and returned to the test.
+using Problems = std::vector<std::string>;
+
+/// Adds `what` to `problems` unless `holds`.
+void expect_that(bool holds, Problems& problems, std::string what) {
+  if (!holds) problems.push_back(std::move(what));
 }
 
-TEST(ReplicaBadInput, TooLargeOperationFailsAtTheCall) {
-  auto system = boot(config_for(2));
+/// Kernel `k` (not a member) creates an object on kernels 3 and 1 and uses it.
+Task<Problems> create_on_a_subset(Kernel& k) {
+  Problems problems;
+  ReplicaOptions options;
+  options.kernels = {3, 1};
+  auto made = co_await Replicated<Ledger>::create_async(k, Ledger{}, options);
+  if (!made) {
+    problems.push_back("create_async: " + made.error().describe());
+    co_return problems;
+  }
+  // Kernel 2 is not a member: no replica, no proposals, but it knows the members.
+  auto local = made->local(k);
+  expect_that(!local.ok() && local.error().code == Errc::invalid_argument, problems,
+              "local on a kernel that is no member");
+  auto refused = co_await made->propose(k, Ledger::Op{});
+  expect_that(!refused.ok() && refused.error().message.find("not a member") != std::string::npos,
+              problems, "propose from a kernel that is no member");
+  auto read = co_await made->read(k);
+  expect_that(!read.ok(), problems, "read on a kernel that is no member");
+  expect_that(made->members(k) == std::vector<KernelId>{1, 3}, problems, "members are 1 and 3");
+  co_return problems;
+}
+
+/// From `k`: an operation one byte over the limit, refused at once, then one that fits.
+Task<Problems> propose_too_large(Kernel& k, Replicated<Journal> journal) {
+  Problems problems;
+  const auto limit = Replicated<Journal>::max_op_size();
+  auto big = journal.propose(k, Journal::Op{1, static_cast<std::uint32_t>(limit - 8 + 1)});
+  expect_that(big.ready(), problems, "too large: refused before any message");
+  auto refused = co_await big;
+  expect_that(!refused.ok() && refused.error().code == Errc::too_large, problems,
+              "too large: too_large");
+  auto fits = co_await journal.propose(k, Journal::Op{2, static_cast<std::uint32_t>(limit - 8)});
+  expect_that(fits.ok(), problems, "at the limit: " + (fits ? "" : fits.error().describe()));
+  co_return problems;
+}
+
+class ReplicaBadInput : public BothIsolations {};
+
+TEST_P(ReplicaBadInput, CreateAsyncFromATaskAndOnASubset) {
+  auto system = boot(config(4));
+  ASSERT_NE(system, nullptr);
+  auto problems = system->run(2, [](Kernel& k) { return create_on_a_subset(k); });
+  ASSERT_TRUE(problems.ok()) << problems.error().describe();
+  EXPECT_EQ(*problems, Problems{});
+}
+
+TEST_P(ReplicaBadInput, TooLargeOperationFailsAtTheCall) {
+  auto system = boot(config(2));
   ASSERT_NE(system, nullptr);
   auto made = Replicated<Journal>::create(*system, Journal{});
   ASSERT_TRUE(made.ok());
   const auto journal = *made;
-  auto outcome = system->run(0, [journal](Kernel& k) -> Task<bool> {
-    const auto limit = Replicated<Journal>::max_op_size();
-    auto big = journal.propose(k, Journal::Op{1, static_cast<std::uint32_t>(limit - 8 + 1)});
-    EXPECT_TRUE(big.ready());
-    auto refused = co_await big;
-    EXPECT_FALSE(refused.ok());
-    if (!refused.ok()) {
-      EXPECT_EQ(refused.error().code, Errc::too_large);
-    }
-    auto fits = co_await journal.propose(k, Journal::Op{2, static_cast<std::uint32_t>(limit - 8)});
-    EXPECT_TRUE(fits.ok()) << fits.error().describe();
-    co_return true;
-  });
-  ASSERT_TRUE(outcome.ok());
+  auto problems = system->run(
+      0,
+      [](Kernel& k, Replicated<Journal> handle) { return propose_too_large(k, std::move(handle)); },
+      journal);
+  ASSERT_TRUE(problems.ok()) << problems.error().describe();
+  EXPECT_EQ(*problems, Problems{});
   auto state = snapshot(*system, journal, 1);
   ASSERT_TRUE(state.ok());
   EXPECT_EQ(state->ids, (std::vector<std::uint64_t>{2}));
 }
 
-TEST(ReplicaBadInput, CheckErrorReachesTheProposerAndNothingIsApplied) {
+TEST_P(ReplicaBadInput, CheckErrorReachesTheProposerAndNothingIsApplied) {
   for (Protocol protocol : {Protocol::one_phase, Protocol::two_phase, Protocol::ordered}) {
-    auto system = boot(config_for(4));
+    auto system = boot(config(4));
     ASSERT_NE(system, nullptr);
     ReplicaOptions options;
     options.protocol = protocol;
     auto made = Replicated<Ledger>::create(*system, Ledger{}, options);
     ASSERT_TRUE(made.ok());
     const auto ledger = *made;
-    auto result = system->run(1, [ledger](Kernel& k) -> Task<Result<std::int64_t>> {
-      co_return co_await ledger.propose(k, Ledger::Op{1, 1, 3, -5});
-    });
+    auto result = system->run(
+        1,
+        [](Kernel& k, Replicated<Ledger> handle) -> Task<Result<std::int64_t>> {
+          co_return co_await handle.propose(k, Ledger::Op{1, 1, 3, -5});
+        },
+        ledger);
     ASSERT_TRUE(result.ok());
     ASSERT_FALSE(result->ok()) << to_string(protocol);
     EXPECT_EQ(result->error().code, Errc::invalid_argument);
@@ -124,33 +158,50 @@ TEST(ReplicaBadInput, CheckErrorReachesTheProposerAndNothingIsApplied) {
   }
 }
 
-TEST(ReplicaBadInput, ProposalAwaitedTwiceAndHandleOfAnotherSystem) {
-  auto first = boot(config_for(2));
-  auto second = boot(config_for(2));
+TEST_P(ReplicaBadInput, ProposalAwaitedTwiceAndHandleOfAnotherSystem) {
+  auto first = boot(config(2));
+  auto second = boot(config(2));
   ASSERT_NE(first, nullptr);
   ASSERT_NE(second, nullptr);
   auto a = Replicated<Ledger>::create(*first, Ledger{});
   auto b = Replicated<Ledger>::create(*second, Ledger{});
   ASSERT_TRUE(a.ok() && b.ok());
   const auto ledger = *a;
-  auto twice = first->run(0, [ledger](Kernel& k) -> Task<bool> {
-    auto proposal = ledger.propose(k, Ledger::Op{0, 0, 0, 1});
-    auto once = co_await proposal;
-    auto again = co_await proposal;
-    co_return once.ok() && !again.ok() && again.error().code == Errc::invalid_argument;
-  });
+  auto twice = first->run(
+      0,
+      [](Kernel& k, Replicated<Ledger> handle) -> Task<bool> {
+        auto proposal = handle.propose(k, Ledger::Op{0, 0, 0, 1});
+        auto once = co_await proposal;
+        auto again = co_await proposal;
+        co_return once.ok() && !again.ok() && again.error().code == Errc::invalid_argument;
+      },
+      ledger);
   ASSERT_TRUE(twice.ok());
   EXPECT_TRUE(*twice);
   // The second System has an object with the same id; the first's handle must not reach it.
-  auto foreign = second->run(0, [ledger](Kernel& k) -> Task<Errc> {
-    auto result = co_await ledger.propose(k, Ledger::Op{0, 0, 0, 1});
-    co_return result.ok() ? Errc::internal : result.error().code;
-  });
-  ASSERT_TRUE(foreign.ok());
-  EXPECT_EQ(*foreign, Errc::invalid_argument);
+  auto foreign = second->run(
+      0,
+      [](Kernel& k, Replicated<Ledger> handle) -> Task<Errc> {
+        auto result = co_await handle.propose(k, Ledger::Op{0, 0, 0, 1});
+        co_return result.ok() ? Errc::internal : result.error().code;
+      },
+      ledger);
+  if (isolation() == Isolation::processes) {
+    // Decoding the handle in the other System's kernel process refuses it.
+    ASSERT_FALSE(foreign.ok());
+    EXPECT_EQ(foreign.error().code, Errc::invalid_argument);
+    EXPECT_NE(foreign.error().message.find("another System"), std::string::npos)
+        << foreign.error().message;
+  } else {
+    ASSERT_TRUE(foreign.ok()) << foreign.error().describe();
+    EXPECT_EQ(*foreign, Errc::invalid_argument);
+  }
 }
 
-TEST(ReplicaBadInput, UseFromOutsideTheKernelIsRefused) {
+INSTANTIATE_TEST_SUITE_P(Isolations, ReplicaBadInput, kBothIsolations, isolation_param_name);
+
+// Kernels as threads only: as a process, a kernel's address means nothing to the test.
+TEST(ReplicaMisuse, UseFromOutsideTheKernelIsRefused) {
   auto system = boot(config_for(2));
   ASSERT_NE(system, nullptr);
   auto made = Replicated<Ledger>::create(*system, Ledger{});

@@ -1,4 +1,4 @@
-// A member declared failed (System::declare_failed, or the stall detector) on threads: the
+// A member declared failed (System::declare_failed, or the stall detector): the
 // survivors install a view without it, under every protocol, and go on; leaving it and taking
 // it offline afterwards are immediate successes.
 #include <algorithm>
@@ -16,49 +16,54 @@ struct Hog {
   std::uint32_t millis;
 };
 
-class Failure : public ::testing::TestWithParam<Protocol> {};
-
-std::vector<KernelId> members_on(System& system, const Replicated<Ledger>& ledger, KernelId id) {
-  auto members = system.run(
-      id, [ledger](Kernel& k) -> Task<std::vector<KernelId>> { co_return ledger.members(k); });
-  EXPECT_TRUE(members.ok());
-  return members.ok() ? *members : std::vector<KernelId>{};
+/// Proposes one add from `k`: empty when it succeeded, else why not.
+Task<std::string> propose_one(Kernel& k, Replicated<Ledger> ledger) {
+  auto done = co_await ledger.propose(k, Ledger::Op{k.id(), 1000, k.id(), 1});
+  co_return done ? std::string() : done.error().describe();
 }
 
+/// Proposes one add from each of `kernels` at once and expects each to succeed.
+void expect_each_proposes(System& system, const Replicated<Ledger>& ledger,
+                          const std::vector<KernelId>& kernels) {
+  const auto outcomes = run_on_each(
+      system, kernels,
+      [](Kernel& k, Replicated<Ledger> handle) { return propose_one(k, std::move(handle)); },
+      ledger);
+  for (std::size_t i = 0; i < kernels.size(); ++i) {
+    ASSERT_TRUE(outcomes[i].ok()) << outcomes[i].error().describe();
+    EXPECT_EQ(*outcomes[i], "") << "kernel " << kernels[i];
+  }
+}
+
+class Failure : public ProtocolsBothIsolations {};
+
 TEST_P(Failure, SurvivorsGoOnWithoutAMemberDeclaredFailed) {
-  const Protocol protocol = GetParam();
-  auto system = boot(config_for(6));
+  auto system = boot(config(6));
   ASSERT_NE(system, nullptr);
   ReplicaOptions options;
-  options.protocol = protocol;
+  options.protocol = protocol();
   options.sequencer = 2;  // The kernel that fails sequences and coordinates membership.
   auto made = Replicated<Ledger>::create(*system, Ledger{}, options);
   ASSERT_TRUE(made.ok()) << made.error().describe();
   const auto ledger = *made;
 
   // Load on every kernel while kernel 2 is declared failed.
-  const std::size_t per_kernel = std::max<std::size_t>(scaled(300), 40);
-  std::vector<LoadReport> reports(6);
-  auto done = std::make_shared<std::atomic<std::size_t>>(0);
-  for (KernelId id = 0; id < 6; ++id) {
-    ASSERT_TRUE(system
-                    ->spawn(id,
-                            [&, id, done](Kernel& k) -> Task<void> {
-                              co_await load(k, ledger, per_kernel, 4, Ledger::kKeys, reports[id]);
-                              done->fetch_add(1);
-                            })
-                    .ok());
-  }
-  ASSERT_TRUE(system->declare_failed(2).ok());
-  // Kernel 2's own task ends too: its proposals fail with shutting_down as it stops.
-  wait_until([&] { return done->load() == 6; });
+  const std::uint64_t per_kernel = std::max<std::size_t>(scaled(300), 40);
+  std::vector<LoadReport> reports;
+  std::thread loads([&] {
+    reports = run_loads(*system, ledger, first_kernels(6), per_kernel, 4, Ledger::kKeys);
+  });
+  EXPECT_TRUE(system->declare_failed(2).ok());
+  // Kernel 2's own load ends too: as threads its proposals fail with shutting_down as it
+  // stops; as a process, its run fails with the process.
+  loads.join();
 
   const std::vector<KernelId> survivors = {0, 1, 3, 4, 5};
   for (KernelId id : survivors) {
     const auto& report = reports[id];
     // Only what a view change aborts (two_phase) or a conflict is an error on a survivor.
     EXPECT_EQ(report.other, 0u) << "kernel " << id << ": " << report.first_other;
-    if (protocol == Protocol::two_phase) {
+    if (protocol() == Protocol::two_phase) {
       EXPECT_EQ(report.ok + report.conflicts + report.aborted, per_kernel) << "kernel " << id;
     } else {
       EXPECT_EQ(report.ok, per_kernel) << "kernel " << id;
@@ -66,10 +71,7 @@ TEST_P(Failure, SurvivorsGoOnWithoutAMemberDeclaredFailed) {
     }
   }
   // New proposals from every survivor succeed on the new view.
-  run_on_all(*system, survivors, [ledger](Kernel& k) -> Task<void> {
-    auto done = co_await ledger.propose(k, Ledger::Op{k.id(), 1000, k.id(), 1});
-    EXPECT_TRUE(done.ok()) << done.error().describe();
-  });
+  expect_each_proposes(*system, ledger, survivors);
   std::optional<Ledger> reference;
   for (KernelId id : survivors) {
     EXPECT_EQ(members_on(*system, ledger, id), survivors) << "kernel " << id;
@@ -79,19 +81,22 @@ TEST_P(Failure, SurvivorsGoOnWithoutAMemberDeclaredFailed) {
       reference = *replica;
     } else {
       EXPECT_TRUE(replica->same_values(*reference)) << "kernel " << id;
-      if (protocol == Protocol::ordered) {
+      if (protocol() == Protocol::ordered) {
         EXPECT_EQ(replica->checksum, reference->checksum);
       }
     }
   }
   // Leaving the failed kernel asks for nothing more, and neither does taking it offline.
-  auto left = system->run(4, [ledger](Kernel& k) { return ledger.leave(k, 2); });
+  auto left = system->run(
+      4, [](Kernel& k, Replicated<Ledger> handle) { return handle.leave(k, 2); }, ledger);
   ASSERT_TRUE(left.ok());
   EXPECT_TRUE(left->ok()) << left->error().describe();
   EXPECT_TRUE(system->remove_kernel(2).ok());
 }
 
-TEST(Failure, AStuckKernelIsDeclaredFailedAndTheObjectGoesOn) {
+// Kernels as threads only: the stall detector watches kernel threads (Isolation::processes
+// refuses stall_timeout).
+TEST(StallFailure, AStuckKernelIsDeclaredFailedAndTheObjectGoesOn) {
   Config config = config_for(4);
   config.stall_timeout = std::chrono::milliseconds(50);
   auto system = boot(config);
@@ -115,17 +120,12 @@ TEST(Failure, AStuckKernelIsDeclaredFailedAndTheObjectGoesOn) {
                           })
                   .ok());
   ASSERT_TRUE(system->wait_until_failed(3, std::chrono::seconds(30)).ok());
-  run_on_all(*system, {0, 1, 2}, [ledger](Kernel& k) -> Task<void> {
-    auto done = co_await ledger.propose(k, Ledger::Op{k.id(), 1, k.id(), 1});
-    EXPECT_TRUE(done.ok()) << done.error().describe();
-  });
+  expect_each_proposes(*system, ledger, {0, 1, 2});
   EXPECT_EQ(members_on(*system, ledger, 1), (std::vector<KernelId>{0, 1, 2}));
 }
 
-INSTANTIATE_TEST_SUITE_P(AllProtocols, Failure,
-                         ::testing::Values(Protocol::one_phase, Protocol::two_phase,
-                                           Protocol::ordered),
-                         [](const auto& info) { return std::string(to_string(info.param)); });
+INSTANTIATE_TEST_SUITE_P(AllProtocols, Failure, kAllProtocolsBothIsolations,
+                         protocol_isolation_name);
 
 }  // namespace
 }  // namespace mk::test

@@ -1,9 +1,8 @@
 // A core comes online: System::add_kernel starts a kernel while members propose, and
 // Replicated::join makes it a member of an object made before it existed. No update is lost
-// or duplicated, and its replica equals the others.
+// or duplicated, and its replica equals the others. Kernels as threads and as processes.
 #include <algorithm>
 #include <set>
-#include <thread>
 
 #include "replica_test_util.h"
 
@@ -11,17 +10,28 @@ namespace mk::test {
 namespace {
 
 /// Five kernels on the usable cores, with room for up to four on each core.
-Config five_kernels_with_room() {
-  Config config = config_for(5);
+Config five_kernels_with_room(Isolation isolation) {
+  Config config = config_for(5, isolation);
   config.kernels_per_core = 4;
   return config;
 }
 
-class Hotplug : public ::testing::TestWithParam<Protocol> {};
+/// Asks from `k` for kernel `target`'s join.
+Task<Result<void>> ask_join(Kernel& k, Replicated<Ledger> ledger, KernelId target) {
+  co_return co_await ledger.join(k, target);
+}
+
+/// `k`'s request for its own join, or nothing when `k` already holds a replica of `ledger`.
+Task<std::optional<Result<void>>> ask_own_join(Kernel& k, Replicated<Ledger> ledger) {
+  if (ledger.local(k).ok()) co_return std::nullopt;
+  co_return co_await ledger.join(k, k.id());
+}
+
+class Hotplug : public ProtocolsBothIsolations {};
 
 TEST_P(Hotplug, AnAddedKernelJoinsUnderLoadAndMatchesTheOthers) {
-  const Protocol protocol = GetParam();
-  auto system = boot(five_kernels_with_room());
+  const Protocol protocol = this->protocol();
+  auto system = boot(five_kernels_with_room(isolation()));
   ASSERT_NE(system, nullptr);
   ReplicaOptions options;
   options.protocol = protocol;
@@ -30,35 +40,25 @@ TEST_P(Hotplug, AnAddedKernelJoinsUnderLoadAndMatchesTheOthers) {
   ASSERT_TRUE(made.ok()) << made.error().describe();
   const auto ledger = *made;
 
-  const std::size_t per_kernel = std::max<std::size_t>(scaled(300), 60);
-  std::vector<LoadReport> reports(6);
+  const std::uint64_t per_kernel = std::max<std::size_t>(scaled(300), 60);
   const CoreId core = system->skb().usable_cores().back();
-  Result<KernelId> added = error(Errc::internal, "not added");
-  Result<void> joined = error(Errc::internal, "not joined");
   // While kernels 0 to 4 propose: the core comes online, then kernel 0 asks for the join.
-  std::thread online([&] {
-    added = system->add_kernel(core);
-    if (!added) return;
-    auto done = system->run(
-        0, [&](Kernel& k) -> Task<Result<void>> { co_return co_await ledger.join(k, *added); });
-    if (done) {
-      joined = *done;
-    } else {
-      joined = done.error();
-    }
-  });
-  run_on_all(*system, first_kernels(5), [&](Kernel& k) {
-    return load(k, ledger, per_kernel, 8, Ledger::kKeys, reports[k.id()]);
-  });
-  online.join();
+  start_loads(*system, ledger, first_kernels(5), per_kernel, 8, Ledger::kKeys);
+  auto added = system->add_kernel(core);
   ASSERT_TRUE(added.ok()) << added.error().describe();
   ASSERT_EQ(*added, 5u);
+  auto joined = system->run(
+      0,
+      [](Kernel& k, Replicated<Ledger> handle, KernelId target) {
+        return ask_join(k, std::move(handle), target);
+      },
+      ledger, *added);
   ASSERT_TRUE(joined.ok()) << joined.error().describe();
+  ASSERT_TRUE(joined->ok()) << joined->error().describe();
+  auto reports = collect_loads(*system, first_kernels(5));
 
   // The new member proposes too.
-  run_on_all(*system, {5}, [&](Kernel& k) {
-    return load(k, ledger, per_kernel / 4, 8, Ledger::kKeys, reports[5]);
-  });
+  reports.push_back(run_loads(*system, ledger, {5}, per_kernel / 4, 8, Ledger::kKeys)[5]);
 
   std::array<std::int64_t, Ledger::kKeys> expected{};
   std::size_t committed = 0;
@@ -82,14 +82,8 @@ TEST_P(Hotplug, AnAddedKernelJoinsUnderLoadAndMatchesTheOthers) {
     if (protocol == Protocol::ordered) {
       EXPECT_EQ(state->checksum, reference->checksum) << "kernel " << id;
     }
-    ASSERT_TRUE(system
-                    ->run(id,
-                          [&, id](Kernel& k) -> Task<void> {
-                            histories[id] = ledger.history(k);
-                            EXPECT_EQ(ledger.members(k), first_kernels(6)) << "kernel " << id;
-                            co_return;
-                          })
-                    .ok());
+    histories[id] = history_on(*system, ledger, id);
+    EXPECT_EQ(members_on(*system, ledger, id), first_kernels(6)) << "kernel " << id;
   }
   const auto& full = histories[0];
   EXPECT_EQ(full.size(), committed);
@@ -106,13 +100,13 @@ TEST_P(Hotplug, AnAddedKernelJoinsUnderLoadAndMatchesTheOthers) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllProtocols, Hotplug,
-                         ::testing::Values(Protocol::one_phase, Protocol::two_phase,
-                                           Protocol::ordered),
-                         [](const auto& info) { return std::string(to_string(info.param)); });
+INSTANTIATE_TEST_SUITE_P(AllProtocols, Hotplug, kAllProtocolsBothIsolations,
+                         protocol_isolation_name);
 
-TEST(HotplugErrors, AKernelThatNeverHeardOfTheObjectCannotAskForAChange) {
-  auto system = boot(five_kernels_with_room());
+class HotplugErrors : public BothIsolations {};
+
+TEST_P(HotplugErrors, AKernelThatNeverHeardOfTheObjectCannotAskForAChange) {
+  auto system = boot(five_kernels_with_room(isolation()));
   ASSERT_NE(system, nullptr);
   auto made = Replicated<Ledger>::create(*system, Ledger{});
   ASSERT_TRUE(made.ok()) << made.error().describe();
@@ -122,49 +116,58 @@ TEST(HotplugErrors, AKernelThatNeverHeardOfTheObjectCannotAskForAChange) {
 
   // Kernel 5 came after the object: it is no member and knows nothing of it until a member
   // asks for its join.
-  auto asked = system->run(*added, [ledger](Kernel& k) -> Task<Result<void>> {
-    EXPECT_FALSE(ledger.local(k).ok());
-    co_return co_await ledger.join(k, k.id());
-  });
-  ASSERT_TRUE(asked.ok());
-  ASSERT_FALSE(asked->ok());
-  EXPECT_EQ(asked->error().code, Errc::invalid_argument);
-  EXPECT_NE(asked->error().message.find("not installed on kernel 5"), std::string::npos)
-      << asked->error().message;
+  auto asked = system->run(
+      *added,
+      [](Kernel& k, Replicated<Ledger> handle) { return ask_own_join(k, std::move(handle)); },
+      ledger);
+  if (isolation() == Isolation::processes) {
+    // The handle does not reach a kernel process that has not installed the object.
+    ASSERT_FALSE(asked.ok());
+    EXPECT_EQ(asked.error().code, Errc::not_found);
+    EXPECT_NE(asked.error().message.find("not installed on kernel 5"), std::string::npos)
+        << asked.error().message;
+  } else {
+    ASSERT_TRUE(asked.ok()) << asked.error().describe();
+    ASSERT_TRUE(asked->has_value()) << "kernel 5 holds a replica of an object made before it";
+    const Result<void>& refused = **asked;
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().code, Errc::invalid_argument);
+    EXPECT_NE(refused.error().message.find("not installed on kernel 5"), std::string::npos)
+        << refused.error().message;
+  }
 
-  auto joined = system->run(1, [ledger, id = *added](Kernel& k) -> Task<Result<void>> {
-    co_return co_await ledger.join(k, id);
-  });
+  auto joined = system->run(
+      1,
+      [](Kernel& k, Replicated<Ledger> handle, KernelId target) {
+        return ask_join(k, std::move(handle), target);
+      },
+      ledger, *added);
   ASSERT_TRUE(joined.ok());
   EXPECT_TRUE(joined->ok()) << joined->error().describe();
   auto state = snapshot(*system, ledger, *added);
   EXPECT_TRUE(state.ok()) << state.error().describe();
 }
 
-TEST(HotplugOffline, AKernelThatLeftGoesOfflineAndTheOthersGoOn) {
-  auto system = boot(config_for(4));
+TEST_P(HotplugErrors, AKernelThatLeftGoesOfflineAndTheOthersGoOn) {
+  auto system = boot(config(4));
   ASSERT_NE(system, nullptr);
   ReplicaOptions options;
   options.protocol = Protocol::ordered;
   auto made = Replicated<Ledger>::create(*system, Ledger{}, options);
   ASSERT_TRUE(made.ok()) << made.error().describe();
   const auto ledger = *made;
-  const std::size_t per_kernel = std::max<std::size_t>(scaled(100), 30);
-  std::vector<LoadReport> reports(4);
-  run_on_all(*system, first_kernels(4), [&](Kernel& k) {
-    return load(k, ledger, per_kernel, 4, Ledger::kKeys, reports[k.id()]);
-  });
+  const std::uint64_t per_kernel = std::max<std::size_t>(scaled(100), 30);
+  auto reports = run_loads(*system, ledger, first_kernels(4), per_kernel, 4, Ledger::kKeys);
 
   // Going offline: leave every object, then stop the kernel.
   auto left = system->run(
-      0, [ledger](Kernel& k) -> Task<Result<void>> { co_return co_await ledger.leave(k, 3); });
+      0, [](Kernel& k, Replicated<Ledger> handle) { return handle.leave(k, 3); }, ledger);
   ASSERT_TRUE(left.ok());
   ASSERT_TRUE(left->ok()) << left->error().describe();
   ASSERT_TRUE(system->remove_kernel(3).ok());
 
-  run_on_all(*system, first_kernels(3), [&](Kernel& k) {
-    return load(k, ledger, per_kernel, 4, Ledger::kKeys, reports[k.id()]);
-  });
+  const auto more = run_loads(*system, ledger, first_kernels(3), per_kernel, 4, Ledger::kKeys);
+  reports.insert(reports.end(), more.begin(), more.end());
   std::size_t committed = 0;
   for (const auto& report : reports) {
     EXPECT_EQ(report.other, 0u) << report.first_other;
@@ -192,11 +195,17 @@ TEST(HotplugOffline, AKernelThatLeftGoesOfflineAndTheOthersGoOn) {
   EXPECT_NE(refused.error().message.find("kernels[1]: kernel 3 is offline"), std::string::npos)
       << refused.error().message;
   auto rejoin = system->run(
-      0, [ledger](Kernel& k) -> Task<Result<void>> { co_return co_await ledger.join(k, 3); });
+      0,
+      [](Kernel& k, Replicated<Ledger> handle, KernelId target) {
+        return ask_join(k, std::move(handle), target);
+      },
+      ledger, KernelId{3});
   ASSERT_TRUE(rejoin.ok());
   ASSERT_FALSE(rejoin->ok());
   EXPECT_NE(rejoin->error().message.find("offline"), std::string::npos) << rejoin->error().message;
 }
+
+INSTANTIATE_TEST_SUITE_P(Isolations, HotplugErrors, kBothIsolations, isolation_param_name);
 
 }  // namespace
 }  // namespace mk::test

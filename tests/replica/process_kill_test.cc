@@ -282,7 +282,8 @@ TEST(ProcessKillDuring, AJoinEndsAndTheSurvivorsAgree) {
   for (KernelId id : {0u, 1u}) {
     for (;;) {
       auto seen = system->run(
-          id, [](Kernel& k, Replicated<Ledger> handle) -> Task<std::vector<KernelId>> {
+          id,
+          [](Kernel& k, Replicated<Ledger> handle) -> Task<std::vector<KernelId>> {
             co_return handle.members(k);
           },
           *r);

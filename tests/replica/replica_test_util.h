@@ -3,12 +3,16 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
+#include <thread>
+#include <tuple>
 #include <vector>
 
 #include "mk/replicated.h"
@@ -107,22 +111,51 @@ namespace mk::test {
 
 /// What one kernel's load produced.
 struct LoadReport {
-  std::size_t ok = 0;
-  std::size_t conflicts = 0;
-  std::size_t not_member = 0;
-  std::size_t aborted = 0;  ///< two_phase: aborted by a view change (a member failed).
-  std::size_t other = 0;
+  std::uint64_t ok = 0;
+  std::uint64_t conflicts = 0;
+  std::uint64_t not_member = 0;
+  std::uint64_t aborted = 0;  ///< two_phase: aborted by a view change (a member failed).
+  std::uint64_t other = 0;
   std::string first_other;
   std::array<std::int64_t, Ledger::kKeys> committed{};  ///< Sum of successful adds per key.
 };
 
+}  // namespace mk::test
+
+/// A LoadReport comes back from a kernel process as a task's value.
+template <>
+struct mk::Codec<mk::test::LoadReport> {
+  static void encode(const mk::test::LoadReport& report, std::vector<std::byte>& out) {
+    const std::array<std::uint64_t, 5> counts{report.ok, report.conflicts, report.not_member,
+                                              report.aborted, report.other};
+    detail::encode_framed(counts, out);
+    detail::encode_framed(report.committed, out);
+    detail::encode_framed(report.first_other, out);
+  }
+  static mk::Result<mk::test::LoadReport> decode(std::span<const std::byte> bytes) {
+    std::size_t at = 0;
+    auto counts = detail::decode_framed<std::array<std::uint64_t, 5>>(bytes, at);
+    auto committed =
+        detail::decode_framed<std::array<std::int64_t, mk::test::Ledger::kKeys>>(bytes, at);
+    auto first_other = detail::decode_framed<std::string>(bytes, at);
+    if (!counts || !committed || !first_other || at != bytes.size()) {
+      return error(Errc::parse_error, "LoadReport: malformed");
+    }
+    const auto& c = *counts;
+    return mk::test::LoadReport{c[0], c[1], c[2], c[3], c[4], std::move(*first_other), *committed};
+  }
+};
+
+namespace mk::test {
+
 /// Proposes `count` adds from `k`, keeping `window` in flight, and tallies the outcomes.
-inline Task<void> load(Kernel& k, Replicated<Ledger> r, std::size_t count, std::size_t window,
-                       std::uint64_t key_spread, LoadReport& report) {
+inline Task<LoadReport> load(Kernel& k, Replicated<Ledger> r, std::uint64_t count,
+                             std::uint64_t window, std::uint64_t key_spread) {
   struct InFlight {
     Ledger::Op op;
     Proposal<std::int64_t> proposal;
   };
+  LoadReport report;
   std::deque<InFlight> flying;
   auto settle = [&report](InFlight& f, Result<std::int64_t>& result) {
     if (result) {
@@ -139,7 +172,7 @@ inline Task<void> load(Kernel& k, Replicated<Ledger> r, std::size_t count, std::
       if (report.other++ == 0) report.first_other = result.error().describe();
     }
   };
-  for (std::size_t i = 0; i < count; ++i) {
+  for (std::uint64_t i = 0; i < count; ++i) {
     Ledger::Op op{k.id(), static_cast<std::uint32_t>(i), (k.id() * 7 + i) % key_spread,
                   static_cast<std::int64_t>(1 + i % 5)};
     flying.push_back(InFlight{op, r.propose(k, op)});
@@ -154,32 +187,135 @@ inline Task<void> load(Kernel& k, Replicated<Ledger> r, std::size_t count, std::
     settle(flying.front(), result);
     flying.pop_front();
   }
+  co_return report;
 }
 
-/// Runs `f(kernel)` (a Task<void>) on each of `kernels` at once and waits for all.
-template <class F>
-void run_on_all(System& system, const std::vector<KernelId>& kernels, F f) {
-  auto done = std::make_shared<std::atomic<std::size_t>>(0);
-  for (KernelId id : kernels) {
-    auto spawned = system.spawn(id, [f, done](Kernel& k) -> Task<void> {
-      co_await f(k);
-      done->fetch_add(1);
-    });
-    ASSERT_TRUE(spawned.ok());
+/// Runs `f(kernel, args...)` (captureless, returning a Task) on each of `kernels` at once, each
+/// from a host thread of its own, and returns what System::run returned for each, in order.
+/// Works in both isolations: what a test checks comes back as the tasks' values.
+template <class F, class... Args>
+auto run_on_each(System& system, const std::vector<KernelId>& kernels, F f, const Args&... args) {
+  using Outcome = decltype(system.run(KernelId{0}, f, args...));
+  std::vector<std::optional<Outcome>> outcomes(kernels.size());
+  std::vector<std::thread> runners;
+  for (std::size_t i = 0; i < kernels.size(); ++i) {
+    runners.emplace_back([&, i] { outcomes[i].emplace(system.run(kernels[i], f, args...)); });
   }
-  wait_until([&] { return done->load() == kernels.size(); });
+  for (auto& runner : runners)
+    runner.join();
+  std::vector<Outcome> results;
+  for (auto& outcome : outcomes)
+    results.push_back(std::move(*outcome));
+  return results;
+}
+
+/// load(count, window, key_spread) on each of `kernels` at once; the reports by kernel id (a
+/// kernel whose run failed reports that as `other`).
+inline std::vector<LoadReport> run_loads(System& system, const Replicated<Ledger>& r,
+                                         const std::vector<KernelId>& kernels, std::uint64_t count,
+                                         std::uint64_t window, std::uint64_t key_spread) {
+  auto outcomes = run_on_each(
+      system, kernels,
+      [](Kernel& k, Replicated<Ledger> handle, std::uint64_t n, std::uint64_t w,
+         std::uint64_t spread) { return load(k, std::move(handle), n, w, spread); },
+      r, count, window, key_spread);
+  std::vector<LoadReport> reports(*std::max_element(kernels.begin(), kernels.end()) + 1);
+  for (std::size_t i = 0; i < kernels.size(); ++i) {
+    if (outcomes[i]) {
+      reports[kernels[i]] = std::move(*outcomes[i]);
+    } else {
+      reports[kernels[i]].other = 1;
+      reports[kernels[i]].first_other = "System::run: " + outcomes[i].error().describe();
+    }
+  }
+  return reports;
+}
+
+/// Where a load started by start_loads leaves its report, on its kernel.
+struct LoadSlot {
+  explicit LoadSlot(Kernel&) {}
+  std::optional<LoadReport> report;
+};
+
+/// Starts load(count, window, key_spread) on each of `kernels` and returns at once, starting
+/// no host thread: under Isolation::processes, System::add_kernel needs the program to run a
+/// single thread. collect_loads waits for the reports.
+inline void start_loads(System& system, const Replicated<Ledger>& r,
+                        const std::vector<KernelId>& kernels, std::uint64_t count,
+                        std::uint64_t window, std::uint64_t key_spread) {
+  for (KernelId id : kernels) {
+    auto spawned = system.spawn(
+        id,
+        [](Kernel& k, Replicated<Ledger> handle, std::uint64_t n, std::uint64_t w,
+           std::uint64_t spread) -> Task<void> {
+          k.extension<LoadSlot>().report.reset();
+          LoadReport report = co_await load(k, std::move(handle), n, w, spread);
+          k.extension<LoadSlot>().report = std::move(report);
+        },
+        r, count, window, key_spread);
+    EXPECT_TRUE(spawned.ok()) << spawned.error().describe();
+  }
+}
+
+/// The reports of the loads start_loads started on `kernels`, by kernel id, once all ended.
+inline std::vector<LoadReport> collect_loads(System& system, const std::vector<KernelId>& kernels) {
+  std::vector<LoadReport> reports(*std::max_element(kernels.begin(), kernels.end()) + 1);
+  for (KernelId id : kernels) {
+    auto report = system.run(id, [](Kernel& k) -> Task<LoadReport> {
+      auto& slot = k.extension<LoadSlot>();
+      while (!slot.report)
+        co_await k.sleep_for(std::chrono::milliseconds(1));
+      co_return *slot.report;
+    });
+    if (report) {
+      reports[id] = std::move(*report);
+    } else {
+      reports[id].other = 1;
+      reports[id].first_other = "System::run: " + report.error().describe();
+    }
+  }
+  return reports;
 }
 
 /// A copy of kernel `id`'s replica after a linearizable read, or the read's error.
 template <class SM>
 Result<SM> snapshot(System& system, const Replicated<SM>& r, KernelId id) {
-  auto got = system.run(id, [r](Kernel& k) -> Task<Result<SM>> {
-    auto state = co_await r.read(k);
-    if (!state) co_return std::move(state).error();
-    co_return **state;
-  });
+  auto got = system.run(
+      id,
+      [](Kernel& k, Replicated<SM> handle) -> Task<Result<SM>> {
+        auto state = co_await handle.read(k);
+        if (!state) co_return std::move(state).error();
+        co_return **state;
+      },
+      r);
   if (!got) return std::move(got).error();
   return std::move(*got);
+}
+
+/// The ids kernel `id`'s replica applied, in order (ReplicaOptions::record_history).
+template <class SM>
+std::vector<OpId> history_on(System& system, const Replicated<SM>& r, KernelId id) {
+  auto history = system.run(
+      id,
+      [](Kernel& k, Replicated<SM> handle) -> Task<std::vector<OpId>> {
+        co_return handle.history(k);
+      },
+      r);
+  EXPECT_TRUE(history.ok()) << history.error().describe();
+  return history.ok() ? std::move(*history) : std::vector<OpId>{};
+}
+
+/// The members of kernel `id`'s view of `r`.
+template <class SM>
+std::vector<KernelId> members_on(System& system, const Replicated<SM>& r, KernelId id) {
+  auto members = system.run(
+      id,
+      [](Kernel& k, Replicated<SM> handle) -> Task<std::vector<KernelId>> {
+        co_return handle.members(k);
+      },
+      r);
+  EXPECT_TRUE(members.ok()) << members.error().describe();
+  return members.ok() ? std::move(*members) : std::vector<KernelId>{};
 }
 
 /// Kernels 0 to n - 1.
@@ -190,4 +326,39 @@ inline std::vector<KernelId> first_kernels(std::size_t n) {
   return ids;
 }
 
+/// A protocol, and whether kernels are threads or processes.
+using ProtocolAndIsolation = std::tuple<Protocol, Isolation>;
+
+/// A test run for each protocol in both isolations.
+class ProtocolsBothIsolations : public ::testing::TestWithParam<ProtocolAndIsolation> {
+ protected:
+  Protocol protocol() const { return std::get<0>(GetParam()); }
+  Isolation isolation() const { return std::get<1>(GetParam()); }
+  /// config_for(kernels) in this test's isolation.
+  Config config(std::size_t kernels) const { return config_for(kernels, isolation()); }
+};
+
+/// Every protocol, in both isolations.
+inline const auto kAllProtocolsBothIsolations = ::testing::Combine(
+    ::testing::Values(Protocol::one_phase, Protocol::two_phase, Protocol::ordered),
+    kBothIsolations);
+
+/// Names a test instance "<protocol>_<isolation>".
+inline std::string protocol_isolation_name(
+    const ::testing::TestParamInfo<ProtocolAndIsolation>& info) {
+  std::string text = std::string(to_string(std::get<0>(info.param))) + "_" +
+                     isolation_name(std::get<1>(info.param));
+  std::replace(text.begin(), text.end(), '-', '_');
+  return text;
+}
+
 }  // namespace mk::test
+
+namespace mk {
+
+/// Prints a Protocol by name in gtest's messages.
+inline void PrintTo(Protocol protocol, std::ostream* out) {
+  *out << to_string(protocol);
+}
+
+}  // namespace mk

@@ -1,6 +1,7 @@
 // User code that throws, under every protocol: an apply, check or keys that throws, or a Codec
 // that throws, fails that one proposal with apply_failed and the exception's text; nothing is
-// applied, no key stays reserved, the replicas stay equal, and the object goes on.
+// applied, no key stays reserved, the replicas stay equal, and the object goes on. Kernels as
+// threads and as processes.
 #include <stdexcept>
 
 #include "replica_test_util.h"
@@ -64,15 +65,31 @@ struct mk::Codec<mk::test::Coded> {
 namespace mk::test {
 namespace {
 
-class Throwing : public ::testing::TestWithParam<Protocol> {};
+class Throwing : public ProtocolsBothIsolations {};
 
 /// Proposes `op` from kernel `on` and returns the outcome.
-template <class SM>
-Result<typename SM::Result> propose_on(System& system, const Replicated<SM>& r, KernelId on,
-                                       typename SM::Op op) {
-  auto ran = system.run(on, [r, op](Kernel& k) -> Task<Result<typename SM::Result>> {
-    co_return co_await r.propose(k, op);
-  });
+Result<std::int64_t> propose_on(System& system, const Replicated<Fragile>& r, KernelId on,
+                                Fragile::Op op) {
+  auto ran = system.run(
+      on,
+      [](Kernel& k, Replicated<Fragile> handle, Fragile::Op o) -> Task<Result<std::int64_t>> {
+        co_return co_await handle.propose(k, o);
+      },
+      r, op);
+  if (!ran) return std::move(ran).error();
+  return std::move(*ran);
+}
+
+/// Proposes Coded{value} from kernel `on` and returns the outcome. The value crosses as a
+/// number: Coded's own Codec throws on some.
+Result<std::int64_t> propose_on(System& system, const Replicated<Summed>& r, KernelId on,
+                                std::int32_t value) {
+  auto ran = system.run(
+      on,
+      [](Kernel& k, Replicated<Summed> handle, std::int32_t v) -> Task<Result<std::int64_t>> {
+        co_return co_await handle.propose(k, Coded{v});
+      },
+      r, value);
   if (!ran) return std::move(ran).error();
   return std::move(*ran);
 }
@@ -87,8 +104,8 @@ void expect_apply_failed(const Result<std::int64_t>& outcome, const std::string&
 }
 
 TEST_P(Throwing, AThrowingOperationFailsAloneAndTheObjectGoesOn) {
-  const Protocol protocol = GetParam();
-  auto system = boot(config_for(4));
+  const Protocol protocol = this->protocol();
+  auto system = boot(config(4));
   ASSERT_NE(system, nullptr);
   ReplicaOptions options;
   options.protocol = protocol;
@@ -120,28 +137,32 @@ TEST_P(Throwing, AThrowingOperationFailsAloneAndTheObjectGoesOn) {
     EXPECT_EQ(replica->values[3], expected) << "kernel " << id;
   }
   // Every replica applied the same updates: those that threw count nowhere.
-  auto histories =
-      system->run(0, [fragile](Kernel& k) -> Task<std::size_t> { co_return fragile.applied(k); });
+  auto histories = system->run(
+      0,
+      [](Kernel& k, Replicated<Fragile> handle) -> Task<std::uint64_t> {
+        co_return handle.applied(k);
+      },
+      fragile);
   ASSERT_TRUE(histories.ok());
   EXPECT_EQ(*histories, 5u);
 }
 
 TEST_P(Throwing, ACodecThatThrowsFailsTheProposal) {
-  auto system = boot(config_for(3));
+  auto system = boot(config(3));
   ASSERT_NE(system, nullptr);
   ReplicaOptions options;
-  options.protocol = GetParam();
+  options.protocol = protocol();
   auto made = Replicated<Summed>::create(*system, Summed{}, options);
   ASSERT_TRUE(made.ok()) << made.error().describe();
   const auto summed = *made;
-  expect_apply_failed(propose_on(*system, summed, 2, Coded{99}), "encoding the operation",
+  expect_apply_failed(propose_on(*system, summed, 2, std::int32_t{99}), "encoding the operation",
                       "cannot encode 99");
-  auto undecodable = propose_on(*system, summed, 2, Coded{98});
+  auto undecodable = propose_on(*system, summed, 2, std::int32_t{98});
   ASSERT_FALSE(undecodable.ok());
   EXPECT_EQ(undecodable.error().code, Errc::apply_failed) << undecodable.error().describe();
   EXPECT_NE(undecodable.error().message.find("cannot decode 98"), std::string::npos)
       << undecodable.error().describe();
-  ASSERT_TRUE(propose_on(*system, summed, 1, Coded{4}).ok());
+  ASSERT_TRUE(propose_on(*system, summed, 1, std::int32_t{4}).ok());
   for (KernelId id = 0; id < 3; ++id) {
     auto replica = snapshot(*system, summed, id);
     ASSERT_TRUE(replica.ok()) << replica.error().describe();
@@ -149,10 +170,8 @@ TEST_P(Throwing, ACodecThatThrowsFailsTheProposal) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllProtocols, Throwing,
-                         ::testing::Values(Protocol::one_phase, Protocol::two_phase,
-                                           Protocol::ordered),
-                         [](const auto& info) { return std::string(to_string(info.param)); });
+INSTANTIATE_TEST_SUITE_P(AllProtocols, Throwing, kAllProtocolsBothIsolations,
+                         protocol_isolation_name);
 
 }  // namespace
 }  // namespace mk::test
