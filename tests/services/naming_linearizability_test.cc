@@ -1,11 +1,14 @@
-// A concurrent history of NameService operations, recorded on 8 kernels, is linearizable.
+// A concurrent history of NameService operations, recorded on 8 kernels (as threads and as
+// processes), is linearizable.
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "mk/codec.h"
 #include "mk/naming.h"
 #include "mk/seed_harness.h"
 #include "mk/simulation.h"
@@ -16,12 +19,95 @@
 
 namespace naming_linearizability_test {
 
+using Op = mk::test::lin::Operation<mk::test::NamingModel::Input, mk::test::NamingModel::Output>;
+
+/// What one client did: its operations, and an error no correct run gives (empty if none).
+struct ClientLog {
+  std::vector<Op> ops;
+  std::string unexpected;
+};
+
+}  // namespace naming_linearizability_test
+
+// A client's log crosses back from a kernel process field by field.
+
+template <>
+struct mk::Codec<mk::test::NamingModel::Input> {
+  using Input = mk::test::NamingModel::Input;
+  static void encode(const Input& in, std::vector<std::byte>& out) {
+    auto fields = detail::encode_all(static_cast<std::uint8_t>(in.kind), in.name, in.value);
+    out.insert(out.end(), fields.begin(), fields.end());
+  }
+  static Result<Input> decode(std::span<const std::byte> bytes) {
+    auto fields = detail::decode_all<std::uint8_t, std::string, std::string>(bytes);
+    if (!fields) return std::move(fields).error();
+    auto& [kind, name, value] = *fields;
+    if (kind > static_cast<std::uint8_t>(mk::test::NamingModel::Kind::lookup)) {
+      return error(Errc::parse_error, "NamingModel::Input: kind " + std::to_string(kind));
+    }
+    return Input{static_cast<mk::test::NamingModel::Kind>(kind), std::move(name), std::move(value)};
+  }
+};
+
+template <>
+struct mk::Codec<mk::test::NamingModel::Output> {
+  using Output = mk::test::NamingModel::Output;
+  static void encode(const Output& output, std::vector<std::byte>& out) {
+    auto fields = detail::encode_all(static_cast<std::uint8_t>(output.status), output.value);
+    out.insert(out.end(), fields.begin(), fields.end());
+  }
+  static Result<Output> decode(std::span<const std::byte> bytes) {
+    auto fields = detail::decode_all<std::uint8_t, std::string>(bytes);
+    if (!fields) return std::move(fields).error();
+    auto& [status, value] = *fields;
+    if (status > static_cast<std::uint8_t>(mk::test::NamingModel::Status::not_found)) {
+      return error(Errc::parse_error, "NamingModel::Output: status " + std::to_string(status));
+    }
+    return Output{static_cast<mk::test::NamingModel::Status>(status), std::move(value)};
+  }
+};
+
+template <>
+struct mk::Codec<naming_linearizability_test::Op> {
+  using Op = naming_linearizability_test::Op;
+  static void encode(const Op& op, std::vector<std::byte>& out) {
+    auto fields = detail::encode_all(op.client, op.input, op.output, op.invoked, op.returned);
+    out.insert(out.end(), fields.begin(), fields.end());
+  }
+  static Result<Op> decode(std::span<const std::byte> bytes) {
+    using Input = mk::test::NamingModel::Input;
+    using Output = std::optional<mk::test::NamingModel::Output>;
+    auto fields =
+        detail::decode_all<std::uint32_t, Input, Output, std::uint64_t, std::uint64_t>(bytes);
+    if (!fields) return std::move(fields).error();
+    auto& [client, input, output, invoked, returned] = *fields;
+    return Op{client, std::move(input), std::move(output), invoked, returned};
+  }
+};
+
+template <>
+struct mk::Codec<naming_linearizability_test::ClientLog> {
+  using ClientLog = naming_linearizability_test::ClientLog;
+  static void encode(const ClientLog& log, std::vector<std::byte>& out) {
+    auto fields = detail::encode_all(log.ops, log.unexpected);
+    out.insert(out.end(), fields.begin(), fields.end());
+  }
+  static Result<ClientLog> decode(std::span<const std::byte> bytes) {
+    auto fields =
+        detail::decode_all<std::vector<naming_linearizability_test::Op>, std::string>(bytes);
+    if (!fields) return std::move(fields).error();
+    auto& [ops, unexpected] = *fields;
+    return ClientLog{std::move(ops), std::move(unexpected)};
+  }
+};
+
+namespace naming_linearizability_test {
+
 using mk::Kernel;
 using mk::NameService;
 using mk::Task;
 using mk::test::NamingModel;
 namespace lin = mk::test::lin;
-using Op = lin::Operation<NamingModel::Input, NamingModel::Output>;
 using K = NamingModel::Kind;
 using S = NamingModel::Status;
 
@@ -41,17 +127,13 @@ std::optional<NamingModel::Output> output_of(const mk::Result<void>& r, std::str
   }
 }
 
-struct Client {
-  std::vector<Op> ops;
-  std::string unexpected;  ///< An error no correct run gives.
-  std::atomic<bool> done{false};
-};
-
 /// Client `id`: `count` random operations on `names`, each stamped from `clock` just before it
 /// starts and just after its result is in. The stamps come from one atomic counter shared by
-/// every kernel, so a return stamp below a call stamp means real-time precedence.
-Task<void> run_client(Kernel& k, NameService ns, std::atomic<std::uint64_t>& clock,
-                      std::uint32_t id, std::size_t count, std::size_t names, Client& out) {
+/// every kernel (in memory every kernel process maps too), so a return stamp below a call
+/// stamp means real-time precedence.
+Task<ClientLog> run_client(Kernel& k, NameService ns, std::atomic<std::uint64_t>* clock,
+                           std::uint32_t id, std::size_t count, std::size_t names) {
+  ClientLog out;
   std::mt19937_64 rng(1000 + id);
   for (std::size_t n = 0; n < count; ++n) {
     Op op;
@@ -62,10 +144,10 @@ Task<void> run_client(Kernel& k, NameService ns, std::atomic<std::uint64_t>& clo
     if (op.input.kind == K::register_name) {
       op.input.value = std::to_string(id) + "." + std::to_string(n);
     }
-    op.invoked = clock.fetch_add(1) + 1;
+    op.invoked = clock->fetch_add(1) + 1;
     if (op.input.kind == K::lookup) {
       auto value = co_await ns.lookup(k, op.input.name);
-      op.returned = clock.fetch_add(1) + 1;
+      op.returned = clock->fetch_add(1) + 1;
       if (value) {
         op.output = NamingModel::Output{S::ok, *value};
       } else if (value.error().code == mk::Errc::not_found) {
@@ -81,7 +163,7 @@ Task<void> run_client(Kernel& k, NameService ns, std::atomic<std::uint64_t>& clo
       } else {
         result = co_await ns.unregister(k, op.input.name);
       }
-      op.returned = clock.fetch_add(1) + 1;
+      op.returned = clock->fetch_add(1) + 1;
       op.output = output_of(result, out.unexpected);
     }
     out.ops.push_back(std::move(op));
@@ -90,7 +172,7 @@ Task<void> run_client(Kernel& k, NameService ns, std::atomic<std::uint64_t>& clo
     // core interleave in varied ways.
     if (rng() % 4 == 0) co_await k.yield();
   }
-  out.done = true;
+  co_return out;
 }
 
 /// How many pairs of operations overlap in time: the test is only as strong as this.
@@ -107,34 +189,41 @@ std::size_t overlapping_pairs(const std::vector<Op>& history) {
   return pairs;
 }
 
-TEST(NamingLinearizability, ConcurrentHistoryOnEightKernelsIsLinearizable) {
+class NamingLinearizability : public mk::test::BothIsolations {};
+
+TEST_P(NamingLinearizability, ConcurrentHistoryOnEightKernelsIsLinearizable) {
   constexpr std::size_t kKernels = 8;
   constexpr std::size_t kNames = 3;  // few names, so that operations conflict
   constexpr std::size_t kPerClient = mk::test::scaled(300);
-  auto system = mk::test::boot(mk::test::config_for(kKernels));
+  // Made before boot, so that kernel processes map it too.
+  mk::test::Shared<std::atomic<std::uint64_t>> clock;
+  auto system = mk::test::boot(config(kKernels));
   ASSERT_NE(system, nullptr);
   auto made = NameService::create(*system);
   ASSERT_TRUE(made.ok()) << made.error().describe();
   NameService ns = *made;
 
-  std::atomic<std::uint64_t> clock{0};
-  std::vector<Client> clients(kKernels);
+  // One host thread per kernel, so that the clients run at the same time.
+  std::vector<mk::Result<ClientLog>> logs(kKernels, mk::error(mk::Errc::internal, "not run"));
+  std::vector<std::thread> clients;
   for (std::uint32_t id = 0; id < kKernels; ++id) {
-    auto spawned = system->spawn(id, [ns, &clock, id, &clients](Kernel& k) {
-      return run_client(k, ns, clock, id, kPerClient, kNames, clients[id]);
+    clients.emplace_back([&, id] {
+      logs[id] = system->run(
+          id,
+          [](Kernel& k, NameService service, std::atomic<std::uint64_t>* stamps,
+             std::uint32_t client, std::size_t count,
+             std::size_t names) { return run_client(k, service, stamps, client, count, names); },
+          ns, clock.get(), id, kPerClient, kNames);
     });
-    ASSERT_TRUE(spawned.ok());
   }
-  mk::test::wait_until([&clients] {
-    for (const auto& c : clients) {
-      if (!c.done) return false;
-    }
-    return true;
-  });
+  for (auto& client : clients)
+    client.join();
 
   std::vector<Op> history;
   std::size_t failed_registers = 0, hits = 0, unknown = 0;
-  for (const auto& c : clients) {
+  for (std::uint32_t id = 0; id < kKernels; ++id) {
+    ASSERT_TRUE(logs[id].ok()) << "client " << id << ": " << logs[id].error().describe();
+    const ClientLog& c = *logs[id];
     ASSERT_TRUE(c.unexpected.empty()) << c.unexpected;
     for (const auto& op : c.ops) {
       history.push_back(op);
@@ -195,6 +284,18 @@ TEST(NamingLinearizability, ConcurrentHistoryOnEightKernelsIsLinearizable) {
   }
 }
 
+/// A client under the simulator, which (its kernels being threads) may write into the test.
+struct SimulatedClient {
+  ClientLog log;
+  bool done = false;
+};
+
+Task<void> run_simulated_client(Kernel& k, NameService ns, std::atomic<std::uint64_t>* clock,
+                                std::uint32_t id, std::size_t count, SimulatedClient* out) {
+  out->log = co_await run_client(k, ns, clock, id, count, 3);
+  out->done = true;
+}
+
 /// The simulated run of one seed: 8 kernels on a two-socket machine, with random stalls and
 /// delayed links, every client's operations merged and checked. The first problem is the error.
 mk::Result<void> simulated_run(mk::Simulation& sim, std::size_t per_client) {
@@ -204,22 +305,22 @@ mk::Result<void> simulated_run(mk::Simulation& sim, std::size_t per_client) {
   if (!*made) return made->error();
   NameService ns = **made;
   // One thread runs every kernel here, so a plain counter would do; the atomic keeps
-  // run_client the same as on the threaded executor.
+  // run_client the same as on the executors.
   std::atomic<std::uint64_t> clock{0};
-  std::vector<Client> clients(kKernels);
+  std::vector<SimulatedClient> clients(kKernels);
   for (std::uint32_t id = 0; id < kKernels; ++id) {
     auto spawned = sim.spawn(id, [ns, &clock, id, per_client, &clients](Kernel& k) {
-      return run_client(k, ns, clock, id, per_client, 3, clients[id]);
+      return run_simulated_client(k, ns, &clock, id, per_client, &clients[id]);
     });
     if (!spawned) return spawned;
   }
   if (auto idle = sim.run_until_idle(std::chrono::seconds(60)); !idle) return idle;
   std::vector<Op> history;
   for (std::uint32_t id = 0; id < kKernels; ++id) {
-    const Client& c = clients[id];
-    if (!c.unexpected.empty()) return mk::error(mk::Errc::internal, c.unexpected);
+    const SimulatedClient& c = clients[id];
     if (!c.done) return mk::error(mk::Errc::internal, "client " + std::to_string(id) + " hung");
-    history.insert(history.end(), c.ops.begin(), c.ops.end());
+    if (!c.log.unexpected.empty()) return mk::error(mk::Errc::internal, c.log.unexpected);
+    history.insert(history.end(), c.log.ops.begin(), c.log.ops.end());
   }
   auto verdict = lin::check_partitioned(NamingModel{}, history);
   if (!verdict) return verdict.error();
@@ -227,7 +328,8 @@ mk::Result<void> simulated_run(mk::Simulation& sim, std::size_t per_client) {
   return {};
 }
 
-TEST(NamingLinearizability, SimulatedHistoriesAreLinearizableOverManySeeds) {
+// Thread-only: the simulator runs its kernels as threads.
+TEST(NamingLinearizabilitySimulated, SimulatedHistoriesAreLinearizableOverManySeeds) {
   using namespace std::chrono_literals;
   mk::SimulationOptions base;
   base.topology = "pack:2 numa:1 core:4 pu:1";
@@ -248,5 +350,8 @@ TEST(NamingLinearizability, SimulatedHistoriesAreLinearizableOverManySeeds) {
   // MK_SIM_SEEDS or MK_SIM_SEED (the replay command) may change how many run.
   EXPECT_EQ(report.seeds_run, report.seeds_planned);
 }
+
+INSTANTIATE_TEST_SUITE_P(Isolations, NamingLinearizability, mk::test::kBothIsolations,
+                         mk::test::isolation_param_name);
 
 }  // namespace naming_linearizability_test
