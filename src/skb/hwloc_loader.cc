@@ -347,19 +347,26 @@ bool valid_count(std::string_view text) {
          text.find_first_not_of('0') != std::string_view::npos;
 }
 
-// Splits a synthetic description into tokens at blanks outside brackets.
+// Splits a synthetic description into tokens at blanks outside brackets, and after a closing
+// bracket back at depth 0: hwloc reads what follows one, blank or not, as the next level
+// ("pack:2(indexes=...)5" is 2 packages of 5 PUs).
 std::vector<std::string> synthetic_tokens(std::string_view description) {
   std::vector<std::string> tokens;
   std::string current;
   int depth = 0;
   for (char c : description) {
     if (c == '(' || c == '{' || c == '[') ++depth;
-    if (c == ')' || c == '}' || c == ']') --depth;
     if (depth == 0 && (c == ' ' || c == '\t' || c == '\n')) {
       if (!current.empty()) tokens.push_back(std::move(current));
       current.clear();
-    } else {
-      current += c;
+      continue;
+    }
+    current += c;
+    if (c == ')' || c == '}' || c == ']') {
+      if (--depth == 0) {
+        tokens.push_back(std::move(current));
+        current.clear();
+      }
     }
   }
   if (!current.empty()) tokens.push_back(std::move(current));
