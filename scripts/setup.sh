@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config clang clang-format
+  build-essential cmake pkg-config clang clang-format ccache
   libnuma-dev libhwloc-dev hwloc liburing-dev libboost-dev libfmt-dev
   libgtest-dev libcli11-dev nlohmann-json3-dev
 )
