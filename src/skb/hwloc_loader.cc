@@ -373,6 +373,24 @@ std::vector<std::string> synthetic_tokens(std::string_view description) {
   return tokens;
 }
 
+// Whether `token`'s brackets are as hwloc reads them: attributes in one (...) with no bracket
+// inside, attached memory in one [...] that may hold such attributes, each closed. hwloc does
+// not nest them the way a counter would: "(indexes=(a)5" ends its attributes at the first ')'
+// and reads 5 as another level.
+bool brackets_well_formed(std::string_view token) {
+  std::string open;  // the brackets open at this point, outermost first
+  for (char c : token) {
+    if (c == '(' || c == '[' || c == '{') {
+      if (c == '{' || (!open.empty() && (c == '[' || open.back() == '('))) return false;
+      open += c;
+    } else if (c == ')' || c == ']' || c == '}') {
+      if (open.empty() || open.back() != (c == ')' ? '(' : c == ']' ? '[' : '{')) return false;
+      open.pop_back();
+    }
+  }
+  return open.empty();
+}
+
 // hwloc 2.9 inserts each object by comparing its cpuset with those of its siblings, level by
 // level, so building a machine costs about (objects x siblings x bitmap words) steps; this
 // many take about a minute on a 2020s core (100,000 PUs as pack:100 numa:2 l3:1 core:250
@@ -399,6 +417,7 @@ Result<SyntheticSize> measure_synthetic(std::string_view description) {
   SyntheticSize size;
   std::uint64_t side_by_side = 0;  // sum over levels of objects x siblings
   for (const std::string& token : synthetic_tokens(description)) {
+    if (!brackets_well_formed(token)) return bad(token);
     // An explicit list of OS indexes (hwloc's other form, interleaving, stays below the count).
     for (std::size_t at = token.find("indexes="); at != std::string::npos;
          at = token.find("indexes=", at + 1)) {
