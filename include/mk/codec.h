@@ -128,8 +128,8 @@ Result<std::tuple<Ts...>> decode_all(std::span<const std::byte> bytes) {
     return std::move(decoded).value();
   } else {
     if (!bytes.empty()) {
-      return error(Errc::parse_error, "Codec: " + std::to_string(bytes.size()) +
-                                          " bytes where no value was expected");
+      return error(Errc::parse_error,
+                   "Codec: " + std::to_string(bytes.size()) + " bytes where no value was expected");
     }
     return std::tuple<>();
   }

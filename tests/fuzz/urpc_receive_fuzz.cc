@@ -36,7 +36,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         [&](const mk::MessageView& message) {
           // Every byte delivered must be readable: the sanitizer checks each one.
           std::uint8_t sum = 0;
-          for (std::byte b : message.payload) sum ^= static_cast<std::uint8_t>(b);
+          for (std::byte b : message.payload)
+            sum ^= static_cast<std::uint8_t>(b);
           delivered += sum + 1;
           if (message.payload.size() > mk::kMaxPayload) __builtin_trap();
         },

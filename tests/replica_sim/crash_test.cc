@@ -144,9 +144,11 @@ void coordinator_dies_mid_commit(std::size_t commits_sent) {
   auto made = mk::Replicated<Ledger>::create((*sim)->system(), Ledger{}, options);
   ASSERT_TRUE(made.ok()) << made.error().describe();
   const auto ledger = *made;
-  ASSERT_TRUE((*sim)->spawn(0, [ledger](mk::Kernel& k) -> mk::Task<void> {
-                      (void)co_await ledger.propose(k, Ledger::Op{0, 1, 5, 10});
-                    })
+  ASSERT_TRUE((*sim)
+                  ->spawn(0,
+                          [ledger](mk::Kernel& k) -> mk::Task<void> {
+                            (void)co_await ledger.propose(k, Ledger::Op{0, 1, 5, 10});
+                          })
                   .ok());
   // Run until kernel 0 has sent its prepare to kernels 1 to 3; the turns taking the votes send
   // nothing; the one after the last vote sends the commit to kernels 1 to 3, and the crash
@@ -163,7 +165,8 @@ void coordinator_dies_mid_commit(std::size_t commits_sent) {
     }
     return sends >= 3;
   };
-  while (!prepares_sent()) ASSERT_TRUE((*sim)->run_for(10ns).ok());
+  while (!prepares_sent())
+    ASSERT_TRUE((*sim)->run_for(10ns).ok());
   ASSERT_TRUE((*sim)->crash_mid_turn(0, (*sim)->now(), commits_sent).ok());
   ASSERT_TRUE((*sim)->run_until_idle(1s).ok());
   ASSERT_TRUE((*sim)->crashed(0));

@@ -85,8 +85,8 @@ TEST(PeerInput, ACorruptHeaderClosesThatChannelAndTheKernelServesTheOthers) {
   ::close(fd);
   ASSERT_NE(mapped, MAP_FAILED);
   auto* slots = static_cast<std::byte*>(mapped) + (aux + 2) * geometry->line_size;
-  auto* header = reinterpret_cast<std::uint64_t*>(slots + geometry->offset_of(kFirst) +
-                                                  geometry->payload);
+  auto* header =
+      reinterpret_cast<std::uint64_t*>(slots + geometry->offset_of(kFirst) + geometry->payload);
   std::atomic_ref<std::uint64_t>(*header).store(
       mk::transport::encode_header(Echo::kType, geometry->payload + 1, 1,
                                    geometry->epoch_bits(kFirst)),

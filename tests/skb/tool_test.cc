@@ -136,7 +136,9 @@ TEST(SkbTool, InvalidUtf8InAFileIsPrintedReplaced) {
   const test::ToolRun result = run("--topology " + quoted(file) + " facts --json");
   ASSERT_EQ(result.status, 0) << result.err;
   const auto doc = nlohmann::json::parse(result.out);
-  EXPECT_NE(doc.dump().find("My\xEF\xBF\xBD" "Core"), std::string::npos);
+  EXPECT_NE(doc.dump().find("My\xEF\xBF\xBD"
+                            "Core"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -95,8 +95,7 @@ TEST(SharedChannel, AMemfdThatCanShrinkIsRefused) {
   const SlotGeometry g = geometry(64);
   const int fd = ::memfd_create("not-sealed", MFD_CLOEXEC);
   ASSERT_GE(fd, 0);
-  ASSERT_EQ(::ftruncate(fd, static_cast<off_t>(mk::transport::shared_urpc_bytes(g, kAuxLines))),
-            0);
+  ASSERT_EQ(::ftruncate(fd, static_cast<off_t>(mk::transport::shared_urpc_bytes(g, kAuxLines))), 0);
   auto refused = mk::transport::attach_urpc_sender(g, fd, kAuxLines);
   ::close(fd);
   ASSERT_FALSE(refused.ok());
@@ -150,8 +149,8 @@ TEST(SharedChannel, AReceiverThatLiesAboutItsPositionClosesTheChannel) {
     ++sent;
   EXPECT_EQ(sent, g.slots);
   // The receiver's line: it claims to have read past what was ever written.
-  auto* published = reinterpret_cast<std::uint64_t*>(pair.receiving.aux.get() +
-                                                     kAuxLines * g.line_size);
+  auto* published =
+      reinterpret_cast<std::uint64_t*>(pair.receiving.aux.get() + kAuxLines * g.line_size);
   std::atomic_ref<std::uint64_t>(*published).store(g.slots * 5, std::memory_order_release);
   EXPECT_EQ(pair.sending.sender->try_send(1, bytes_of(8, 0)), mk::SendStatus::closed);
   EXPECT_EQ(pair.sending.sender->try_send(1, bytes_of(8, 0)), mk::SendStatus::closed);
