@@ -97,6 +97,9 @@ int main(int argc, char** argv) {
   auto* chosen = app.get_subcommands().front();
   mk::bench::Report report(chosen == all ? "all" : chosen->get_name());
   for (const auto& suite : mk::bench::suites()) {
+    if (chosen == all || chosen->get_name() == suite.name) options.running.push_back(suite.name);
+  }
+  for (const auto& suite : mk::bench::suites()) {
     if (chosen != all && chosen->get_name() != suite.name) continue;
     fmt::print(stderr, "mk-bench: running {}{}\n", suite.name, options.quick ? " (quick)" : "");
     suite.run(options, report);

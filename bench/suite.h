@@ -4,6 +4,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "report.h"
 
@@ -15,7 +16,14 @@ struct Options {
   /// The machine `project` simulates, in Skb::load syntax (an hwloc XML file or a synthetic
   /// description); empty: the paper's 32-core AMD machine, "pack:8 numa:1 core:4 pu:1".
   std::string topology;
+  /// The suites this run runs, by name: a suite whose figure's baseline another suite measures
+  /// measures it itself when that suite is not among them.
+  std::vector<std::string_view> running;
 };
+
+/// Measures idle.wake_rtt_ns (a call to a kernel asleep) and futex.rtt_ns, its baseline, with
+/// their p99s; the idle suite's, and rpc's baseline for failover.detect_ns.
+void add_wake_rtt(const Options& options, Report& report);
 
 /// One suite: `mk-bench <name>`.
 struct Suite {
