@@ -21,6 +21,7 @@ namespace failure_test {
 using namespace std::chrono_literals;
 using mk::test::code_of;
 using mk::test::kSucceeded;
+using mk_test::AwaitFailure;
 using mk_test::Echo;
 using mk_test::EchoReply;
 using mk_test::register_echo;
@@ -37,13 +38,6 @@ struct Hog {
   std::uint32_t millis;
 };
 
-/// Answered once kernel `peer` has failed: a call that waits for a failure.
-struct AwaitFailure {
-  static constexpr mk::MessageType kType = 41;
-  using Reply = EchoReply;
-  mk::KernelId peer;
-};
-
 mk::Result<void> register_handlers(mk::Kernel& kernel) {
   if (auto echo = register_echo(kernel); !echo) return echo;
   auto hog = kernel.handle<Hog>([](const Hog& hog, const mk::MessageContext& context) {
@@ -51,11 +45,7 @@ mk::Result<void> register_handlers(mk::Kernel& kernel) {
     return EchoReply{hog.millis, 0, context.kernel.id()};
   });
   if (!hog) return hog;
-  return kernel.handle<AwaitFailure>(
-      [](const AwaitFailure& ask, const mk::MessageContext& context) -> mk::Task<EchoReply> {
-        auto failed = co_await context.kernel.until_failed(ask.peer);
-        co_return EchoReply{failed ? 1u : 0u, ask.peer, context.kernel.id()};
-      });
+  return mk_test::register_await_failure(kernel);
 }
 
 std::unique_ptr<mk::System> boot_with(std::size_t kernels, mk::Isolation isolation,

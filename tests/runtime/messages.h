@@ -6,6 +6,7 @@
 
 #include "mk/kernel.h"
 #include "mk/message_codec.h"
+#include "mk/task.h"
 
 namespace mk_test {
 
@@ -28,6 +29,23 @@ inline mk::Result<void> register_echo(mk::Kernel& kernel) {
   return kernel.handle<Echo>([](const Echo& echo, const mk::MessageContext& context) {
     return EchoReply{echo.value * 2 + 1, echo.caller, context.kernel.id()};
   });
+}
+
+/// Answered once kernel `peer` has failed (value 1; 0 if the answering kernel stopped first):
+/// a call that waits on a kernel until it fails.
+struct AwaitFailure {
+  static constexpr mk::MessageType kType = 41;
+  using Reply = EchoReply;
+  mk::KernelId peer;
+};
+
+/// Makes `kernel` answer AwaitFailure.
+inline mk::Result<void> register_await_failure(mk::Kernel& kernel) {
+  return kernel.handle<AwaitFailure>(
+      [](const AwaitFailure& ask, const mk::MessageContext& context) -> mk::Task<EchoReply> {
+        auto failed = co_await context.kernel.until_failed(ask.peer);
+        co_return EchoReply{failed ? 1u : 0u, ask.peer, context.kernel.id()};
+      });
 }
 
 /// No kernel registers a handler for it.

@@ -30,6 +30,7 @@ namespace process_test {
 using namespace std::chrono_literals;
 using mk::test::code_of;
 using mk::test::kSucceeded;
+using mk_test::AwaitFailure;
 using mk_test::Echo;
 using mk_test::EchoReply;
 using mk_test::register_echo;
@@ -40,21 +41,10 @@ constexpr auto kProcesses = mk::Isolation::processes;
 constexpr std::uint32_t kWatcher = 1;
 constexpr std::uint32_t kCaller = 2;
 
-/// Answered once kernel `peer` has failed: a call that waits on a kernel until it fails.
-struct AwaitFailure {
-  static constexpr mk::MessageType kType = 41;
-  using Reply = EchoReply;
-  mk::KernelId peer;
-};
-
 /// Echo, and AwaitFailure.
 mk::Result<void> register_handlers(mk::Kernel& kernel) {
   if (auto echo = register_echo(kernel); !echo) return echo;
-  return kernel.handle<AwaitFailure>(
-      [](const AwaitFailure& ask, const mk::MessageContext& context) -> mk::Task<EchoReply> {
-        auto failed = co_await context.kernel.until_failed(ask.peer);
-        co_return EchoReply{failed ? 1u : 0u, ask.peer, context.kernel.id()};
-      });
+  return mk_test::register_await_failure(kernel);
 }
 
 /// How a call to `to` from kernel `from` ends: kSucceeded or its Errc.
