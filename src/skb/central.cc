@@ -56,7 +56,8 @@ CoreId best_of(const std::vector<CoreId>& set, CostsOf costs_of) {
 // their (NUMA node, package) *label*; per label counts give their sum and maximum, less the
 // members of c's largest group. Without distance matrices every remote node costs the same,
 // so that takes a few lookups; with matrices, one pass over the labels per (largest group,
-// label) pair, which real machines have few of.
+// label) pair, which real machines have few of. All of this holds only while the groups nest
+// (nests()).
 class Structure {
  public:
   Structure(const SkbFacts& facts, const std::vector<CoreId>& set) : facts_(facts) {
@@ -101,6 +102,23 @@ class Structure {
         break;
       }
     }
+  }
+
+  // Whether every core's groups nest as hwloc's tree makes them: each group is followed by
+  // the same next group (or by none) in the chain of every member, so each holds the one
+  // before it. A topology that contradicts itself (a PU under two caches of one level, a
+  // physical core across packages) breaks that; central_core_by_structure then costs pairs.
+  bool nests() const {
+    std::unordered_map<std::size_t, std::size_t> next;
+    for (std::size_t i = 0; i < infos_.size(); ++i) {
+      const std::vector<Group> groups = chain(i);
+      for (std::size_t k = 0; k < groups.size(); ++k) {
+        const std::size_t after = k + 1 < groups.size() ? groups[k + 1].id : kNoGroup;
+        const auto [known, added] = next.try_emplace(groups[k].id, after);
+        if (!added && known->second != after) return false;
+      }
+    }
+    return true;
   }
 
   Costs costs(std::size_t i) {
@@ -236,8 +254,9 @@ CoreId central_core_by_structure(const SkbFacts& facts, const std::vector<CoreId
       asserted.insert(pair.second);
     }
   }
-  const Proximity proximity(facts, set);
   Structure structure(facts, set);
+  if (!structure.nests()) return central_core_by_pairs(facts, set);
+  const Proximity proximity(facts, set);
   return best_of(set, [&](std::size_t i) {
     return asserted.contains(set[i]) ? costs_by_pairs(proximity, set[i], set) : structure.costs(i);
   });
