@@ -50,14 +50,16 @@ std::optional<Error> KernelCore::check_target(KernelId to, const char* what) con
                                       ": no such kernel (the system has " +
                                       std::to_string(fabric.size()) + ")");
   }
+  // A stopping kernel refuses with shutting_down whatever became of `to`: at shutdown its
+  // peers stop too, and which one a send finds gone first is a race.
+  if (stopping_) {
+    return error(Errc::shutting_down,
+                 std::string(what) + " on kernel " + std::to_string(id) + ": shutting down");
+  }
   // `to` < size(), checked above: only the flag is left to read.
   if (fabric.offline(to)) {
     return error(Errc::closed, std::string(what) + " to kernel " + std::to_string(to) +
                                    ": the kernel is offline");
-  }
-  if (stopping_) {
-    return error(Errc::shutting_down,
-                 std::string(what) + " on kernel " + std::to_string(id) + ": shutting down");
   }
   return std::nullopt;
 }
