@@ -6,8 +6,8 @@
 #include <limits>
 #include <set>
 #include <string>
-#include <utility>
 
+#include "skb/central_reference.h"
 #include "tools/skb_print.h"
 
 namespace mk::fuzz {
@@ -16,31 +16,7 @@ namespace {
 // The quadratic definition is cheap enough per input below this many cores.
 constexpr std::size_t kMaxReferenceCores = 64;
 
-// central_core(cores) by its definition, from Skb::distance or Skb::latency of every pair.
-CoreId central_by_definition(const Skb& skb, const std::vector<CoreId>& cores) {
-  const bool by_latency = skb.has_latencies(cores);
-  CoreId best = cores.front();
-  std::pair best_key(std::numeric_limits<std::int64_t>::max(),
-                     std::numeric_limits<std::int64_t>::max());
-  for (CoreId candidate : cores) {
-    std::int64_t worst = 0;
-    std::int64_t total = 0;
-    for (CoreId other : cores) {
-      std::int64_t cost = 0;
-      if (candidate != other) {
-        cost = by_latency ? skb.latency(candidate, other)->median.count()
-                          : skb.distance(candidate, other).value();
-      }
-      worst = std::max(worst, cost);
-      total += cost;
-    }
-    if (std::pair(worst, total) < best_key) {
-      best_key = {worst, total};
-      best = candidate;
-    }
-  }
-  return best;
-}
+using test::central_by_definition;
 
 void check_route(const Skb& skb, const std::vector<CoreId>& cores, RouteKind kind) {
   auto route = skb.route(cores.front(), cores, kind);

@@ -24,20 +24,13 @@ namespace {
 using namespace std::chrono_literals;
 using mk::test::current_test;
 using mk::test::Ledger;
+using mk::test::with_stalls_and_delays;
 
 constexpr std::size_t kKernels = 8;
 constexpr std::uint32_t kProposalsPerKernel = 10;
 constexpr std::size_t kInFlight = 3;
 /// A proposal that has not completed by then fails with timed_out.
 constexpr mk::Duration kTimeout = 200us;
-
-mk::SimulationOptions with_stalls_and_delays() {
-  mk::RandomFaultPlan plan;
-  plan.end = 300us;
-  plan.stalls = 2;
-  plan.delays = 2;
-  return mk::test::eight_kernels(plan);
-}
 
 mk::Result<void> crash_scenario(mk::Simulation& sim, mk::Protocol protocol,
                                 std::size_t* unreported) {

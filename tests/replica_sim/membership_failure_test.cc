@@ -26,20 +26,13 @@ namespace {
 using namespace std::chrono_literals;
 using mk::test::current_test;
 using mk::test::Ledger;
+using mk::test::with_stalls_and_delays;
 
 /// Kernels 0 to 5 are members; 6 joins; 7 never takes part.
 constexpr mk::KernelId kMembers = 6;
 constexpr mk::KernelId kJoiner = 6;
 constexpr std::uint32_t kProposalsPerKernel = 8;
 constexpr mk::Duration kTimeout = 200us;
-
-mk::SimulationOptions with_stalls_and_delays() {
-  mk::RandomFaultPlan plan;
-  plan.end = 300us;
-  plan.stalls = 2;
-  plan.delays = 2;
-  return mk::test::eight_kernels(plan);
-}
 
 mk::Protocol protocol_for(std::uint64_t seed) {
   static constexpr mk::Protocol kProtocols[] = {mk::Protocol::ordered, mk::Protocol::two_phase,

@@ -87,6 +87,16 @@ inline SimulationOptions eight_kernels(const RandomFaultPlan& faults) {
   return options;
 }
 
+/// eight_kernels() with two stalls and two delays in the first 300 us: the faults the
+/// failure scenarios run under besides their crashes.
+inline SimulationOptions with_stalls_and_delays() {
+  RandomFaultPlan plan;
+  plan.end = std::chrono::microseconds(300);
+  plan.stalls = 2;
+  plan.delays = 2;
+  return eight_kernels(plan);
+}
+
 /// The route kind a seed exercises: every kind, in turn.
 inline RouteKind route_for(std::uint64_t seed) {
   static constexpr RouteKind kKinds[] = {RouteKind::unicast, RouteKind::broadcast,

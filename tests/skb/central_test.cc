@@ -4,42 +4,18 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <limits>
 #include <random>
 #include <set>
-#include <utility>
 #include <vector>
 
 #include "mk/skb.h"
+#include "skb/central_reference.h"
 #include "skb/skb_test_support.h"
 
 namespace mk {
 namespace {
 
-CoreId by_definition(const Skb& skb, std::vector<CoreId> cores) {
-  std::sort(cores.begin(), cores.end());
-  cores.erase(std::unique(cores.begin(), cores.end()), cores.end());
-  const bool by_latency = skb.has_latencies(cores);
-  CoreId best = cores.front();
-  std::pair best_key(std::numeric_limits<std::int64_t>::max(),
-                     std::numeric_limits<std::int64_t>::max());
-  for (CoreId candidate : cores) {
-    std::int64_t worst = 0;
-    std::int64_t total = 0;
-    for (CoreId other : cores) {
-      if (other == candidate) continue;
-      const std::int64_t cost = by_latency ? skb.latency(candidate, other)->median.count()
-                                           : skb.distance(candidate, other).value();
-      worst = std::max(worst, cost);
-      total += cost;
-    }
-    if (std::pair(worst, total) < best_key) {
-      best_key = {worst, total};
-      best = candidate;
-    }
-  }
-  return best;
-}
+using test::central_by_definition;
 
 // Subsets a caller may ask about: every core, each NUMA node's, each package's, every other
 // core, pairs, and random ones (fixed seed).
@@ -78,7 +54,7 @@ void expect_definition(const Skb& skb) {
     SCOPED_TRACE(testing::Message() << cores.size() << " cores from " << cores.front());
     auto central = skb.central_core(cores);
     ASSERT_TRUE(central.ok()) << central.error().describe();
-    EXPECT_EQ(*central, by_definition(skb, cores));
+    EXPECT_EQ(*central, central_by_definition(skb, cores));
   }
 }
 
