@@ -195,7 +195,7 @@ std::vector<Span> on_every_kernel(System& system, F body, Args... args) {
   return spans;
 }
 
-/// `reads` lookups, each after `co_await map.read(k)` (linearizable) or map.local(k). Two
+/// `reads` lookups, each in `co_await map.read(k, f)` (linearizable) or map.local(k, f). Two
 /// loops, not one with `linearizable ? co_await .. : ..`: GCC 12 miscompiles co_await in ?:.
 Task<Span> read_loop(Kernel& k, Replicated<BenchMap> map, std::size_t reads, bool linearizable) {
   KeyStream keys(k.id() + 1);
@@ -204,13 +204,11 @@ Task<Span> read_loop(Kernel& k, Replicated<BenchMap> map, std::size_t reads, boo
   span.begin = k.now();
   for (std::size_t r = 0; r < reads && span.ok; ++r) {
     if (linearizable) {
-      auto state = co_await map.read(k);
-      if (state) look_up(**state, keys, sum);
-      span.ok = static_cast<bool>(state);
+      auto read = co_await map.read(k, [&](const BenchMap& state) { look_up(state, keys, sum); });
+      span.ok = read.ok();
     } else {
-      auto state = map.local(k);
-      if (state) look_up(**state, keys, sum);
-      span.ok = static_cast<bool>(state);
+      auto read = map.local(k, [&](const BenchMap& state) { look_up(state, keys, sum); });
+      span.ok = read.ok();
     }
     if (r % kReadsPerYield == kReadsPerYield - 1) co_await k.yield();
   }
@@ -259,9 +257,9 @@ bool populate(System& system, const Replicated<BenchMap>& map) {
         [](Kernel& k, Replicated<BenchMap> m) -> Task<bool> {
           // Ordered updates reach the other replicas shortly after the proposer's completes.
           for (int tries = 0; tries < 1000; ++tries) {
-            auto state = co_await m.read(k);
-            if (!state) co_return false;
-            if ((*state)->entries.size() == kKeys) co_return true;
+            auto size = co_await m.read(k, [](const BenchMap& state) { return state.entries.size(); });
+            if (!size) co_return false;
+            if (*size == kKeys) co_return true;
             co_await k.sleep_for(std::chrono::milliseconds(1));
           }
           co_return false;
@@ -335,7 +333,7 @@ void run_replica(const Options& options, Report& report) {
   fmt::print(stderr,
              "mk-bench replica: a map of {} keys, ordered protocol over multicast; one kernel\n"
              "  (or thread) per usable core; reads are co_await read(k) and a lookup (local_read:\n"
-             "  local(k), no wait for agreed updates); updates\n"
+             "  local(k, f), no wait for agreed updates); updates\n"
              "  keep {} proposals in flight per kernel\n",
              kKeys, kWindow);
 

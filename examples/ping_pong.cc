@@ -58,18 +58,16 @@ int main(int argc, char** argv) {
   } else {
     config.cores = {skb->usable_cores()[0], skb->usable_cores()[1]};
   }
+  // Every kernel registers its handler before it takes a message; an error fails boot.
+  config.setup = [](mk::Kernel& k) {
+    return k.handle<ping_pong::Ping>(
+        [](const ping_pong::Ping& ping) { return ping_pong::Pong{ping.value + 1}; });
+  };
   auto system = mk::System::boot(config);
   if (!system) {
     std::fprintf(stderr, "boot: %s\n", system.error().describe().c_str());
     return 1;
   }
-
-  auto registered = (*system)->for_each_kernel([](mk::Kernel& k) {
-    auto added = k.handle<ping_pong::Ping>(
-        [](const ping_pong::Ping& ping) { return ping_pong::Pong{ping.value + 1}; });
-    if (!added) std::fprintf(stderr, "%s\n", added.error().describe().c_str());
-  });
-  if (!registered) return 1;
 
   auto last = (*system)->run(0, [rounds](mk::Kernel& k) { return ping_pong::play(k, rounds); });
   if (!last) {

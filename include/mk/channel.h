@@ -27,8 +27,21 @@ std::string_view to_string(ChannelKind kind) noexcept;
 /// Parses "urpc", "lockfree" or "local".
 Result<ChannelKind> parse_channel_kind(std::string_view name);
 
-/// Application-chosen tag carried in every message header.
+/// Tag carried in every message header: chosen by the application, below
+/// kFirstReservedMessageType.
 using MessageType = std::uint16_t;
+
+/// The first of the message types mk's own layers use (replication, and the services built on
+/// it). Kernel::handle, send and call refuse types from here to kLastReservedMessageType with
+/// invalid_argument, so that a user's handler cannot take over a layer's messages.
+inline constexpr MessageType kFirstReservedMessageType = 0xF000;
+/// The last reserved message type.
+inline constexpr MessageType kLastReservedMessageType = 0xFFFF;
+
+/// True for a type in mk's reserved range.
+constexpr bool is_reserved_message_type(MessageType type) noexcept {
+  return type >= kFirstReservedMessageType;
+}
 
 /// The largest payload one message carries, in bytes. Larger payloads are refused with
 /// SendStatus::too_large, never truncated.

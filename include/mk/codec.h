@@ -36,6 +36,8 @@ struct Codec;
 template <class T>
 requires std::is_trivially_copyable_v<T>
 struct Codec<T> {
+  /// Marks this codec as the type's own bytes, so messages carry them without encoding.
+  static constexpr bool kBytewise = true;
   /// Appends the bytes of `value`.
   static void encode(const T& value, std::vector<std::byte>& out) {
     const auto bytes = std::as_bytes(std::span<const T, 1>(&value, 1));

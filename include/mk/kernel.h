@@ -52,8 +52,15 @@ struct Waiter {
 
 /// A call waiting for its reply.
 struct PendingCall : Waiter {
-  std::span<std::byte> reply;  ///< Where the reply's bytes go; its size is the reply's.
+  std::span<std::byte> reply;  ///< Where the reply's bytes go.
+  /// True when the reply is exactly reply.size() bytes (a Bytewise reply); false when it may
+  /// be shorter (an encoded one), its length then going to reply_length.
+  bool exact = true;
+  std::size_t reply_length = 0;  ///< How many bytes of `reply` the reply filled.
 };
+
+/// The error for a user's message type in the range mk's layers reserve, or nothing.
+std::optional<Error> refuse_reserved(MessageType type, const char* what);
 
 /// The runtime's side of a registered handler: decodes one message and runs the user's code.
 class HandlerBase {
@@ -173,9 +180,6 @@ struct IsResult : std::false_type {};
 template <class U>
 struct IsResult<Result<U>> : std::true_type {};
 
-/// "an exception: <what()>" for an error message.
-std::string describe_exception(std::exception_ptr failure);
-
 template <class M, class F>
 class TypedHandler;
 
@@ -279,6 +283,9 @@ class Kernel {
   /// message void or Result<void>; or it is a coroutine returning Task of those.
   template <Message M, class F>
   Result<void> handle(F handler) {
+    if (auto refused = detail::refuse_reserved(M::kType, "Kernel::handle")) {
+      return std::move(*refused);
+    }
     return detail::KernelAccess::add_handler(
         *this, M::kType, std::make_unique<detail::TypedHandler<M, F>>(std::move(handler)));
   }
@@ -385,7 +392,13 @@ class Kernel::SendAwaiter {
   bool await_ready() const noexcept { return false; }
   bool await_suspend(std::coroutine_handle<> handle) {
     waiter_.handle = handle;
-    return detail::KernelAccess::send(kernel_, to_, M::kType, encode(message_), waiter_);
+    if ((waiter_.error = detail::refuse_reserved(M::kType, "Kernel::send"))) return false;
+    detail::EncodedPayload<M> payload(message_);
+    if (payload.failure()) {
+      waiter_.error = std::move(payload.failure());
+      return false;
+    }
+    return detail::KernelAccess::send(kernel_, to_, M::kType, payload.bytes(), waiter_);
   }
   Result<void> await_resume() {
     if (waiter_.error) return std::move(*waiter_.error);
@@ -411,12 +424,28 @@ class Kernel::CallAwaiter {
   bool await_ready() const noexcept { return false; }
   bool await_suspend(std::coroutine_handle<> handle) {
     call_.handle = handle;
-    call_.reply = reply_;
-    return detail::KernelAccess::call(kernel_, to_, R::kType, encode(request_), call_, timeout_);
+    if ((call_.error = detail::refuse_reserved(R::kType, "Kernel::call"))) return false;
+    detail::EncodedPayload<R> payload(request_);
+    if (payload.failure()) {
+      call_.error = std::move(payload.failure());
+      return false;
+    }
+    if constexpr (detail::Bytewise<Reply>) {
+      call_.reply = reply_;
+    } else {
+      reply_.resize(kMaxMessageBody);
+      call_.reply = reply_;
+      call_.exact = false;
+    }
+    return detail::KernelAccess::call(kernel_, to_, R::kType, payload.bytes(), call_, timeout_);
   }
   Result<Reply> await_resume() {
     if (call_.error) return std::move(*call_.error);
-    return std::bit_cast<Reply>(reply_);
+    if constexpr (detail::Bytewise<Reply>) {
+      return std::bit_cast<Reply>(reply_);
+    } else {
+      return detail::decode_payload<Reply>(std::span(reply_).first(call_.reply_length), R::kType);
+    }
   }
 
  private:
@@ -425,7 +454,10 @@ class Kernel::CallAwaiter {
   R request_;
   std::optional<Duration> timeout_;
   detail::PendingCall call_;
-  std::array<std::byte, sizeof(Reply)> reply_{};
+  // A Bytewise reply lands in place; an encoded one in a buffer sized when the call starts.
+  std::conditional_t<detail::Bytewise<Reply>, std::array<std::byte, sizeof(Reply)>,
+                     std::vector<std::byte>>
+      reply_{};
 };
 
 inline Kernel::YieldAwaiter Kernel::yield() noexcept {
@@ -464,7 +496,12 @@ struct Answer {
         with(kernel, from, call_id, std::move(value).value());
       }
     } else if (call_id != 0) {
-      KernelAccess::reply(kernel, from, call_id, M::kType, encode(value));
+      detail::EncodedPayload<typename M::Reply> reply(value);
+      if (reply.failure()) {
+        KernelAccess::reply_error(kernel, from, call_id, M::kType, *reply.failure());
+      } else {
+        KernelAccess::reply(kernel, from, call_id, M::kType, reply.bytes());
+      }
     }
   }
 
@@ -542,7 +579,7 @@ class TypedHandler final
   // wants all or none marked.
   void on_message(Kernel& kernel, KernelId from, std::uint32_t call_id,
                   std::span<const std::byte> payload) {
-    auto decoded = decode<M>(payload, M::kType);
+    auto decoded = decode_payload<M>(payload, M::kType);
     if (!decoded) {
       Answer<M>::failed(kernel, from, call_id, decoded.error());
       return;

@@ -4,6 +4,7 @@
 #include <coroutine>
 #include <memory>
 #include <optional>
+#include <string>
 #include <utility>
 
 #include "mk/kernel.h"
@@ -33,8 +34,13 @@ class ProposalStateBase {
     store_error(std::move(failure));
     finish();
   }
-  /// Remembers the task to resume when the proposal completes.
-  void wait(std::coroutine_handle<> handle) noexcept { waiter_ = handle; }
+  /// Remembers the task to resume when the proposal completes; false (and nothing changes)
+  /// when a task already waits.
+  bool wait(std::coroutine_handle<> handle) noexcept {
+    if (waiter_) return false;
+    waiter_ = handle;
+    return true;
+  }
   /// Keeps a value that arrives from now on, without completing, until release(): the local
   /// replica may apply an update before every other replica has.
   void hold() noexcept { held_ = true; }
@@ -103,48 +109,64 @@ class ProposalState final : public ProposalStateBase {
 /// aborted because a member failed before the decision), timed_out, too_large,
 /// invalid_argument (not a member, wrong kernel), shutting_down (the kernel stops; also for a
 /// task still waiting here then), apply_failed (the state machine or its Codec threw), or the
-/// state machine's check() error. Copies share the one proposal.
+/// state machine's check() error.
+///
+/// A Proposal is move-only: it has one result, for one waiter. Awaiting it a second time, from
+/// a second task while the first still waits, or after it was moved from gives
+/// invalid_argument instead of a result.
 template <class T>
 class Proposal {
  public:
   /// Wraps the engine's record; made by Replicated::propose.
   explicit Proposal(std::shared_ptr<detail::ProposalState<T>> state) noexcept
       : state_(std::move(state)) {}
+  Proposal(const Proposal&) = delete;
+  Proposal& operator=(const Proposal&) = delete;
+  /// Takes over the proposal; `other` is left empty (awaiting it gives invalid_argument).
+  Proposal(Proposal&& other) noexcept = default;
+  /// Takes over the proposal; `other` is left empty (awaiting it gives invalid_argument).
+  Proposal& operator=(Proposal&& other) noexcept = default;
+  ~Proposal() = default;
 
-  /// True once the result (or error) is in; awaiting then does not suspend.
-  bool ready() const noexcept { return state_->ready(); }
+  /// True once the result (or error) is in, or when this Proposal was moved from; awaiting
+  /// then does not suspend.
+  bool ready() const noexcept { return !state_ || state_->ready(); }
 
   /// Suspends until the proposal completes.
   class Awaiter {
    public:
-    explicit Awaiter(detail::ProposalState<T>& state) noexcept : state_(state) {}
-    bool await_ready() const noexcept { return state_.ready(); }
+    explicit Awaiter(detail::ProposalState<T>* state) noexcept : state_(state) {}
+    bool await_ready() const noexcept { return state_ == nullptr || state_->ready(); }
     bool await_suspend(std::coroutine_handle<> handle) {
       // Completion resumes through the proposing kernel's ready queue, so a task of another
       // kernel must not wait here.
-      if (Kernel::current() != &state_.kernel()) {
-        misuse_ = true;
+      if (Kernel::current() != &state_->kernel()) {
+        misuse_ = "a Proposal is awaited on the kernel that proposed it (kernel " +
+                  std::to_string(state_->kernel().id()) + ")";
         return false;
       }
-      state_.wait(handle);
+      if (!state_->wait(handle)) {
+        misuse_ = "a Proposal has one waiter; another task already awaits it";
+        return false;
+      }
       return true;
     }
     Result<T> await_resume() {
-      if (misuse_) {
-        return error(Errc::invalid_argument,
-                     "a Proposal is awaited on the kernel that proposed it (kernel " +
-                         std::to_string(state_.kernel().id()) + ")");
+      if (state_ == nullptr) {
+        return error(Errc::invalid_argument, "this Proposal was moved from; await the one it "
+                                             "was moved to");
       }
-      return state_.take();
+      if (!misuse_.empty()) return error(Errc::invalid_argument, std::move(misuse_));
+      return state_->take();
     }
 
    private:
-    detail::ProposalState<T>& state_;
-    bool misuse_ = false;
+    detail::ProposalState<T>* state_;
+    std::string misuse_;
   };
 
   /// `co_await proposal` -> Result<T>.
-  Awaiter operator co_await() const noexcept { return Awaiter(*state_); }
+  Awaiter operator co_await() const noexcept { return Awaiter(state_.get()); }
 
  private:
   std::shared_ptr<detail::ProposalState<T>> state_;

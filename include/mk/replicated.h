@@ -1,7 +1,10 @@
 // mk::Replicated<SM>: a user's state machine with a replica on every member kernel.
 #pragma once
 
+#include <concepts>
 #include <coroutine>
+#include <functional>
+#include <type_traits>
 #include <memory>
 #include <span>
 #include <string>
@@ -144,26 +147,38 @@ class Replicated {
   /// What applying an operation returns to its proposer.
   using OpResult = typename SM::Result;
 
-  /// `co_await r.read(k)` -> Result<const SM*>.
+  /// What a read with `f` gives: f's result, by value.
+  template <class F>
+  using ReadResult = std::decay_t<std::invoke_result_t<F&, const SM&>>;
+
+  /// `co_await r.read(k, f)` -> Result<ReadResult<F>>.
+  template <class F>
   class ReadAwaiter {
    public:
     // The object by reference: the handle outlives the co_await expression, and copying its
     // shared_ptr would make every read bounce the count's cache line between kernels.
-    ReadAwaiter(Kernel& kernel, const detail::ObjectInfo& object) noexcept
-        : kernel_(kernel), object_(object) {}
+    ReadAwaiter(Kernel& kernel, const detail::ObjectInfo& object, F f)
+        : kernel_(kernel), object_(object), f_(std::move(f)) {}
     bool await_ready() { return detail::read_now(kernel_, object_, waiter_); }
     void await_suspend(std::coroutine_handle<> handle) {
       waiter_.handle = handle;
       detail::wait_read(kernel_, object_, waiter_);
     }
-    Result<const SM*> await_resume() {
+    Result<ReadResult<F>> await_resume() {
       if (waiter_.error) return std::move(*waiter_.error);
-      return static_cast<const SM*>(waiter_.state);
+      // f runs now, in the reading task's turn, so the state cannot change under it.
+      if constexpr (std::is_void_v<ReadResult<F>>) {
+        std::invoke(f_, *static_cast<const SM*>(waiter_.state));
+        return {};
+      } else {
+        return std::invoke(f_, *static_cast<const SM*>(waiter_.state));
+      }
     }
 
    private:
     Kernel& kernel_;
     const detail::ObjectInfo& object_;
+    F f_;
     detail::ReadWaiter waiter_;
   };
 
@@ -214,19 +229,39 @@ class Replicated {
     return Proposal<OpResult>(std::move(state));
   }
 
-  /// The calling kernel's replica as it is now (no message; it may not yet show updates agreed
-  /// but not yet applied here). invalid_argument when `k` is not a member.
-  Result<const SM*> local(Kernel& k) const {
+  /// `f(state)` on the calling kernel's replica as it is now, by value (no message; the state
+  /// may not yet show updates agreed but not yet applied here). invalid_argument when `k` is
+  /// not a member. f's result is copied out, so it must not point into the state: the replica
+  /// changes as soon as the calling task lets the kernel run anything else.
+  template <class F>
+  requires std::invocable<F&, const SM&>
+  Result<ReadResult<F>> local(Kernel& k, F f) const {
+    static_assert(!std::is_pointer_v<ReadResult<F>>,
+                  "a read returns a value: a pointer into the replica dangles once the task "
+                  "suspends");
     auto state = detail::local_state(k, *object_);
     if (!state) return std::move(state).error();
-    return static_cast<const SM*>(*state);
+    if constexpr (std::is_void_v<ReadResult<F>>) {
+      std::invoke(f, *static_cast<const SM*>(*state));
+      return {};
+    } else {
+      return std::invoke(f, *static_cast<const SM*>(*state));
+    }
   }
 
-  /// `co_await r.read(k)` -> Result<const SM*>: the local replica once it has applied every
-  /// update it had seen prepared when the read began; no message is sent. With ordered and
-  /// two_phase this makes reads linearizable (docs/replica.md says why); with one_phase it is
-  /// local(k). Errors: invalid_argument (not a member), timed_out.
-  ReadAwaiter read(Kernel& k) const { return ReadAwaiter(k, *object_); }
+  /// `co_await r.read(k, f)` -> Result<ReadResult<F>>: `f(state)` on the local replica once it
+  /// has applied every update it had seen prepared when the read began; no message is sent.
+  /// With ordered and two_phase this makes reads linearizable (docs/replica.md says why); with
+  /// one_phase it is local(k, f). f runs in the reading task and its result is copied out (as
+  /// for local). Errors: invalid_argument (not a member), timed_out.
+  template <class F>
+  requires std::invocable<F&, const SM&>
+  ReadAwaiter<F> read(Kernel& k, F f) const {
+    static_assert(!std::is_pointer_v<ReadResult<F>>,
+                  "a read returns a value: a pointer into the replica dangles once the task "
+                  "suspends");
+    return ReadAwaiter<F>(k, *object_, std::move(f));
+  }
 
   /// Adds kernel `joiner`, from a task on any kernel: it gets a copy of the state, then serves
   /// reads and takes part in agreement. Proposals in flight finish first; new ones wait.

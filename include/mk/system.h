@@ -99,16 +99,26 @@ class CompletionGuard {
 template <class F>
 using TaskValue = RunValue<F>;
 
-/// An empty task, for callables that are not coroutines.
-Task<void> no_task();
+/// A task that returns `result` at once.
+Task<Result<void>> ready_task(Result<void> result);
+
+/// Calls a per-kernel setup F, which returns void or Result<void>.
+template <class F>
+Result<void> call_setup(F& setup, Kernel& kernel) {
+  if constexpr (std::is_same_v<std::invoke_result_t<F&, Kernel&>, Result<void>>) {
+    return setup(kernel);
+  } else {
+    setup(kernel);
+    return {};
+  }
+}
 
 /// Calls a captureless F on the kernel (System::for_each_kernel in a kernel process).
 template <class F>
 struct CallOnKernel {
-  Task<void> operator()(Kernel& kernel) const {
+  Task<Result<void>> operator()(Kernel& kernel) const {
     F f{};
-    f(kernel);
-    return no_task();
+    return ready_task(call_setup(f, kernel));
   }
 };
 
@@ -316,19 +326,20 @@ class System {
     return completion->wait();
   }
 
-  /// Calls `setup(kernel)` on every online kernel's own thread (or in its process) and returns
-  /// once all have. Under Isolation::processes `setup` must capture nothing. Prefer
+  /// Calls `setup(kernel)` on every online kernel's own thread (or in its process), in id
+  /// order, and returns once all have. `setup` returns void or Result<void>; the first error
+  /// it returns stops the walk and is returned (kernels before it have run it, kernels after
+  /// it have not). Under Isolation::processes `setup` must capture nothing. Prefer
   /// Config::setup for handlers: it also runs on kernels added later, and its errors fail
-  /// boot. Errors as for run.
+  /// boot. Errors otherwise as for run.
   template <class F>
   requires std::is_invocable_v<F&, Kernel&> Result<void> for_each_kernel(F setup) {
     for (KernelId id = 0; id < size(); ++id) {
       if (!is_online(id)) continue;
-      Result<void> done;
+      Result<Result<void>> done = error(Errc::internal, "");
       if (isolation() == Isolation::threads) {
-        done = run(id, [&setup](Kernel& kernel) -> Task<void> {
-          setup(kernel);
-          co_return;
+        done = run(id, [&setup](Kernel& kernel) {
+          return detail::ready_task(detail::call_setup(setup, kernel));
         });
       } else if constexpr (std::is_empty_v<F> && std::is_default_constructible_v<F>) {
         done = run(id, detail::CallOnKernel<F>{});
@@ -336,7 +347,8 @@ class System {
         return error(Errc::invalid_argument,
                      "System::for_each_kernel: " + detail::why_not_remote<F>());
       }
-      if (!done) return done;
+      if (!done) return std::move(done).error();
+      if (!*done) return std::move(*done).error();
     }
     return {};
   }

@@ -19,8 +19,8 @@
 
 namespace mk::replica {
 
-/// The one message type of the layer (0xF000-0xF0FF are the replica layer's).
-inline constexpr MessageType kReplicaMessage = 0xF000;
+/// The one message type of the layer, the first of the range mk reserves (mk/channel.h).
+inline constexpr MessageType kReplicaMessage = kFirstReservedMessageType;
 
 /// What a message is for.
 enum class Step : std::uint8_t {

@@ -5,6 +5,8 @@
 #include <string>
 #include <utility>
 
+#include <fmt/format.h>
+
 #include "runtime/barrier.h"
 #include "runtime/kernel_core.h"
 #include "runtime/log.h"
@@ -213,8 +215,8 @@ void register_layer(LayerStart start) {
   runtime::layers().push_back(start);
 }
 
-Task<void> no_task() {
-  co_return;
+Task<Result<void>> ready_task(Result<void> result) {
+  co_return result;
 }
 
 Task<void> own_and_run(std::unique_ptr<TaskFactory<void>> factory, Kernel& kernel) {
@@ -229,6 +231,15 @@ std::string describe_exception(std::exception_ptr failure) {
   } catch (...) {
     return "an exception of unknown type";
   }
+}
+
+std::optional<Error> refuse_reserved(MessageType type, const char* what) {
+  if (!is_reserved_message_type(type)) return std::nullopt;
+  return error(Errc::invalid_argument,
+               fmt::format("{}: message type {:#06x} is in the range mk's own layers reserve "
+                           "({:#06x} to {:#06x}); give the message a type below {:#06x}",
+                           what, type, kFirstReservedMessageType, kLastReservedMessageType,
+                           kFirstReservedMessageType));
 }
 
 bool KernelAccess::send(Kernel& kernel, KernelId to, MessageType type,

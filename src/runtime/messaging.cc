@@ -345,13 +345,14 @@ void KernelCore::on_reply(const Envelope& envelope, MessageType type,
     return;
   }
   if (envelope.status == 0) {
-    if (body.size() == call->reply.size()) {
-      std::memcpy(call->reply.data(), body.data(), body.size());
+    if (call->exact ? body.size() == call->reply.size() : body.size() <= call->reply.size()) {
+      if (!body.empty()) std::memcpy(call->reply.data(), body.data(), body.size());
+      call->reply_length = body.size();
     } else {
-      call->error =
-          error(Errc::parse_error, "reply to message type " + std::to_string(type) + ": " +
-                                       std::to_string(body.size()) + " bytes, expected " +
-                                       std::to_string(call->reply.size()));
+      call->error = error(Errc::parse_error,
+                          "reply to message type " + std::to_string(type) + ": " +
+                              std::to_string(body.size()) + " bytes, expected " +
+                              (call->exact ? "" : "at most ") + std::to_string(call->reply.size()));
     }
   } else {
     const auto code = errc_of(envelope.status);

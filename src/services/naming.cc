@@ -70,9 +70,10 @@ struct CreateNameService {
 };
 
 Task<Result<std::string>> read_name(Object object, Kernel& k, NameOp key) {
-  auto table = co_await object->table.read(k);
-  if (!table) co_return std::move(table).error();
-  co_return find(**table, key.name_view());
+  auto found = co_await object->table.read(
+      k, [&key](const NameTable& table) { return find(table, key.name_view()); });
+  if (!found) co_return std::move(found).error();
+  co_return std::move(*found);
 }
 
 }  // namespace
@@ -151,9 +152,10 @@ Task<Result<std::string>> NameService::lookup(Kernel& k, std::string_view name) 
 
 Result<std::string> NameService::lookup_now(Kernel& k, std::string_view name) const {
   if (auto valid = validate_name(name); !valid) return std::move(valid).error();
-  auto table = object_->table.local(k);
-  if (!table) return std::move(table).error();
-  return find(**table, name);
+  auto found =
+      object_->table.local(k, [name](const NameTable& table) { return find(table, name); });
+  if (!found) return std::move(found).error();
+  return std::move(*found);
 }
 
 Result<NameWatch> NameService::watch(Kernel& k, std::string_view prefix,
@@ -163,22 +165,20 @@ Result<NameWatch> NameService::watch(Kernel& k, std::string_view prefix,
     return error(Errc::invalid_argument, "options.capacity: " + std::to_string(options.capacity) +
                                              " is not in 1.." + std::to_string(kMaxWatchCapacity));
   }
-  auto table = object_->table.local(k);
-  if (!table) return std::move(table).error();
+  auto start = object_->table.local(k, [](const NameTable& table) { return table.sequence(); });
+  if (!start) return std::move(start).error();
   auto queue = std::make_shared<detail::WatchQueue>();
   queue->kernel = &k;
   queue->instance = object_->instance;
   queue->prefix = std::string(prefix);
   queue->capacity = options.capacity;
-  queue->start_sequence = (*table)->sequence();
+  queue->start_sequence = *start;
   k.extension<services::WatchRegistry>().add(queue);
   return NameWatch(std::move(queue));
 }
 
 Result<std::uint64_t> NameService::sequence(Kernel& k) const {
-  auto table = object_->table.local(k);
-  if (!table) return std::move(table).error();
-  return (*table)->sequence();
+  return object_->table.local(k, [](const NameTable& table) { return table.sequence(); });
 }
 
 Task<Result<void>> NameService::join(Kernel& k, KernelId joiner) const {

@@ -78,13 +78,13 @@ Task<Problems> create_on_a_subset(Kernel& k) {
     co_return problems;
   }
   // Kernel 2 is not a member: no replica, no proposals, but it knows the members.
-  auto local = made->local(k);
+  auto local = made->local(k, [](const Ledger&) {});
   expect_that(!local.ok() && local.error().code == Errc::invalid_argument, problems,
               "local on a kernel that is no member");
   auto refused = co_await made->propose(k, Ledger::Op{});
   expect_that(!refused.ok() && refused.error().message.find("not a member") != std::string::npos,
               problems, "propose from a kernel that is no member");
-  auto read = co_await made->read(k);
+  auto read = co_await made->read(k, [](const Ledger&) {});
   expect_that(!read.ok(), problems, "read on a kernel that is no member");
   expect_that(made->members(k) == std::vector<KernelId>{1, 3}, problems, "members are 1 and 3");
   co_return problems;
@@ -215,7 +215,7 @@ TEST(ReplicaMisuse, UseFromOutsideTheKernelIsRefused) {
                           co_return;
                         })
                   .ok());
-  auto local = made->local(*kernel);
+  auto local = made->local(*kernel, [](const Ledger&) {});
   ASSERT_FALSE(local.ok());
   EXPECT_NE(local.error().message.find("not running it"), std::string::npos);
 }

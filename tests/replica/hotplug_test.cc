@@ -23,7 +23,7 @@ Task<Result<void>> ask_join(Kernel& k, Replicated<Ledger> ledger, KernelId targe
 
 /// `k`'s request for its own join, or nothing when `k` already holds a replica of `ledger`.
 Task<std::optional<Result<void>>> ask_own_join(Kernel& k, Replicated<Ledger> ledger) {
-  if (ledger.local(k).ok()) co_return std::nullopt;
+  if (ledger.local(k, [](const Ledger&) {}).ok()) co_return std::nullopt;
   co_return co_await ledger.join(k, k.id());
 }
 

@@ -86,13 +86,17 @@ struct View {
 };
 
 Task<Result<View>> view_of(Kernel& k, Replicated<Ledger> r) {
-  auto state = co_await r.read(k);
-  if (!state) co_return std::move(state).error();
   View view;
+  auto total = co_await r.read(k, [](const Ledger& state) {
+    std::int64_t sum = 0;
+    for (std::int64_t value : state.values)
+      sum += value;
+    return sum;
+  });
+  if (!total) co_return std::move(total).error();
+  view.total = *total;
   view.members = r.members(k);
   view.history = r.history(k);
-  for (std::int64_t value : (*state)->values)
-    view.total += value;
   co_return view;
 }
 

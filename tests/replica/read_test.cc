@@ -57,8 +57,10 @@ TEST_P(Reads, ReadAfterCompletionSeesTheUpdate) {
                   (void)k.handle<ReadKey>([](const ReadKey& request,
                                              const MessageContext& context) -> Task<std::int64_t> {
                     Kernel& self = context.kernel;
-                    auto state = co_await self.extension<LedgerSlot>().ledger->read(self);
-                    co_return state ? (*state)->values[request.key] : -1;
+                    const auto key = request.key;
+                    auto value = co_await self.extension<LedgerSlot>().ledger->read(
+                        self, [key](const Ledger& state) { return state.values[key]; });
+                    co_return value ? *value : -1;
                   });
                   co_return;
                 },

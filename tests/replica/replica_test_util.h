@@ -283,9 +283,7 @@ Result<SM> snapshot(System& system, const Replicated<SM>& r, KernelId id) {
   auto got = system.run(
       id,
       [](Kernel& k, Replicated<SM> handle) -> Task<Result<SM>> {
-        auto state = co_await handle.read(k);
-        if (!state) co_return std::move(state).error();
-        co_return **state;
+        co_return co_await handle.read(k, [](const SM& state) { return state; });
       },
       r);
   if (!got) return std::move(got).error();

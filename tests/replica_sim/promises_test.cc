@@ -101,12 +101,13 @@ mk::Task<void> register_client(mk::Kernel& k, mk::Replicated<Registers> register
         history->unexpected = done.error();
       }
     } else {
-      auto state = co_await registers.read(k);
+      const auto key = started.input.key;
+      auto value = co_await registers.read(k, [key](const Registers& state) { return state.values[key]; });
       history->ops[at].returned = ++history->clock;
-      if (state) {
-        history->ops[at].output = (*state)->values[started.input.key];
+      if (value) {
+        history->ops[at].output = *value;
       } else {
-        if (state.error().code != mk::Errc::timed_out) history->unexpected = state.error();
+        if (value.error().code != mk::Errc::timed_out) history->unexpected = value.error();
         history->void_ops[at] = true;
       }
     }
@@ -195,10 +196,11 @@ mk::Result<void> one_phase_read_scenario(mk::Simulation& sim) {
           if (done) ++shared->completed[account];
         } else {
           const std::int64_t before = shared->completed[account];
-          auto state = co_await ledger.read(k);
-          if (state && (*state)->balances[account] < before && !shared->stale) {
+          auto balance = co_await ledger.read(
+              k, [account](const Ledger& state) { return state.balances[account]; });
+          if (balance && *balance < before && !shared->stale) {
             shared->stale = "kernel " + std::to_string(k.id()) + " read " +
-                            std::to_string((*state)->balances[account]) + " on account " +
+                            std::to_string(*balance) + " on account " +
                             std::to_string(account) + " after " + std::to_string(before) +
                             " updates had completed";
           }
@@ -246,9 +248,7 @@ TEST(Reads, AReadTimesOutWhenWhatItWaitsForCannotCommit) {
                   .ok());
   ASSERT_TRUE((*sim)->run_for(20us).ok());
   auto read = (*sim)->run(1, [ledger = *made](mk::Kernel& k) -> mk::Task<mk::Result<std::int64_t>> {
-    auto state = co_await ledger.read(k);
-    if (!state) co_return std::move(state).error();
-    co_return (*state)->balances[0];
+    co_return co_await ledger.read(k, [](const Ledger& state) { return state.balances[0]; });
   });
   ASSERT_TRUE(read.ok()) << read.error().describe();
   ASSERT_FALSE(read->ok()) << "read returned " << **read;
@@ -278,8 +278,8 @@ TEST(Reads, AReadSendsNoMessageAndTouchesNoSharedCount) {
   auto reads = (*sim)->run(1, [ref = ref.get()](mk::Kernel& k) -> mk::Task<int> {
     int ok = 0;
     for (int i = 0; i < 100; ++i) {
-      auto state = co_await mk::Replicated<Ledger>::ReadAwaiter(k, *ref);
-      if (state) ++ok;
+      auto read = co_await mk::Replicated<Ledger>::ReadAwaiter(k, *ref, [](const Ledger&) {});
+      if (read) ++ok;
     }
     co_return ok;
   });
@@ -307,8 +307,9 @@ TEST(Reads, AReadSendsNoMessageAndTouchesNoSharedCount) {
   ASSERT_TRUE((*sim)
                   ->spawn(1,
                           [ref = ref.get(), waited](mk::Kernel& k) -> mk::Task<void> {
-                            auto state = co_await mk::Replicated<Ledger>::ReadAwaiter(k, *ref);
-                            if (state) *waited = (*state)->balances[0];
+                            auto balance = co_await mk::Replicated<Ledger>::ReadAwaiter(
+                                k, *ref, [](const Ledger& state) { return state.balances[0]; });
+                            if (balance) *waited = *balance;
                           })
                   .ok());
   ASSERT_TRUE((*sim)->run_for(20us).ok());
@@ -417,7 +418,7 @@ TEST_P(Idle, TheSimulationIsIdleAsSoonAsTheWorkIsDone) {
                             [ledger = *made](mk::Kernel& k) -> mk::Task<void> {
                               for (std::uint32_t n = 1; n <= 5; ++n)
                                 (void)co_await ledger.propose(k, Ledger::Op{k.id(), n, k.id(), 1});
-                              (void)co_await ledger.read(k);
+                              (void)co_await ledger.read(k, [](const Ledger&) {});
                             })
                     .ok());
   }
@@ -458,8 +459,8 @@ TEST(Shutdown, TasksWaitingOnTheLayerGetShuttingDown) {
   ASSERT_TRUE((*sim)
                   ->spawn(1,
                           [ledger = *made, outcomes](mk::Kernel& k) -> mk::Task<void> {
-                            auto state = co_await ledger.read(k);
-                            outcomes->read = state ? mk::Errc::internal : state.error().code;
+                            auto read = co_await ledger.read(k, [](const Ledger&) {});
+                            outcomes->read = read ? mk::Errc::internal : read.error().code;
                           })
                   .ok());
   ASSERT_TRUE((*sim)

@@ -108,9 +108,7 @@ inline RouteKind route_for(std::uint64_t seed) {
 template <class SM>
 Result<SM> replica_of(Simulation& sim, const Replicated<SM>& object, KernelId kernel) {
   auto copied = sim.run(kernel, [object](Kernel& k) -> Task<Result<SM>> {
-    auto local = object.local(k);
-    if (!local) co_return std::move(local).error();
-    co_return **local;
+    co_return object.local(k, [](const SM& state) { return state; });
   });
   if (!copied) return std::move(copied).error();
   return std::move(*copied);
