@@ -59,6 +59,18 @@ struct PendingCall : Waiter {
   std::size_t reply_length = 0;  ///< How many bytes of `reply` the reply filled.
 };
 
+/// False for a type whose temporaries GCC 12 destroys twice when they are part of a co_await
+/// expression (any type with a destructor; seen with GCC 12.2, while clang is right). The
+/// calls that build an awaitable from a value refuse such a temporary at compile time, with a
+/// static_assert that names the fix, instead of letting it corrupt the heap.
+template <class T>
+inline constexpr bool kTemporaryIsSafe =
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+    std::is_trivially_destructible_v<T>;
+#else
+    true;
+#endif
+
 /// The error for a user's message type in the range mk's layers reserve, or nothing.
 std::optional<Error> refuse_reserved(MessageType type, const char* what);
 
@@ -263,6 +275,15 @@ class Kernel {
   SendAwaiter<M> send(KernelId to, const M& message) {
     return SendAwaiter<M>(*this, to, message);
   }
+  /// send(to, message) for a temporary message (refused when the compiler is GCC 12 and M has
+  /// a destructor: see detail::kTemporaryIsSafe).
+  template <Message M>
+  requires(!std::is_trivially_destructible_v<M>) SendAwaiter<M> send(KernelId to, M&& message) {
+    static_assert(detail::kTemporaryIsSafe<M>,
+                  "GCC 12 destroys this temporary twice inside co_await: put the message in a "
+                  "variable first (docs/runtime.md, \"GCC 12 and co_await\")");
+    return SendAwaiter<M>(*this, to, message);
+  }
 
   /// `co_await k.call(to, request)` -> Result<R::Reply>: sends the request and waits for its
   /// reply. Errors besides send's: no_handler (the receiver has no handler for R),
@@ -274,6 +295,24 @@ class Kernel {
   /// Like call(to, request), failing with timed_out if no reply came within `timeout`.
   template <Request R>
   CallAwaiter<R> call(KernelId to, const R& request, Duration timeout) {
+    return CallAwaiter<R>(*this, to, request, timeout);
+  }
+  /// call(to, request) for a temporary request (refused when the compiler is GCC 12 and R has
+  /// a destructor: see detail::kTemporaryIsSafe).
+  template <Request R>
+  requires(!std::is_trivially_destructible_v<R>) CallAwaiter<R> call(KernelId to, R&& request) {
+    static_assert(detail::kTemporaryIsSafe<R>,
+                  "GCC 12 destroys this temporary twice inside co_await: put the request in a "
+                  "variable first (docs/runtime.md, \"GCC 12 and co_await\")");
+    return CallAwaiter<R>(*this, to, request, std::nullopt);
+  }
+  /// call(to, request, timeout) for a temporary request (as above).
+  template <Request R>
+  requires(!std::is_trivially_destructible_v<R>) CallAwaiter<R> call(KernelId to, R&& request,
+                                                                     Duration timeout) {
+    static_assert(detail::kTemporaryIsSafe<R>,
+                  "GCC 12 destroys this temporary twice inside co_await: put the request in a "
+                  "variable first (docs/runtime.md, \"GCC 12 and co_await\")");
     return CallAwaiter<R>(*this, to, request, timeout);
   }
 

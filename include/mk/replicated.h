@@ -214,19 +214,15 @@ class Replicated {
   /// Split-phase update from a task on member kernel `k`: starts agreement and returns at
   /// once. An operation whose encoding is over max_op_size() gives too_large at once, one
   /// whose Codec throws apply_failed.
-  Proposal<OpResult> propose(Kernel& k, const Op& op) const {
-    auto state = std::make_shared<detail::ProposalState<OpResult>>(k);
-    std::vector<std::byte> bytes;
-    auto encoded = detail::guarded("encoding the operation", [&]() -> Result<void> {
-      Codec<Op>::encode(op, bytes);
-      return {};
-    });
-    if (encoded) {
-      detail::propose(k, *object_, std::move(bytes), state);
-    } else {
-      state->fail(std::move(encoded).error());
-    }
-    return Proposal<OpResult>(std::move(state));
+  Proposal<OpResult> propose(Kernel& k, const Op& op) const { return start(k, op); }
+  /// propose(k, op) for a temporary operation (refused when the compiler is GCC 12 and Op has a
+  /// destructor: see detail::kTemporaryIsSafe).
+  Proposal<OpResult> propose(Kernel& k, Op&& op) const
+      requires(!std::is_trivially_destructible_v<Op>) {
+    static_assert(detail::kTemporaryIsSafe<Op>,
+                  "GCC 12 destroys this temporary twice inside co_await: put the operation in a "
+                  "variable first (docs/runtime.md, \"GCC 12 and co_await\")");
+    return start(k, op);
   }
 
   /// `f(state)` on the calling kernel's replica as it is now, by value (no message; the state
@@ -255,12 +251,16 @@ class Replicated {
   /// one_phase it is local(k, f). f runs in the reading task and its result is copied out (as
   /// for local). Errors: invalid_argument (not a member), timed_out.
   template <class F>
-  requires std::invocable<F&, const SM&>
-  ReadAwaiter<F> read(Kernel& k, F f) const {
-    static_assert(!std::is_pointer_v<ReadResult<F>>,
+  requires std::invocable < std::decay_t<F>
+  &, const SM& > ReadAwaiter<std::decay_t<F>> read(Kernel& k, F&& f) const {
+    static_assert(!std::is_pointer_v<ReadResult<std::decay_t<F>>>,
                   "a read returns a value: a pointer into the replica dangles once the task "
                   "suspends");
-    return ReadAwaiter<F>(k, *object_, std::move(f));
+    static_assert(std::is_lvalue_reference_v<F> || detail::kTemporaryIsSafe<std::decay_t<F>>,
+                  "GCC 12 destroys a temporary with a destructor twice inside co_await: capture "
+                  "by reference in the read's function, or put it in a variable first "
+                  "(docs/runtime.md, \"GCC 12 and co_await\")");
+    return ReadAwaiter<std::decay_t<F>>(k, *object_, std::forward<F>(f));
   }
 
   /// Adds kernel `joiner`, from a task on any kernel: it gets a copy of the state, then serves
@@ -288,6 +288,22 @@ class Replicated {
 
  private:
   friend struct Codec<Replicated>;
+
+  Proposal<OpResult> start(Kernel& k, const Op& op) const {
+    auto state = std::make_shared<detail::ProposalState<OpResult>>(k);
+    std::vector<std::byte> bytes;
+    auto encoded = detail::guarded("encoding the operation", [&]() -> Result<void> {
+      Codec<Op>::encode(op, bytes);
+      return {};
+    });
+    if (encoded) {
+      detail::propose(k, *object_, std::move(bytes), state);
+    } else {
+      state->fail(std::move(encoded).error());
+    }
+    return Proposal<OpResult>(std::move(state));
+  }
+
   explicit Replicated(detail::ObjectRef object) noexcept : object_(std::move(object)) {}
 
   detail::ObjectRef object_;
