@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config clang clang-format ccache
   libnuma-dev libhwloc-dev hwloc liburing-dev libboost-dev libfmt-dev
-  libgtest-dev libcli11-dev nlohmann-json3-dev
+  libgtest-dev libcli11-dev nlohmann-json3-dev doxygen
 )
 
 missing=()

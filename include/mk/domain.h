@@ -20,12 +20,12 @@ namespace mk {
 /// Names a domain within its System.
 using DomainId = std::uint32_t;
 
-/// A domain's presence on one kernel: where its per-kernel state (later, its capabilities)
-/// hangs. Lives on its kernel and is used only from that kernel's tasks.
 namespace detail {
 struct AddDispatcher;
 }
 
+/// A domain's presence on one kernel: where its per-kernel state (later, its capabilities)
+/// hangs. Lives on its kernel and is used only from that kernel's tasks.
 class Dispatcher {
  public:
   /// The domain this dispatcher belongs to.

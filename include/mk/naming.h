@@ -40,6 +40,7 @@ struct NameEvent {
   /// the same numbers on every kernel.
   std::uint64_t sequence = 0;
 
+  /// Equal when every field is.
   friend bool operator==(const NameEvent&, const NameEvent&) = default;
 };
 
@@ -92,6 +93,7 @@ class NameWatch {
 
   /// Takes over `other`'s watch; `other` then reports invalid_argument.
   NameWatch(NameWatch&&) noexcept = default;
+  /// Stops this watch and takes over `other`'s; `other` then reports invalid_argument.
   NameWatch& operator=(NameWatch&&) noexcept = default;
   NameWatch(const NameWatch&) = delete;
   NameWatch& operator=(const NameWatch&) = delete;

@@ -39,7 +39,9 @@ struct OpId {
   KernelId origin = 0;       ///< The proposing kernel.
   std::uint64_t number = 0;  ///< Its proposals on this object, counted from 1.
 
+  /// Equal when both fields are.
   friend bool operator==(const OpId&, const OpId&) = default;
+  /// Ordered by origin, then by number.
   friend auto operator<=>(const OpId&, const OpId&) = default;
 };
 

@@ -21,7 +21,7 @@ struct SeedOptions {
   std::uint64_t first_seed = 1;  ///< Seeds first_seed, first_seed + 1, ...
   std::size_t seeds = 100;       ///< How many, unless MK_SIM_SEEDS says otherwise.
   /// The test's full GoogleTest name ("Suite.Test"), for the replay command's --gtest_filter:
-  /// `::testing::UnitTest::GetInstance()->current_test_info()` has its two parts. Empty: the
+  /// GoogleTest's `UnitTest::GetInstance()->current_test_info()` has its two parts. Empty: the
   /// command runs the whole binary.
   std::string test_name;
   /// Writes the failure, with its replay command, to standard error.

@@ -51,11 +51,13 @@ std::size_t remaining_stack() {
   return here > bottom ? here - bottom : 0;
 }
 
-// The probe's path: $MK_HWLOC_PROBE, else where the build put it.
+// The probe's path: $MK_HWLOC_PROBE, else where `cmake --install` (or the Debian package) puts
+// it, else where the build put it, so a program linked from the build tree runs without one.
 std::string probe_path() {
   if (const char* path = std::getenv("MK_HWLOC_PROBE"); path != nullptr && path[0] != '\0') {
     return path;
   }
+  if (access(MK_HWLOC_PROBE_INSTALLED_PATH, X_OK) == 0) return MK_HWLOC_PROBE_INSTALLED_PATH;
   return MK_HWLOC_PROBE_PATH;
 }
 
