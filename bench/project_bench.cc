@@ -60,13 +60,12 @@ std::vector<std::size_t> core_counts(std::size_t cores, bool quick) {
 /// `kernels` kernels over `route`; the error when the simulation failed.
 mk::Result<double> project_point(const Skb& machine, std::size_t kernels, RouteKind route,
                                  const SimCosts& costs) {
-  auto sim = Simulation::create({.topology = {},
-                                 .skb = machine,
-                                 .cores = {},
-                                 .kernels = kernels,
-                                 .seed = 1,
-                                 .costs = costs,
-                                 .faults = {}});
+  mk::SimulationOptions options;
+  options.skb = machine;
+  options.kernels = kernels;
+  options.seed = 1;
+  options.costs = costs;
+  auto sim = Simulation::create(std::move(options));
   if (!sim) return std::move(sim).error();
   auto samples = (*sim)->run(0, [route](Kernel& k) -> Task<mk::Result<std::vector<double>>> {
     ReplicaOptions replica;

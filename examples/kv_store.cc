@@ -103,26 +103,6 @@ struct Get {
   std::string key;
 };
 
-/// Appends `text` behind its length: strings that follow one another in one encoding.
-void put_text(std::string_view text, std::vector<std::byte>& out) {
-  const auto length = static_cast<std::uint32_t>(text.size());
-  mk::Codec<std::uint32_t>::encode(length, out);
-  const auto bytes = std::as_bytes(std::span(text.data(), text.size()));
-  out.insert(out.end(), bytes.begin(), bytes.end());
-}
-
-/// Reads what put_text wrote at `at`, moving `at` past it; nothing when the bytes are cut
-/// short (they come from another kernel: never trust a length).
-std::optional<std::string> take_text(std::span<const std::byte> bytes, std::size_t& at) {
-  if (bytes.size() - at < sizeof(std::uint32_t)) return std::nullopt;
-  auto length = mk::Codec<std::uint32_t>::decode(bytes.subspan(at, sizeof(std::uint32_t)));
-  at += sizeof(std::uint32_t);
-  if (!length || bytes.size() - at < *length) return std::nullopt;
-  std::string text(reinterpret_cast<const char*>(bytes.data() + at), *length);
-  at += *length;
-  return text;
-}
-
 }  // namespace kv
 
 // The Codecs: how the state (for a joining kernel) and an operation (in every agreement
@@ -131,38 +111,39 @@ std::optional<std::string> take_text(std::span<const std::byte> bytes, std::size
 template <>
 struct mk::Codec<kv::KvStore::Op> {
   static void encode(const kv::KvStore::Op& op, std::vector<std::byte>& out) {
-    kv::put_text(op.key, out);
-    kv::put_text(op.value, out);
+    mk::encode_fields(out, op.key, op.value);
   }
   static mk::Result<kv::KvStore::Op> decode(std::span<const std::byte> bytes) {
-    std::size_t at = 0;
-    auto key = kv::take_text(bytes, at);
-    auto value = kv::take_text(bytes, at);
-    if (!key || !value || at != bytes.size()) {
-      return mk::error(mk::Errc::parse_error, "kv: a malformed Put");
-    }
-    return kv::KvStore::Op{std::move(*key), std::move(*value)};
+    auto fields = mk::decode_fields<std::string, std::string>(bytes);
+    if (!fields) return std::move(fields).error();
+    auto& [key, value] = *fields;
+    return kv::KvStore::Op{std::move(key), std::move(value)};
   }
 };
 
 template <>
 struct mk::Codec<kv::KvStore> {
+  // The map as its keys and values in turn.
   static void encode(const kv::KvStore& store, std::vector<std::byte>& out) {
+    std::vector<std::string> flat;
     for (const auto& [key, value] : store.entries) {
-      kv::put_text(key, out);
-      kv::put_text(value, out);
+      flat.push_back(key);
+      flat.push_back(value);
     }
+    mk::Codec<std::vector<std::string>>::encode(flat, out);
   }
   static mk::Result<kv::KvStore> decode(std::span<const std::byte> bytes) {
+    auto flat = mk::Codec<std::vector<std::string>>::decode(bytes);
+    if (!flat) return std::move(flat).error();
+    if (flat->size() % 2 != 0) return mk::error(mk::Errc::parse_error, "kv: a key without value");
     kv::KvStore store;
-    for (std::size_t at = 0; at < bytes.size();) {
-      auto key = kv::take_text(bytes, at);
-      auto value = kv::take_text(bytes, at);
+    for (std::size_t i = 0; i < flat->size(); i += 2) {
       // Keys come out of a std::map in order, once each; anything else is not an encoding.
-      if (!key || !value || (!store.entries.empty() && *key <= store.entries.rbegin()->first)) {
-        return mk::error(mk::Errc::parse_error, "kv: a malformed map");
+      std::string& key = (*flat)[i];
+      if (!store.entries.empty() && key <= store.entries.rbegin()->first) {
+        return mk::error(mk::Errc::parse_error, "kv: keys out of order");
       }
-      store.entries.emplace_hint(store.entries.end(), std::move(*key), std::move(*value));
+      store.entries.emplace_hint(store.entries.end(), std::move(key), std::move((*flat)[i + 1]));
     }
     return store;
   }
@@ -195,18 +176,12 @@ struct mk::Codec<kv::Get> {
 template <>
 struct mk::Codec<kv::PutReply> {
   static void encode(const kv::PutReply& reply, std::vector<std::byte>& out) {
-    mk::Codec<std::uint32_t>::encode(reply.attempts, out);
-    mk::Codec<std::optional<std::string>>::encode(reply.previous, out);
+    mk::encode_fields(out, reply.attempts, reply.previous);
   }
   static mk::Result<kv::PutReply> decode(std::span<const std::byte> bytes) {
-    if (bytes.size() < sizeof(std::uint32_t)) {
-      return mk::error(mk::Errc::parse_error, "kv: a short PutReply");
-    }
-    auto attempts = mk::Codec<std::uint32_t>::decode(bytes.first(sizeof(std::uint32_t)));
-    auto previous =
-        mk::Codec<std::optional<std::string>>::decode(bytes.subspan(sizeof(std::uint32_t)));
-    if (!attempts || !previous) return mk::error(mk::Errc::parse_error, "kv: a bad PutReply");
-    return kv::PutReply{*attempts, std::move(*previous)};
+    auto fields = mk::decode_fields<std::uint32_t, std::optional<std::string>>(bytes);
+    if (!fields) return std::move(fields).error();
+    return kv::PutReply{std::get<0>(*fields), std::move(std::get<1>(*fields))};
   }
 };
 

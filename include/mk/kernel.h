@@ -209,8 +209,10 @@ class Kernel {
   class FailureAwaiter;
   /// Lets the kernel's channels and other ready tasks run before this task continues.
   class YieldAwaiter;
+  /// Sends a one-way message (Kernel::send).
   template <Message M>
   class SendAwaiter;
+  /// Sends a request and waits for its reply (Kernel::call).
   template <Request R>
   class CallAwaiter;
 
@@ -375,27 +377,37 @@ class Kernel {
   std::unique_ptr<runtime::KernelCore> core_;
 };
 
+/// Lets the kernel's channels and other ready tasks run before this task continues.
 class Kernel::YieldAwaiter {
  public:
+  /// Made by Kernel::yield.
   explicit YieldAwaiter(Kernel& kernel) noexcept : kernel_(kernel) {}
+  /// Always suspends: the point is to let others run.
   bool await_ready() const noexcept { return false; }
+  /// Queues the task behind what is ready now.
   void await_suspend(std::coroutine_handle<> handle) {
     detail::KernelAccess::make_ready(kernel_, handle);
   }
+  /// Nothing to return.
   void await_resume() const noexcept {}
 
  private:
   Kernel& kernel_;
 };
 
+/// Waits until another kernel has failed (Kernel::until_failed).
 class Kernel::FailureAwaiter {
  public:
+  /// Made by Kernel::until_failed.
   FailureAwaiter(Kernel& kernel, KernelId peer) noexcept : kernel_(kernel), peer_(peer) {}
+  /// Asks the kernel in await_suspend, which knows whether `peer` already failed.
   bool await_ready() const noexcept { return false; }
+  /// Waits unless the answer is known at once; false then.
   bool await_suspend(std::coroutine_handle<> handle) {
     waiter_.handle = handle;
     return detail::KernelAccess::wait_failure(kernel_, peer_, waiter_);
   }
+  /// Ok once `peer` failed; the errors of Kernel::until_failed otherwise.
   Result<void> await_resume() {
     if (waiter_.error) return std::move(*waiter_.error);
     return {};
@@ -407,14 +419,19 @@ class Kernel::FailureAwaiter {
   detail::Waiter waiter_;
 };
 
+/// Waits in the kernel until a time on the kernel's clock (Kernel::sleep_for).
 class Kernel::SleepAwaiter {
  public:
+  /// Made by Kernel::sleep_for and Kernel::sleep_until.
   SleepAwaiter(Kernel& kernel, Instant when) noexcept : kernel_(kernel), when_(when) {}
+  /// True when the time has come already.
   bool await_ready() const noexcept { return kernel_.now() >= when_; }
+  /// Arms the kernel's timer for the task.
   void await_suspend(std::coroutine_handle<> handle) {
     waiter_.handle = handle;
     detail::KernelAccess::sleep_until(kernel_, when_, waiter_);
   }
+  /// Nothing to return.
   void await_resume() const noexcept {}
 
  private:
@@ -424,11 +441,15 @@ class Kernel::SleepAwaiter {
 };
 
 template <Message M>
+/// Sends a one-way message, waiting for room in the channel (Kernel::send).
 class Kernel::SendAwaiter {
  public:
+  /// Made by Kernel::send; keeps its own copy of the message.
   SendAwaiter(Kernel& kernel, KernelId to, const M& message) noexcept
       : kernel_(kernel), to_(to), message_(message) {}
+  /// Sending happens in await_suspend.
   bool await_ready() const noexcept { return false; }
+  /// Encodes and sends; true when the task waits for room in the channel.
   bool await_suspend(std::coroutine_handle<> handle) {
     waiter_.handle = handle;
     if ((waiter_.error = detail::refuse_reserved(M::kType, "Kernel::send"))) return false;
@@ -439,6 +460,7 @@ class Kernel::SendAwaiter {
     }
     return detail::KernelAccess::send(kernel_, to_, M::kType, payload.bytes(), waiter_);
   }
+  /// Ok once the message is in the channel; the errors of Kernel::send otherwise.
   Result<void> await_resume() {
     if (waiter_.error) return std::move(*waiter_.error);
     return {};
@@ -452,15 +474,19 @@ class Kernel::SendAwaiter {
 };
 
 template <Request R>
+/// Sends a request and waits for its reply (Kernel::call).
 class Kernel::CallAwaiter {
  public:
   /// The reply type.
   using Reply = typename R::Reply;
 
+  /// Made by Kernel::call; keeps its own copy of the request.
   CallAwaiter(Kernel& kernel, KernelId to, const R& request,
               std::optional<Duration> timeout) noexcept
       : kernel_(kernel), to_(to), request_(request), timeout_(timeout) {}
+  /// The request goes out in await_suspend.
   bool await_ready() const noexcept { return false; }
+  /// Encodes and sends the request; true when the task waits for the reply.
   bool await_suspend(std::coroutine_handle<> handle) {
     call_.handle = handle;
     if ((call_.error = detail::refuse_reserved(R::kType, "Kernel::call"))) return false;
@@ -478,6 +504,7 @@ class Kernel::CallAwaiter {
     }
     return detail::KernelAccess::call(kernel_, to_, R::kType, payload.bytes(), call_, timeout_);
   }
+  /// The decoded reply, or the errors of Kernel::call.
   Result<Reply> await_resume() {
     if (call_.error) return std::move(*call_.error);
     if constexpr (detail::Bytewise<Reply>) {

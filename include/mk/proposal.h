@@ -135,8 +135,11 @@ class Proposal {
   /// Suspends until the proposal completes.
   class Awaiter {
    public:
+    /// Made by co_await on a Proposal (`state` is null when it was moved from).
     explicit Awaiter(detail::ProposalState<T>* state) noexcept : state_(state) {}
+    /// True once the result is in (or there is none to wait for).
     bool await_ready() const noexcept { return state_ == nullptr || state_->ready(); }
+    /// Waits for the result; false (no wait) on misuse, reported by await_resume.
     bool await_suspend(std::coroutine_handle<> handle) {
       // Completion resumes through the proposing kernel's ready queue, so a task of another
       // kernel must not wait here.
@@ -151,10 +154,12 @@ class Proposal {
       }
       return true;
     }
+    /// The proposal's result, or invalid_argument on misuse.
     Result<T> await_resume() {
       if (state_ == nullptr) {
-        return error(Errc::invalid_argument, "this Proposal was moved from; await the one it "
-                                             "was moved to");
+        return error(Errc::invalid_argument,
+                     "this Proposal was moved from; await the one it "
+                     "was moved to");
       }
       if (!misuse_.empty()) return error(Errc::invalid_argument, std::move(misuse_));
       return state_->take();

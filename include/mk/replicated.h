@@ -4,10 +4,10 @@
 #include <concepts>
 #include <coroutine>
 #include <functional>
-#include <type_traits>
 #include <memory>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -157,13 +157,17 @@ class Replicated {
    public:
     // The object by reference: the handle outlives the co_await expression, and copying its
     // shared_ptr would make every read bounce the count's cache line between kernels.
+    /// Made by Replicated::read.
     ReadAwaiter(Kernel& kernel, const detail::ObjectInfo& object, F f)
         : kernel_(kernel), object_(object), f_(std::move(f)) {}
+    /// True when the replica can be read at once.
     bool await_ready() { return detail::read_now(kernel_, object_, waiter_); }
+    /// Waits until the replica has applied what the read must see.
     void await_suspend(std::coroutine_handle<> handle) {
       waiter_.handle = handle;
       detail::wait_read(kernel_, object_, waiter_);
     }
+    /// f's result on the replica, or the read's error.
     Result<ReadResult<F>> await_resume() {
       if (waiter_.error) return std::move(*waiter_.error);
       // f runs now, in the reading task's turn, so the state cannot change under it.
@@ -230,8 +234,8 @@ class Replicated {
   /// not a member. f's result is copied out, so it must not point into the state: the replica
   /// changes as soon as the calling task lets the kernel run anything else.
   template <class F>
-  requires std::invocable<F&, const SM&>
-  Result<ReadResult<F>> local(Kernel& k, F f) const {
+  requires std::invocable<F&, const SM&> Result<ReadResult<F>> local(Kernel& k, F f)
+  const {
     static_assert(!std::is_pointer_v<ReadResult<F>>,
                   "a read returns a value: a pointer into the replica dangles once the task "
                   "suspends");

@@ -128,6 +128,17 @@ class [[nodiscard]] Result {
     return std::get<1>(std::move(state_));
   }
 
+  /// The value when ok(), else `fallback`.
+  template <class U>
+  T value_or(U&& fallback) const& {
+    return ok() ? std::get<0>(state_) : static_cast<T>(std::forward<U>(fallback));
+  }
+  /// The value, moved out, when ok(), else `fallback`.
+  template <class U>
+  T value_or(U&& fallback) && {
+    return ok() ? std::get<0>(std::move(state_)) : static_cast<T>(std::forward<U>(fallback));
+  }
+
   /// Pointer-like access to the value; only when ok().
   T* operator->() { return &value(); }
   /// Pointer-like access to the value; only when ok().

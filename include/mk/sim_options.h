@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -11,9 +12,12 @@
 #include "mk/clock.h"
 #include "mk/core_id.h"
 #include "mk/kernel_id.h"
+#include "mk/result.h"
 #include "mk/skb.h"
 
 namespace mk {
+
+class Kernel;
 
 /// The simulator's cost model, in virtual time. Defaults are in the range of a cache-coherent
 /// x86 server (docs/simulation.md says where they come from); a projection replaces them with
@@ -84,6 +88,9 @@ struct SimulationOptions {
   Duration run_limit = std::chrono::seconds(10);
   /// Faults scheduled at creation from the seed.
   RandomFaultPlan faults;
+  /// Runs on every kernel before it takes any message, as Config::setup: the place to register
+  /// handlers. An error (or an exception) fails Simulation::create with that error.
+  std::function<Result<void>(Kernel&)> setup;
 };
 
 }  // namespace mk

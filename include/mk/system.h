@@ -122,6 +122,14 @@ struct CallOnKernel {
   }
 };
 
+// GCC warns (-Wsubobject-linkage, on by default) when this coroutine's frame holds a type
+// from the caller's anonymous namespace, as it does for a state machine declared there. The
+// frame is the compiler's, not a type a program could give linkage to, so the warning says
+// nothing a user can act on.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsubobject-linkage"
+#endif
 /// Runs the task and completes the System::run waiting for it, whatever happens.
 template <class T>
 Task<void> run_and_complete(std::unique_ptr<TaskFactory<T>> factory, Kernel& kernel,
@@ -139,6 +147,9 @@ Task<void> run_and_complete(std::unique_ptr<TaskFactory<T>> factory, Kernel& ker
   }
   if (failure) guard.set(error(Errc::handler_failed, "task threw " + describe_exception(failure)));
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 /// System::spawn's work: a task and what keeps its callable alive.
 class SpawnWork final : public ExternalWork {

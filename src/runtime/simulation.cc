@@ -51,6 +51,7 @@ Result<Config> make_config(const SimulationOptions& options, const Skb& skb) {
   config.ring_slots = options.ring_slots;
   config.poll_batch = options.poll_batch;
   config.poll_budget = std::chrono::nanoseconds::zero();
+  config.setup = options.setup;
   if (!options.cores.empty()) {
     if (options.kernels != 0 && options.kernels != options.cores.size()) {
       return bad("kernels", fmt::format("{} disagrees with the {} cores given", options.kernels,

@@ -204,7 +204,9 @@ TEST_P(ProcessKill, SurvivorsKeepEveryAcknowledgedUpdateAndAgree) {
     EXPECT_EQ(view.members, (std::vector<KernelId>{0, 1, 2}));
     EXPECT_EQ(view.total, views.front().total);
     EXPECT_EQ(view.history.size(), views.front().history.size());
-    if (GetParam() == Protocol::ordered) EXPECT_EQ(view.history, views.front().history);
+    if (GetParam() == Protocol::ordered) {
+      EXPECT_EQ(view.history, views.front().history);
+    }
     // Every update a survivor acknowledged is applied on every survivor.
     const std::set<OpId> applied(view.history.begin(), view.history.end());
     for (KernelId id = 0; id < kKernels; ++id) {

@@ -102,7 +102,8 @@ mk::Task<void> register_client(mk::Kernel& k, mk::Replicated<Registers> register
       }
     } else {
       const auto key = started.input.key;
-      auto value = co_await registers.read(k, [key](const Registers& state) { return state.values[key]; });
+      auto value =
+          co_await registers.read(k, [key](const Registers& state) { return state.values[key]; });
       history->ops[at].returned = ++history->clock;
       if (value) {
         history->ops[at].output = *value;
@@ -200,9 +201,8 @@ mk::Result<void> one_phase_read_scenario(mk::Simulation& sim) {
               k, [account](const Ledger& state) { return state.balances[account]; });
           if (balance && *balance < before && !shared->stale) {
             shared->stale = "kernel " + std::to_string(k.id()) + " read " +
-                            std::to_string(*balance) + " on account " +
-                            std::to_string(account) + " after " + std::to_string(before) +
-                            " updates had completed";
+                            std::to_string(*balance) + " on account " + std::to_string(account) +
+                            " after " + std::to_string(before) + " updates had completed";
           }
         }
       }
@@ -228,6 +228,49 @@ mk::SimulationOptions three_kernels() {
   mk::SimulationOptions options = mk::test::eight_kernels({});
   options.kernels = 3;
   return options;
+}
+
+/// What the two waiters of one proposal saw.
+struct TwoWaiters {
+  std::optional<mk::Result<std::uint64_t>> first;
+  std::optional<mk::Result<std::uint64_t>> second;
+  std::optional<mk::Result<std::uint64_t>> moved_from;
+};
+
+TEST(Proposals, AProposalHasOneWaiterAndAMovedFromOneHasNone) {
+  auto sim = mk::Simulation::create(three_kernels());
+  ASSERT_TRUE(sim.ok()) << sim.error().describe();
+  auto made = mk::Replicated<Ledger>::create((*sim)->system(), Ledger{}, {});
+  ASSERT_TRUE(made.ok()) << made.error().describe();
+  // Kernel 2 stalls, so the proposal stays open while both tasks come to await it.
+  ASSERT_TRUE((*sim)->stall(2, (*sim)->now(), 50us).ok());
+  auto seen = std::make_shared<TwoWaiters>();
+  auto shared = std::make_shared<std::optional<mk::Proposal<std::uint64_t>>>();
+  ASSERT_TRUE((*sim)
+                  ->spawn(0,
+                          [ledger = *made, seen, shared](mk::Kernel& k) -> mk::Task<void> {
+                            auto proposal = ledger.propose(k, Ledger::Op{0, 1, 0, 1});
+                            shared->emplace(std::move(proposal));
+                            // `proposal` was moved from: it has no result to give.
+                            seen->moved_from = co_await proposal;
+                            seen->first = co_await **shared;
+                          })
+                  .ok());
+  ASSERT_TRUE((*sim)->run_for(5us).ok());
+  ASSERT_TRUE((*sim)
+                  ->spawn(0,
+                          [seen, shared](mk::Kernel&) -> mk::Task<void> {
+                            seen->second = co_await **shared;
+                          })
+                  .ok());
+  ASSERT_TRUE((*sim)->run_until_idle(10ms).ok());
+  ASSERT_TRUE(seen->moved_from && seen->first && seen->second);
+  ASSERT_FALSE(seen->moved_from->ok());
+  EXPECT_EQ(seen->moved_from->error().code, mk::Errc::invalid_argument);
+  EXPECT_TRUE(seen->first->ok()) << seen->first->error().describe();
+  ASSERT_FALSE(seen->second->ok());
+  EXPECT_EQ(seen->second->error().code, mk::Errc::invalid_argument);
+  EXPECT_NE(seen->second->error().message.find("one waiter"), std::string::npos);
 }
 
 TEST(Reads, AReadTimesOutWhenWhatItWaitsForCannotCommit) {

@@ -94,12 +94,10 @@ mk::Task<Received> receiver_record(mk::Kernel& k, std::uint64_t total) {
 template <>
 struct mk::Codec<backpressure_test::Received> {
   static void encode(const backpressure_test::Received& r, std::vector<std::byte>& out) {
-    auto fields = detail::encode_all(r.total, r.out_of_order, r.next);
-    out.insert(out.end(), fields.begin(), fields.end());
+    encode_fields(out, r.total, r.out_of_order, r.next);
   }
   static Result<backpressure_test::Received> decode(std::span<const std::byte> bytes) {
-    auto fields =
-        detail::decode_all<std::uint64_t, std::uint64_t, std::vector<std::uint32_t>>(bytes);
+    auto fields = decode_fields<std::uint64_t, std::uint64_t, std::vector<std::uint32_t>>(bytes);
     if (!fields) return std::move(fields).error();
     auto& [total, out_of_order, next] = *fields;
     return backpressure_test::Received{total, out_of_order, std::move(next)};

@@ -40,12 +40,11 @@ struct Tally {
 template <>
 struct mk::Codec<call_test::Outcome> {
   static void encode(const call_test::Outcome& o, std::vector<std::byte>& out) {
-    auto fields = detail::encode_all(o.unhandled, o.thrown, o.no_kernel, o.send_no_kernel, o.after);
-    out.insert(out.end(), fields.begin(), fields.end());
+    encode_fields(out, o.unhandled, o.thrown, o.no_kernel, o.send_no_kernel, o.after);
   }
   static Result<call_test::Outcome> decode(std::span<const std::byte> bytes) {
     using Reply = Result<mk_test::EchoReply>;
-    auto fields = detail::decode_all<Reply, Reply, Reply, Result<void>, Reply>(bytes);
+    auto fields = decode_fields<Reply, Reply, Reply, Result<void>, Reply>(bytes);
     if (!fields) return std::move(fields).error();
     return std::apply([](auto&... field) { return call_test::Outcome{std::move(field)...}; },
                       *fields);

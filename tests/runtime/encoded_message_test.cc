@@ -64,11 +64,10 @@ struct mk::Codec<encoded_test::Words> {
 template <>
 struct mk::Codec<encoded_test::Split> {
   static void encode(const encoded_test::Split& value, std::vector<std::byte>& out) {
-    auto fields = detail::encode_all(value.text, value.repeat);
-    out.insert(out.end(), fields.begin(), fields.end());
+    encode_fields(out, value.text, value.repeat);
   }
   static Result<encoded_test::Split> decode(std::span<const std::byte> bytes) {
-    auto fields = detail::decode_all<std::string, std::uint32_t>(bytes);
+    auto fields = decode_fields<std::string, std::uint32_t>(bytes);
     if (!fields) return std::move(fields).error();
     return encoded_test::Split{std::get<0>(*fields), std::get<1>(*fields)};
   }

@@ -55,10 +55,7 @@ mk::Result<int> calls(mk::System& system, mk::KernelId from, mk::KernelId to, in
 TEST(PeerInput, ACorruptHeaderClosesThatChannelAndTheKernelServesTheOthers) {
   mk::Config config = mk::test::config_for(3);
   config.isolation = mk::Isolation::processes;
-  config.setup = [](mk::Kernel& k) -> mk::Result<void> {
-    mk_test::register_echo(k);
-    return {};
-  };
+  config.setup = mk_test::register_echo;
   auto system = mk::test::boot(config);
   ASSERT_TRUE(system);
   // Kernel 0 binds its channel to kernel 1 with five calls: its ring is kernel 1's only one.

@@ -35,11 +35,10 @@ template <>
 struct mk::Codec<mk::test::NamingModel::Input> {
   using Input = mk::test::NamingModel::Input;
   static void encode(const Input& in, std::vector<std::byte>& out) {
-    auto fields = detail::encode_all(static_cast<std::uint8_t>(in.kind), in.name, in.value);
-    out.insert(out.end(), fields.begin(), fields.end());
+    encode_fields(out, static_cast<std::uint8_t>(in.kind), in.name, in.value);
   }
   static Result<Input> decode(std::span<const std::byte> bytes) {
-    auto fields = detail::decode_all<std::uint8_t, std::string, std::string>(bytes);
+    auto fields = decode_fields<std::uint8_t, std::string, std::string>(bytes);
     if (!fields) return std::move(fields).error();
     auto& [kind, name, value] = *fields;
     if (kind > static_cast<std::uint8_t>(mk::test::NamingModel::Kind::lookup)) {
@@ -53,11 +52,10 @@ template <>
 struct mk::Codec<mk::test::NamingModel::Output> {
   using Output = mk::test::NamingModel::Output;
   static void encode(const Output& output, std::vector<std::byte>& out) {
-    auto fields = detail::encode_all(static_cast<std::uint8_t>(output.status), output.value);
-    out.insert(out.end(), fields.begin(), fields.end());
+    encode_fields(out, static_cast<std::uint8_t>(output.status), output.value);
   }
   static Result<Output> decode(std::span<const std::byte> bytes) {
-    auto fields = detail::decode_all<std::uint8_t, std::string>(bytes);
+    auto fields = decode_fields<std::uint8_t, std::string>(bytes);
     if (!fields) return std::move(fields).error();
     auto& [status, value] = *fields;
     if (status > static_cast<std::uint8_t>(mk::test::NamingModel::Status::not_found)) {
@@ -71,14 +69,12 @@ template <>
 struct mk::Codec<naming_linearizability_test::Op> {
   using Op = naming_linearizability_test::Op;
   static void encode(const Op& op, std::vector<std::byte>& out) {
-    auto fields = detail::encode_all(op.client, op.input, op.output, op.invoked, op.returned);
-    out.insert(out.end(), fields.begin(), fields.end());
+    encode_fields(out, op.client, op.input, op.output, op.invoked, op.returned);
   }
   static Result<Op> decode(std::span<const std::byte> bytes) {
     using Input = mk::test::NamingModel::Input;
     using Output = std::optional<mk::test::NamingModel::Output>;
-    auto fields =
-        detail::decode_all<std::uint32_t, Input, Output, std::uint64_t, std::uint64_t>(bytes);
+    auto fields = decode_fields<std::uint32_t, Input, Output, std::uint64_t, std::uint64_t>(bytes);
     if (!fields) return std::move(fields).error();
     auto& [client, input, output, invoked, returned] = *fields;
     return Op{client, std::move(input), std::move(output), invoked, returned};
@@ -89,12 +85,10 @@ template <>
 struct mk::Codec<naming_linearizability_test::ClientLog> {
   using ClientLog = naming_linearizability_test::ClientLog;
   static void encode(const ClientLog& log, std::vector<std::byte>& out) {
-    auto fields = detail::encode_all(log.ops, log.unexpected);
-    out.insert(out.end(), fields.begin(), fields.end());
+    encode_fields(out, log.ops, log.unexpected);
   }
   static Result<ClientLog> decode(std::span<const std::byte> bytes) {
-    auto fields =
-        detail::decode_all<std::vector<naming_linearizability_test::Op>, std::string>(bytes);
+    auto fields = decode_fields<std::vector<naming_linearizability_test::Op>, std::string>(bytes);
     if (!fields) return std::move(fields).error();
     auto& [ops, unexpected] = *fields;
     return ClientLog{std::move(ops), std::move(unexpected)};
