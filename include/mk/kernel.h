@@ -71,8 +71,10 @@ inline constexpr bool kTemporaryIsSafe =
     true;
 #endif
 
-/// The error for a user's message type in the range mk's layers reserve, or nothing.
-std::optional<Error> refuse_reserved(MessageType type, const char* what);
+/// invalid_argument for a user's message type in the range mk's layers reserve, naming `what`
+/// refused it. (Callers test is_reserved_message_type first, inline: for a type known at
+/// compile time the test costs nothing on the send path.)
+Error reserved_type_error(MessageType type, const char* what);
 
 /// The runtime's side of a registered handler: decodes one message and runs the user's code.
 class HandlerBase {
@@ -324,8 +326,8 @@ class Kernel {
   /// message void or Result<void>; or it is a coroutine returning Task of those.
   template <Message M, class F>
   Result<void> handle(F handler) {
-    if (auto refused = detail::refuse_reserved(M::kType, "Kernel::handle")) {
-      return std::move(*refused);
+    if (is_reserved_message_type(M::kType)) {
+      return detail::reserved_type_error(M::kType, "Kernel::handle");
     }
     return detail::KernelAccess::add_handler(
         *this, M::kType, std::make_unique<detail::TypedHandler<M, F>>(std::move(handler)));
@@ -452,7 +454,10 @@ class Kernel::SendAwaiter {
   /// Encodes and sends; true when the task waits for room in the channel.
   bool await_suspend(std::coroutine_handle<> handle) {
     waiter_.handle = handle;
-    if ((waiter_.error = detail::refuse_reserved(M::kType, "Kernel::send"))) return false;
+    if (is_reserved_message_type(M::kType)) {
+      waiter_.error = detail::reserved_type_error(M::kType, "Kernel::send");
+      return false;
+    }
     detail::EncodedPayload<M> payload(message_);
     if (payload.failure()) {
       waiter_.error = std::move(payload.failure());
@@ -489,7 +494,10 @@ class Kernel::CallAwaiter {
   /// Encodes and sends the request; true when the task waits for the reply.
   bool await_suspend(std::coroutine_handle<> handle) {
     call_.handle = handle;
-    if ((call_.error = detail::refuse_reserved(R::kType, "Kernel::call"))) return false;
+    if (is_reserved_message_type(R::kType)) {
+      call_.error = detail::reserved_type_error(R::kType, "Kernel::call");
+      return false;
+    }
     detail::EncodedPayload<R> payload(request_);
     if (payload.failure()) {
       call_.error = std::move(payload.failure());

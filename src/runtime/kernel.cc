@@ -233,8 +233,7 @@ std::string describe_exception(std::exception_ptr failure) {
   }
 }
 
-std::optional<Error> refuse_reserved(MessageType type, const char* what) {
-  if (!is_reserved_message_type(type)) return std::nullopt;
+Error reserved_type_error(MessageType type, const char* what) {
   return error(Errc::invalid_argument,
                fmt::format("{}: message type {:#06x} is in the range mk's own layers reserve "
                            "({:#06x} to {:#06x}); give the message a type below {:#06x}",
