@@ -257,7 +257,8 @@ bool populate(System& system, const Replicated<BenchMap>& map) {
         [](Kernel& k, Replicated<BenchMap> m) -> Task<bool> {
           // Ordered updates reach the other replicas shortly after the proposer's completes.
           for (int tries = 0; tries < 1000; ++tries) {
-            auto size = co_await m.read(k, [](const BenchMap& state) { return state.entries.size(); });
+            auto size =
+                co_await m.read(k, [](const BenchMap& state) { return state.entries.size(); });
             if (!size) co_return false;
             if (*size == kKeys) co_return true;
             co_await k.sleep_for(std::chrono::milliseconds(1));

@@ -34,7 +34,9 @@ std::string describe_exception(std::exception_ptr failure);
 /// True when T travels as its own bytes: mk's byte-for-byte Codec (not one a user specialised
 /// for a trivially copyable type), so messages of T need no encoding step.
 template <class T>
-concept Bytewise = requires { Codec<T>::kBytewise; };
+concept Bytewise = requires {
+  Codec<T>::kBytewise;
+};
 
 }  // namespace detail
 
@@ -44,7 +46,7 @@ concept Bytewise = requires { Codec<T>::kBytewise; };
 /// fails with too_large, and a trivially copyable type larger than that is refused at compile
 /// time.
 template <class T>
-concept Payload = Encodable<T> && (!detail::Bytewise<T> || sizeof(T) <= kMaxMessageBody);
+concept Payload = Encodable<T> &&(!detail::Bytewise<T> || sizeof(T) <= kMaxMessageBody);
 
 /// A payload with a message type tag, for send and for handler registration:
 /// `struct Tick { static constexpr mk::MessageType kType = 7; int n; };`. Types from
@@ -73,8 +75,8 @@ class EncodedPayload {
       try {
         Codec<T>::encode(value, owned_);
       } catch (...) {
-        error_ = error(Errc::invalid_argument,
-                       "encoding a message payload threw " + describe_exception(std::current_exception()));
+        error_ = error(Errc::invalid_argument, "encoding a message payload threw " +
+                                                   describe_exception(std::current_exception()));
         return;
       }
       if (owned_.size() > kMaxMessageBody) {
@@ -117,13 +119,12 @@ Result<T> decode_payload(std::span<const std::byte> bytes, MessageType type) {
     try {
       decoded = Codec<T>::decode(bytes);
     } catch (...) {
-      return error(Errc::parse_error, "message type " + std::to_string(type) +
-                                          ": decoding threw " +
+      return error(Errc::parse_error, "message type " + std::to_string(type) + ": decoding threw " +
                                           describe_exception(std::current_exception()));
     }
     if (!decoded) {
-      return error(Errc::parse_error, "message type " + std::to_string(type) + ": " +
-                                          decoded.error().message);
+      return error(Errc::parse_error,
+                   "message type " + std::to_string(type) + ": " + decoded.error().message);
     }
     return decoded;
   }

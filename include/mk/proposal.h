@@ -144,12 +144,11 @@ class Proposal {
       // Completion resumes through the proposing kernel's ready queue, so a task of another
       // kernel must not wait here.
       if (Kernel::current() != &state_->kernel()) {
-        misuse_ = "a Proposal is awaited on the kernel that proposed it (kernel " +
-                  std::to_string(state_->kernel().id()) + ")";
+        misuse_ = Misuse::other_kernel;
         return false;
       }
       if (!state_->wait(handle)) {
-        misuse_ = "a Proposal has one waiter; another task already awaits it";
+        misuse_ = Misuse::second_waiter;
         return false;
       }
       return true;
@@ -158,16 +157,26 @@ class Proposal {
     Result<T> await_resume() {
       if (state_ == nullptr) {
         return error(Errc::invalid_argument,
-                     "this Proposal was moved from; await the one it "
-                     "was moved to");
+                     "this Proposal was moved from; await the one it was moved to");
       }
-      if (!misuse_.empty()) return error(Errc::invalid_argument, std::move(misuse_));
+      switch (misuse_) {
+        case Misuse::none:
+          break;
+        case Misuse::other_kernel:
+          return error(Errc::invalid_argument,
+                       "a Proposal is awaited on the kernel that proposed it (kernel " +
+                           std::to_string(state_->kernel().id()) + ")");
+        case Misuse::second_waiter:
+          return error(Errc::invalid_argument,
+                       "a Proposal has one waiter; another task already awaits it");
+      }
       return state_->take();
     }
 
    private:
+    enum class Misuse { none, other_kernel, second_waiter };
     detail::ProposalState<T>* state_;
-    std::string misuse_;
+    Misuse misuse_ = Misuse::none;
   };
 
   /// `co_await proposal` -> Result<T>.

@@ -131,6 +131,16 @@ struct CreateReplicated {
 
 }  // namespace detail
 
+namespace detail {
+
+/// F is a function of a replica's state, for Replicated::read and local.
+template <class F, class SM>
+concept ReadsState = requires(std::decay_t<F> f, const SM& state) {
+  std::invoke(f, state);
+};
+
+}  // namespace detail
+
 /// A user's deterministic state machine SM (mk/state_machine.h) kept on every member kernel
 /// of a System. Updates go through the agreement protocol of ReplicaOptions::protocol and are
 /// split-phase (propose returns at once, the result arrives later); reads are served from the
@@ -233,9 +243,8 @@ class Replicated {
   /// may not yet show updates agreed but not yet applied here). invalid_argument when `k` is
   /// not a member. f's result is copied out, so it must not point into the state: the replica
   /// changes as soon as the calling task lets the kernel run anything else.
-  template <class F>
-  requires std::invocable<F&, const SM&> Result<ReadResult<F>> local(Kernel& k, F f)
-  const {
+  template <detail::ReadsState<SM> F>
+  Result<ReadResult<F>> local(Kernel& k, F f) const {
     static_assert(!std::is_pointer_v<ReadResult<F>>,
                   "a read returns a value: a pointer into the replica dangles once the task "
                   "suspends");
@@ -254,9 +263,8 @@ class Replicated {
   /// With ordered and two_phase this makes reads linearizable (docs/replica.md says why); with
   /// one_phase it is local(k, f). f runs in the reading task and its result is copied out (as
   /// for local). Errors: invalid_argument (not a member), timed_out.
-  template <class F>
-  requires std::invocable < std::decay_t<F>
-  &, const SM& > ReadAwaiter<std::decay_t<F>> read(Kernel& k, F&& f) const {
+  template <detail::ReadsState<SM> F>
+  ReadAwaiter<std::decay_t<F>> read(Kernel& k, F&& f) const {
     static_assert(!std::is_pointer_v<ReadResult<std::decay_t<F>>>,
                   "a read returns a value: a pointer into the replica dangles once the task "
                   "suspends");

@@ -1,11 +1,11 @@
 // The kernel loop, its tasks and timers, the idle handshake, and Kernel's public methods.
 #include "mk/kernel.h"
 
+#include <fmt/format.h>
+
 #include <exception>
 #include <string>
 #include <utility>
-
-#include <fmt/format.h>
 
 #include "runtime/barrier.h"
 #include "runtime/kernel_core.h"

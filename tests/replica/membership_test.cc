@@ -131,7 +131,10 @@ TEST_P(Membership, JoinAndLeaveUnderLoad) {
 
   // The leaver keeps no replica and refuses proposals.
   auto has_replica = system->run(
-      2, [](Kernel& k, Replicated<Ledger> handle) -> Task<bool> { co_return handle.local(k, [](const Ledger&) {}).ok(); },
+      2,
+      [](Kernel& k, Replicated<Ledger> handle) -> Task<bool> {
+        co_return handle.local(k, [](const Ledger&) {}).ok();
+      },
       ledger);
   ASSERT_TRUE(has_replica.ok());
   EXPECT_FALSE(*has_replica);

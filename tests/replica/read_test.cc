@@ -48,24 +48,24 @@ TEST_P(Reads, ReadAfterCompletionSeesTheUpdate) {
   ASSERT_TRUE(made.ok());
   const auto ledger = *made;
   for (KernelId id = 0; id < 8; ++id) {
-    ASSERT_TRUE(
-        system
-            ->run(
-                id,
-                [](Kernel& k, Replicated<Ledger> handle) -> Task<void> {
-                  k.extension<LedgerSlot>().ledger = handle;
-                  (void)k.handle<ReadKey>([](const ReadKey& request,
-                                             const MessageContext& context) -> Task<std::int64_t> {
-                    Kernel& self = context.kernel;
-                    const auto key = request.key;
-                    auto value = co_await self.extension<LedgerSlot>().ledger->read(
-                        self, [key](const Ledger& state) { return state.values[key]; });
-                    co_return value ? *value : -1;
-                  });
-                  co_return;
-                },
-                ledger)
-            .ok());
+    ASSERT_TRUE(system
+                    ->run(
+                        id,
+                        [](Kernel& k, Replicated<Ledger> handle) -> Task<void> {
+                          k.extension<LedgerSlot>().ledger = handle;
+                          (void)k.handle<ReadKey>(
+                              [](const ReadKey& request,
+                                 const MessageContext& context) -> Task<std::int64_t> {
+                                Kernel& self = context.kernel;
+                                const auto key = request.key;
+                                auto value = co_await self.extension<LedgerSlot>().ledger->read(
+                                    self, [key](const Ledger& state) { return state.values[key]; });
+                                co_return value ? *value : -1;
+                              });
+                          co_return;
+                        },
+                        ledger)
+                    .ok());
   }
 
   const std::uint64_t rounds = std::max<std::size_t>(scaled(200), 20);
