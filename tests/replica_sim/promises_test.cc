@@ -321,7 +321,8 @@ TEST(Reads, AReadSendsNoMessageAndTouchesNoSharedCount) {
   auto reads = (*sim)->run(1, [ref = ref.get()](mk::Kernel& k) -> mk::Task<int> {
     int ok = 0;
     for (int i = 0; i < 100; ++i) {
-      auto read = co_await mk::Replicated<Ledger>::ReadAwaiter(k, *ref, [](const Ledger&) {});
+      const auto nothing = [](const Ledger&) {};
+      auto read = co_await mk::Replicated<Ledger>::ReadAwaiter<decltype(nothing)>(k, *ref, nothing);
       if (read) ++ok;
     }
     co_return ok;
@@ -347,14 +348,16 @@ TEST(Reads, AReadSendsNoMessageAndTouchesNoSharedCount) {
                   .ok());
   ASSERT_TRUE((*sim)->run_for(20us).ok());
   auto waited = std::make_shared<std::optional<std::int64_t>>();
-  ASSERT_TRUE((*sim)
-                  ->spawn(1,
-                          [ref = ref.get(), waited](mk::Kernel& k) -> mk::Task<void> {
-                            auto balance = co_await mk::Replicated<Ledger>::ReadAwaiter(
-                                k, *ref, [](const Ledger& state) { return state.balances[0]; });
-                            if (balance) *waited = *balance;
-                          })
-                  .ok());
+  ASSERT_TRUE(
+      (*sim)
+          ->spawn(1,
+                  [ref = ref.get(), waited](mk::Kernel& k) -> mk::Task<void> {
+                    const auto first = [](const Ledger& state) { return state.balances[0]; };
+                    auto balance = co_await mk::Replicated<Ledger>::ReadAwaiter<decltype(first)>(
+                        k, *ref, first);
+                    if (balance) *waited = *balance;
+                  })
+          .ok());
   ASSERT_TRUE((*sim)->run_for(20us).ok());
   EXPECT_FALSE(waited->has_value());  // Still waiting for the commit.
   EXPECT_EQ(ref.use_count(), count);
