@@ -331,12 +331,13 @@ void run_replica(const Options& options, Report& report) {
   const std::size_t repetitions = options.quick ? 3 : 7;
   const std::size_t reads = options.quick ? 1'000'000 : 10'000'000;
   const std::size_t updates = options.quick ? 5'000 : 50'000;
-  fmt::print(stderr,
-             "mk-bench replica: a map of {} keys, ordered protocol over multicast; one kernel\n"
-             "  (or thread) per usable core; reads are co_await read(k) and a lookup (local_read:\n"
-             "  local(k, f), no wait for agreed updates); updates\n"
-             "  keep {} proposals in flight per kernel\n",
-             kKeys, kWindow);
+  fmt::print(
+      stderr,
+      "mk-bench replica: a map of {} keys, ordered protocol over multicast; one kernel\n"
+      "  (or thread) per usable core; reads are co_await read(k, f), f a lookup (local_read:\n"
+      "  local(k, f), no wait for agreed updates); updates\n"
+      "  keep {} proposals in flight per kernel\n",
+      kKeys, kWindow);
 
   std::vector<double> mk_reads, mk_local_reads, locked_reads, mk_updates, locked_updates;
   std::vector<double> process_reads;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cassert>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -159,26 +160,27 @@ class [[nodiscard]] Result<void> {
   /// A successful result.
   Result() = default;
   /// A failed result.
-  Result(Error err) : error_(std::move(err)), ok_(false) {}
+  Result(Error err) : error_(std::move(err)) {}
 
   /// True on success.
-  bool ok() const noexcept { return ok_; }
+  bool ok() const noexcept { return !error_.has_value(); }
   /// Same as ok().
-  explicit operator bool() const noexcept { return ok_; }
+  explicit operator bool() const noexcept { return ok(); }
   /// The error; only when !ok().
   const Error& error() const& {
-    assert(!ok_);
-    return error_;
+    assert(!ok());
+    return *error_;
   }
   /// The error, moved out; only when !ok().
   Error&& error() && {
-    assert(!ok_);
-    return std::move(error_);
+    assert(!ok());
+    return std::move(*error_);
   }
 
  private:
-  Error error_{Errc::internal, {}};
-  bool ok_ = true;
+  // Empty on success: a success constructs and destroys no Error (no string), which a
+  // Result<void> returned per message or per read would otherwise pay for.
+  std::optional<Error> error_;
 };
 
 }  // namespace mk
