@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "mk/skb.h"
+#include "profile.h"
 #include "report.h"
 #include "suite.h"
 
@@ -56,6 +57,10 @@ int main(int argc, char** argv) {
                  "project: the machine to simulate, an hwloc XML file or a synthetic description "
                  "(default \"pack:8 numa:1 core:4 pu:1\")");
 
+  app.add_option("--profile", options.profile,
+                 "project: a machine profile (bench/profiles/NAME.json, or a path) whose asserted "
+                 "latencies replace this host's measured costs, such as amd-8x4");
+
   auto* all = app.add_subcommand("all", "every suite, in order");
   for (const auto& suite : mk::bench::suites()) {
     app.add_subcommand(std::string(suite.name), std::string(suite.summary));
@@ -81,6 +86,17 @@ int main(int argc, char** argv) {
   if (!json_path.empty()) {
     if (const std::string why = unwritable(json_path); !why.empty()) {
       fmt::print(stderr, "mk-bench: --json {}: cannot write: {}\n", json_path, why);
+      return 2;
+    }
+  }
+
+  if (!options.profile.empty()) {
+    if (!options.topology.empty()) {
+      fmt::print(stderr, "mk-bench: --profile and --topology both name the machine; give one\n");
+      return 2;
+    }
+    if (auto profile = mk::bench::load_profile(options.profile); !profile) {
+      fmt::print(stderr, "mk-bench: {}\n", profile.error().describe());
       return 2;
     }
   }

@@ -1,6 +1,7 @@
 // mk-bench project: how a one-phase update acknowledged by every kernel (a TLB-shootdown-like
 // operation) scales with the number of cores on a machine we do not have, projected by the
-// simulator with message costs measured on this machine.
+// simulator with message costs measured on this machine, or, with --profile, with the
+// asserted per-pair latencies of a machine profile under the cache-line model.
 #include <fmt/format.h>
 
 #include <array>
@@ -13,6 +14,7 @@
 #include "host_costs.h"
 #include "mk/replicated.h"
 #include "mk/simulation.h"
+#include "profile.h"
 #include "stats.h"
 #include "suite.h"
 
@@ -89,36 +91,36 @@ mk::Result<double> project_point(const Skb& machine, std::size_t kernels, RouteK
   return median(**samples);
 }
 
-void print_curves(const Skb& machine, const std::map<std::size_t, std::array<double, 4>>& curves) {
+/// Prints the curves in ns and, when `clock_ghz` is positive, in cycles of that clock.
+void print_curves(const Skb& machine, const std::map<std::size_t, std::array<double, 4>>& curves,
+                  double clock_ghz) {
   fmt::print(
-      "\nprojection on {}: latency (ns, virtual time) of a one-phase update from kernel 0\n"
+      "\nprojection on {}: latency (virtual time) of a one-phase update from kernel 0\n"
       "acknowledged by every kernel, one kernel per core\n",
       machine.origin());
-  fmt::print("{:>6}", "cores");
-  for (RouteKind route : kRoutes)
-    fmt::print(" {:>15}", route_name(route));
-  fmt::print("\n");
-  for (const auto& [cores, row] : curves) {
-    fmt::print("{:>6}", cores);
-    for (double ns : row)
-      fmt::print(" {:>15}", ns > 0 ? fmt::format("{:.0f}", ns) : std::string("-"));
+  auto table = [&](const char* unit, double scale) {
+    fmt::print("{:>6}", "cores");
+    for (RouteKind route : kRoutes)
+      fmt::print(" {:>18}", route_name(route) + " " + unit);
     fmt::print("\n");
+    for (const auto& [cores, row] : curves) {
+      fmt::print("{:>6}", cores);
+      for (double ns : row)
+        fmt::print(" {:>18}", ns > 0 ? fmt::format("{:.0f}", ns * scale) : std::string("-"));
+      fmt::print("\n");
+    }
+  };
+  table("ns", 1);
+  if (clock_ghz > 0) {
+    fmt::print("\nthe same in cycles at {} GHz\n", clock_ghz);
+    table("cycles", clock_ghz);
   }
   fmt::print("\n");
 }
 
-}  // namespace
-
-void run_project(const Options& options, Report& report) {
-  const std::string topology =
-      options.topology.empty() ? std::string(kDefaultTopology) : options.topology;
-  auto machine = Skb::load(topology);
-  if (!machine) {
-    fmt::print(stderr, "mk-bench project: --topology {}: {}\n", topology,
-               machine.error().describe());
-    return;
-  }
-  SimCosts costs;
+/// The per-message model with this host's measured costs, when they can be measured; the
+/// simulator's defaults otherwise.
+void measure_costs(const Options& options, Report& report, SimCosts& costs) {
   bool measured = false;
   if (auto here = Skb::discover()) {
     if (auto host = measure_host_costs(*here, options.quick)) {
@@ -129,8 +131,45 @@ void run_project(const Options& options, Report& report) {
           {"project.host.per_message_ns", host->per_message_ns, "ns", std::nullopt, std::nullopt});
     }
   }
-  fmt::print(stderr, "mk-bench project: machine {}\nmk-bench project: {}\n", machine->origin(),
-             describe(costs, measured));
+  fmt::print(stderr, "mk-bench project: {}\n", describe(costs, measured));
+}
+
+}  // namespace
+
+void run_project(const Options& options, Report& report) {
+  std::optional<Skb> machine;
+  SimCosts costs;
+  double clock_ghz = 0;
+  if (!options.profile.empty()) {
+    // A profile's projection depends on the profile alone: nothing is measured here.
+    auto profile = load_profile(options.profile);
+    if (!profile) {
+      fmt::print(stderr, "mk-bench project: {}\n", profile.error().describe());
+      return;
+    }
+    machine = std::move(profile->machine);
+    clock_ghz = profile->clock_ghz;
+    costs.lines.enabled = true;
+    fmt::print(stderr,
+               "mk-bench project: profile {} ({}, {} GHz)\nmk-bench project: the cache-line "
+               "model: a slot costs its writer and its reader one line transfer each, priced "
+               "at the asserted one-way latency to the buffer's node / {}; {} ns per kernel "
+               "turn, jitter up to {} ns (seeded)\n",
+               profile->path, profile->topology, clock_ghz, costs.lines.transfers_per_message,
+               costs.turn.count(), costs.jitter.count());
+  } else {
+    const std::string topology =
+        options.topology.empty() ? std::string(kDefaultTopology) : options.topology;
+    auto loaded = Skb::load(topology);
+    if (!loaded) {
+      fmt::print(stderr, "mk-bench project: --topology {}: {}\n", topology,
+                 loaded.error().describe());
+      return;
+    }
+    machine = std::move(*loaded);
+    fmt::print(stderr, "mk-bench project: machine {}\n", machine->origin());
+    measure_costs(options, report, costs);
+  }
 
   const std::size_t cores = machine->usable_cores().size();
   std::map<std::size_t, std::array<double, 4>> curves;
@@ -149,9 +188,13 @@ void run_project(const Options& options, Report& report) {
       const bool is_unicast = kRoutes[r] == RouteKind::unicast;
       report.add({fmt::format("project.{}.{}.latency_ns", route_name(kRoutes[r]), n), *ns, "ns",
                   is_unicast || row[0] <= 0 ? std::nullopt : std::optional(unicast), std::nullopt});
+      if (clock_ghz > 0) {
+        report.add({fmt::format("project.{}.{}.latency_cycles", route_name(kRoutes[r]), n),
+                    *ns * clock_ghz, "cycles", std::nullopt, std::nullopt});
+      }
     }
   }
-  print_curves(*machine, curves);
+  print_curves(*machine, curves, clock_ghz);
 }
 
 }  // namespace mk::bench

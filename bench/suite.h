@@ -16,6 +16,9 @@ struct Options {
   /// The machine `project` simulates, in Skb::load syntax (an hwloc XML file or a synthetic
   /// description); empty: the paper's 32-core AMD machine, "pack:8 numa:1 core:4 pu:1".
   std::string topology;
+  /// `project`'s machine profile, a name in bench/profiles or a path (bench/profile.h); it
+  /// replaces `topology` and the host's measured costs. Empty: none.
+  std::string profile;
   /// The suites this run runs, by name: a suite whose figure's baseline another suite measures
   /// measures it itself when that suite is not among them.
   std::vector<std::string_view> running;

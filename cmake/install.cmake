@@ -15,6 +15,9 @@ install(TARGETS mk mk_skb mk_transport mk_runtime mk_sim mk_replica mk_services
 install(TARGETS mk-hwloc-probe DESTINATION ${CMAKE_INSTALL_LIBEXECDIR}/mk COMPONENT dev)
 if(MK_BUILD_BENCH)
   install(TARGETS mk-bench DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT tools)
+  # Where mk-bench --profile NAME looks when the source tree is not there (bench/CMakeLists.txt).
+  install(DIRECTORY bench/profiles/ DESTINATION ${CMAKE_INSTALL_DATADIR}/mk/profiles
+          COMPONENT tools)
 endif()
 install(TARGETS mk-skb DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT tools)
 

@@ -19,6 +19,21 @@ namespace mk {
 
 class Kernel;
 
+/// The cache-line cost model (docs/simulation.md, "The cache-line model"): a message's cost is
+/// the cache lines it moves. The sender pays one line transfer per slot it writes, priced by
+/// the distance from its core to the NUMA node where the receiver's buffer lives; the receiver
+/// pays one per slot it reads, priced from its own core to that node. The message is visible
+/// to the receiver as soon as the sender has written it: the transfers are its whole latency.
+struct LineCosts {
+  /// Off: the per-message model (SimCosts::send, receive and a pair's one-way latency).
+  bool enabled = false;
+  /// How many line transfers one message between two cores takes, one way: a transfer is
+  /// priced at the one-way latency from the core to the nearest other core of the buffer's
+  /// node (measured or asserted, else by distance with SimCosts::one_way_base) divided by
+  /// this. 2: the sender's write takes the line, the receiver's read fetches it back.
+  int transfers_per_message = 2;
+};
+
 /// The simulator's cost model, in virtual time. Defaults are in the range of a cache-coherent
 /// x86 server (docs/simulation.md says where they come from); a projection replaces them with
 /// costs measured by the channel bench on the host. Every field must be zero or positive, and
@@ -41,6 +56,9 @@ struct SimCosts {
   /// When the SKB has a measured or asserted round trip for a pair, use its median / 2 as the
   /// one-way latency instead of the distance.
   bool use_measured_latencies = true;
+  /// The cache-line model; when enabled it replaces `send`, `receive` and the channels'
+  /// one-way latency (wake-ups still travel the one-way latency).
+  LineCosts lines;
 };
 
 /// Faults drawn from the simulation's seed (a stream of its own, so the plan does not change

@@ -79,7 +79,8 @@ class SimSender final : public ChannelSender {
     }
     // Lost with a sender that crashes in the middle of its turn: to the runtime it went.
     if (!sim.may_send(ring.shape.from)) return SendStatus::ok;
-    const Instant sent = sim.charge_send(ring.shape.from);
+    const Instant sent = sim.charge_send(
+        ring.shape.from, ring.shape.send + ring.shape.write_per_slot * static_cast<int>(slots));
     const Instant arrives =
         std::max(ring.last_delivery,
                  sim.delivery_instant(ring.shape.from, ring.shape.to, sent, ring.shape.latency));
@@ -119,7 +120,9 @@ class SimReceiver final : public ChannelReceiver {
         ring.releases.push_back(SimRing::Release{ring.receiver_time, message.slots});
         ring.front_arrival = ring.next_arrival();
         ++delivered;
-        ring.executor.on_received(ring.shape.to, ring.shape.from, message.type);
+        ring.executor.on_received(
+            ring.shape.to, ring.shape.from, message.type,
+            ring.shape.receive + ring.shape.read_per_slot * static_cast<int>(message.slots));
         on_message(MessageView{message.type, message.payload});
       }
     } catch (...) {

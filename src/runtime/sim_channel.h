@@ -12,11 +12,18 @@ namespace mk::runtime {
 
 class SimExecutor;
 
-/// What a simulated channel is: who talks, how far apart, and how much it holds.
+/// What a simulated channel is: who talks, how far apart, what a message costs each end, and
+/// how much it holds. A message of n slots costs the sender `send + n * write_per_slot` and
+/// the receiver `receive + n * read_per_slot` (SimExecutor::make_channel fills them in from
+/// the per-message or the cache-line model).
 struct SimChannelShape {
   KernelId from = 0;
   KernelId to = 0;
-  Duration latency{0};           ///< The model's one-way latency from `from` to `to`.
+  Duration latency{0};  ///< Between the sender's last write and the message's visibility.
+  Duration send{0};
+  Duration write_per_slot{0};
+  Duration receive{0};
+  Duration read_per_slot{0};
   std::size_t slots = 0;         ///< Capacity, in slots, as the real ring's.
   std::size_t slot_payload = 0;  ///< Payload bytes per slot, as the real ring's.
 };

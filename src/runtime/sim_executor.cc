@@ -77,8 +77,43 @@ Result<ChannelEnds> SimExecutor::make_channel(KernelId from, KernelId to, Channe
   // transport accepts, so that a simulated boot refuses what a threaded one would.
   auto per_slot = single_slot_payload(ChannelOptions{options.slots, -1, options.line_size});
   if (!per_slot) return std::move(per_slot).error();
-  return make_sim_channel(*this,
-                          SimChannelShape{from, to, one_way(from, to), options.slots, *per_slot});
+  SimChannelShape shape;
+  shape.from = from;
+  shape.to = to;
+  shape.slots = options.slots;
+  shape.slot_payload = *per_slot;
+  if (!costs_.lines.enabled) {
+    shape.latency = one_way(from, to);
+    shape.send = costs_.send;
+    shape.receive = costs_.receive;
+  } else if (from != to) {
+    // A kernel's channel to itself stays in its own cache: it moves no line.
+    int node = options.receiver_numa_node;
+    if (node < 0) {
+      auto own = skb_.numa_node_of(kernels_[to]->kernel->core());
+      if (!own) return std::move(own).error();
+      node = *own;
+    }
+    shape.write_per_slot = line_transfer(from, node);
+    shape.read_per_slot = line_transfer(to, node);
+  }
+  return make_sim_channel(*this, shape);
+}
+
+Duration SimExecutor::line_transfer(KernelId kernel, int node) const {
+  const CoreId core = kernels_[kernel]->kernel->core();
+  // The line's home is the node, not one core of it: the nearest other core stands for it.
+  std::optional<Duration> nearest;
+  if (auto cores = skb_.cores_of_numa_node(node)) {
+    for (CoreId other : *cores) {
+      if (other == core) continue;
+      const Duration latency = core_latency(core, other);
+      if (!nearest || latency < *nearest) nearest = latency;
+    }
+  }
+  // A node whose only core is this one: its local memory, at SKB distance 10.
+  const Duration one_way = nearest.value_or(costs_.one_way_base);
+  return one_way / std::max(1, costs_.lines.transfers_per_message);
 }
 
 Duration SimExecutor::one_way(KernelId from, KernelId to) const {
@@ -94,8 +129,10 @@ Duration SimExecutor::one_way(KernelId from, KernelId to) const {
 }
 
 Duration SimExecutor::model_latency(KernelId from, KernelId to) const {
-  const CoreId a = kernels_[from]->kernel->core();
-  const CoreId b = kernels_[to]->kernel->core();
+  return core_latency(kernels_[from]->kernel->core(), kernels_[to]->kernel->core());
+}
+
+Duration SimExecutor::core_latency(CoreId a, CoreId b) const {
   if (costs_.use_measured_latencies) {
     if (auto measured = skb_.latency(a, b)) return measured->median / 2;
   }
@@ -119,9 +156,9 @@ bool SimExecutor::may_send(KernelId from) {
   return false;
 }
 
-Instant SimExecutor::charge_send(KernelId from) {
+Instant SimExecutor::charge_send(KernelId from, Duration cost) {
   SimKernel& sender = *kernels_[from];
-  sender.local += costs_.send;
+  sender.local += cost;
   return sender.local;
 }
 
@@ -151,9 +188,9 @@ void SimExecutor::wake_at(KernelId kernel, Instant when) {
   if (k.asleep) schedule(kernel, std::max(when, k.local));
 }
 
-void SimExecutor::on_received(KernelId to, KernelId from, MessageType type) {
+void SimExecutor::on_received(KernelId to, KernelId from, MessageType type, Duration cost) {
   SimKernel& receiver = *kernels_[to];
-  receiver.local += costs_.receive;
+  receiver.local += cost;
   trace_.record(receiver.local, to, SimEvent::receive, from, type);
 }
 

@@ -81,6 +81,9 @@ class SimExecutor final : public Executor {
   Result<void> delay(KernelId from, KernelId to, Instant start, Instant end, Duration extra);
   bool crashed(KernelId kernel) const noexcept;
   Duration one_way(KernelId from, KernelId to) const;
+  /// The cache-line model's price of one line transfer between `kernel`'s core and NUMA node
+  /// `node` (SimCosts::lines), whether or not the model is enabled.
+  Duration line_transfer(KernelId kernel, int node) const;
   const SimTrace& trace() const noexcept { return trace_; }
   std::size_t size() const noexcept { return kernels_.size(); }
 
@@ -90,8 +93,8 @@ class SimExecutor final : public Executor {
   const Instant& time_of(KernelId kernel) const noexcept {
     return kernel < kernels_.size() ? kernels_[kernel]->local : unstarted_time_;
   }
-  /// Charges a send to `from` and returns the instant the message leaves.
-  Instant charge_send(KernelId from);
+  /// Charges a send costing `cost` to `from` and returns the instant the message leaves.
+  Instant charge_send(KernelId from, Duration cost);
   /// False when the message `from` is about to send is lost: `from` is crashing in the middle
   /// of its turn and has sent all it was to send.
   bool may_send(KernelId from);
@@ -101,8 +104,8 @@ class SimExecutor final : public Executor {
   void on_enqueued(KernelId from, KernelId to, MessageType type, Instant sent, Instant arrives);
   /// Kernel `kernel` has something to look at again from `when` on.
   void wake_at(KernelId kernel, Instant when);
-  /// Charges a receipt to `to`.
-  void on_received(KernelId to, KernelId from, MessageType type);
+  /// Charges a receipt costing `cost` to `to`.
+  void on_received(KernelId to, KernelId from, MessageType type, Duration cost);
   void notify(KernelId kernel) noexcept;
 
  private:
@@ -164,6 +167,7 @@ class SimExecutor final : public Executor {
   bool next_event(Instant limit);
   void step();
   Duration model_latency(KernelId from, KernelId to) const;
+  Duration core_latency(CoreId a, CoreId b) const;
   std::optional<Instant> stalled_until(const SimKernel& kernel, Instant at) const;
   Result<void> check_kernel(KernelId kernel, const char* field) const;
   Result<void> check_future(Instant at, const char* field) const;

@@ -31,6 +31,10 @@ Result<void> check_costs(const SimCosts& costs) {
       return bad(name, fmt::format("{} ns is negative", value.count()));
     }
   }
+  if (costs.lines.transfers_per_message < 1) {
+    return bad("costs.lines.transfers_per_message",
+               fmt::format("{} is not positive", costs.lines.transfers_per_message));
+  }
   if (costs.turn == Duration::zero()) {
     return bad("costs.turn", "must be positive, or a kernel that only yields would stop time");
   }

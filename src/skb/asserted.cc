@@ -20,6 +20,7 @@ constexpr std::int64_t kMaxDistance = 1'000'000;
 constexpr std::int64_t kMaxRingSlots = 1 << 20;
 constexpr std::int64_t kMinRingSlots = 64;
 constexpr std::int64_t kMaxPollBudgetNs = 10'000'000'000;
+constexpr double kMaxClockGhz = 100;
 
 // Applies one facts document to a copy of the facts; the first problem ends it.
 class Asserter {
@@ -28,10 +29,13 @@ class Asserter {
 
   Result<void> apply(const json& doc) {
     if (!doc.is_object()) return fail("", "the document must be a JSON object");
-    static const std::set<std::string> kKeys = {"cpukinds",   "cores",         "latencies",
-                                                "distances",  "transports",    "cache_line_size",
-                                                "ring_slots", "poll_budget_ns"};
+    static const std::set<std::string> kKeys = {
+        "cpukinds",   "cores",          "latencies", "distances", "transports", "cache_line_size",
+        "ring_slots", "poll_budget_ns", "topology",  "clock_ghz", "notes"};
     if (auto bad = unknown_key(doc, kKeys, "")) return std::move(*bad);
+    // Descriptions for people and for tools that load the machine themselves (mk-bench
+    // --profile); the SKB checks their form and keeps nothing of them.
+    if (auto r = described(doc); !r) return r;
     // Kinds first, so that cores may name the asserted kinds.
     if (doc.contains("cpukinds")) {
       if (auto r = cpukinds(doc["cpukinds"]); !r) return r;
@@ -76,6 +80,34 @@ class Asserter {
   }
 
  private:
+  Result<void> described(const json& doc) const {
+    if (doc.contains("topology")) {
+      const json& topology = doc["topology"];
+      if (!topology.is_string() || topology.get<std::string>().empty()) {
+        return fail("topology",
+                    fmt::format("{} is not a non-empty string", detail::json_excerpt(topology)));
+      }
+    }
+    if (doc.contains("clock_ghz")) {
+      const json& clock = doc["clock_ghz"];
+      if (!clock.is_number() || !(clock.get<double>() > 0) || clock.get<double>() > kMaxClockGhz) {
+        return fail("clock_ghz", fmt::format("{} is not a number in (0, {}]",
+                                             detail::json_excerpt(clock), kMaxClockGhz));
+      }
+    }
+    if (doc.contains("notes")) {
+      const json& notes = doc["notes"];
+      if (!notes.is_array()) return fail("notes", "must be an array of strings");
+      for (std::size_t i = 0; i < notes.size(); ++i) {
+        if (!notes[i].is_string()) {
+          return fail(fmt::format("notes[{}]", i),
+                      fmt::format("{} is not a string", detail::json_excerpt(notes[i])));
+        }
+      }
+    }
+    return {};
+  }
+
   Error fail(std::string_view path, std::string_view what) const {
     return error(Errc::invalid_argument, path.empty()
                                              ? fmt::format("{}: {}", name_, what)

@@ -91,6 +91,19 @@ TEST(SkbAsserted, TransportRingPollBudgetLineSizeAndDistance) {
   EXPECT_TRUE(has_fact(skb, "machine", "cache_line_size", "128", FactSource::asserted));
 }
 
+TEST(SkbAsserted, DescriptionsAreCheckedAndChangeNoFact) {
+  Skb skb = test::load_or_fail("pack:2 numa:1 core:2 pu:1");
+  const auto before = skb.facts().size();
+  ASSERT_TRUE(skb.assert_facts_json(R"({
+      "topology": "pack:2 numa:1 core:2 pu:1",
+      "clock_ghz": 2.5,
+      "notes": ["where each number comes from"]
+    })",
+                                    "t.json")
+                  .ok());
+  EXPECT_EQ(skb.facts().size(), before);
+}
+
 TEST(SkbAsserted, CpuKindsCanBeAssertedOnAMachineWithout) {
   Skb skb = test::load_or_fail("pack:1 core:4 pu:1");
   EXPECT_TRUE(skb.cpukinds().empty());

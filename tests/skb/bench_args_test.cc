@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "skb/skb_test_support.h"
 
@@ -47,6 +48,52 @@ TEST(BenchArguments, CheckingTheJsonPathChangesNothing) {
   }
   EXPECT_EQ(test::read_file(earlier), "{\"earlier\": true}\n");
   EXPECT_FALSE(std::filesystem::exists(fresh));
+}
+
+TEST(BenchArguments, ABadProfileIsNamedBeforeAnySuiteRuns) {
+  const test::TempDir temp;
+  const std::string wrong_core = temp.path() + "/wrong-core.json";
+  test::write_file(wrong_core, R"({"topology": "pack:1 core:2 pu:1", "clock_ghz": 2,
+      "latencies": [{"between": [0, 5], "median_ns": 300}]})");
+  const std::string no_clock = temp.path() + "/no-clock.json";
+  test::write_file(no_clock, R"({"topology": "pack:1 core:2 pu:1"})");
+  const std::string malformed = temp.path() + "/malformed.json";
+  test::write_file(malformed, "{\"topology\": ");
+  struct Case {
+    std::string arguments;
+    std::string expected;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"--profile no-such-machine project", "no no-such-machine.json in"},
+           {"--profile " + test::quoted(wrong_core) + " project", "core 5 does not exist"},
+           {"--profile " + test::quoted(no_clock) + " project", "must give \"clock_ghz\""},
+           {"--profile " + test::quoted(malformed) + " project", "parse error"},
+           {"--profile amd-8x4 --topology 'pack:2 core:2 pu:1' project", "give one"},
+       }) {
+    SCOPED_TRACE(c.arguments);
+    const test::ToolRun result = bench(c.arguments);
+    EXPECT_EQ(result.status, 2);
+    EXPECT_NE(result.err.find(c.expected), std::string::npos) << result.err;
+    EXPECT_EQ(result.err.find("running"), std::string::npos) << result.err;
+  }
+}
+
+// A projection on a profile depends on the profile alone: it measures nothing on this host,
+// and two runs give the same figures to the last bit.
+TEST(BenchArguments, AProjectionOnAProfileIsTheSameEveryRun) {
+  const test::TempDir temp;
+  std::vector<std::string> outputs;
+  for (const char* name : {"/first.json", "/second.json"}) {
+    const std::string path = temp.path() + name;
+    const test::ToolRun result =
+        bench("--json " + test::quoted(path) + " --profile amd-8x4 project");
+    ASSERT_EQ(result.status, 0) << result.err;
+    outputs.push_back(test::read_file(path));
+  }
+  EXPECT_EQ(outputs[0], outputs[1]);
+  EXPECT_NE(outputs[0].find("project.numa_multicast.32.latency_cycles"), std::string::npos)
+      << outputs[0];
+  EXPECT_EQ(outputs[0].find("project.host"), std::string::npos) << outputs[0];
 }
 
 }  // namespace
