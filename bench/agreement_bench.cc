@@ -9,8 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "host_costs.h"
 #include "mk/replicated.h"
 #include "mk/system.h"
+#include "projection.h"
 #include "stats.h"
 #include "suite.h"
 
@@ -43,17 +45,6 @@ namespace {
 
 constexpr std::array<Protocol, 3> kProtocols = {Protocol::one_phase, Protocol::two_phase,
                                                 Protocol::ordered};
-constexpr std::array<RouteKind, 4> kRoutes = {RouteKind::unicast, RouteKind::broadcast,
-                                              RouteKind::multicast, RouteKind::numa_multicast};
-
-/// The route's name in a result name: to_string's, with '_' for '-'.
-std::string route_name(RouteKind route) {
-  std::string name(to_string(route));
-  for (char& c : name) {
-    if (c == '-') c = '_';
-  }
-  return name;
-}
 
 /// A System of `kernels` kernels: on distinct cores when the machine has enough, otherwise
 /// `kernels` kernels sharing the usable cores round-robin (they then never poll).
@@ -267,6 +258,45 @@ void measure_layout(const Layout& layout, Isolation isolation, std::size_t usabl
   }
 }
 
+/// How far the projection of this machine may be from its measurement, either way.
+constexpr double kSameModelTolerance = 1.5;
+
+/// The same-model check: the simulator's cache-line model (the one a profile's projection
+/// uses) on this machine, fed this machine's measured latencies, projects the one-phase update
+/// that measure_layout measured with one kernel on every usable core; each projection goes
+/// beside its measurement.
+void project_this_machine(const Skb& skb, const Options& options, Report& report) {
+  const auto& usable = skb.usable_cores();
+  if (usable.size() < 2) return;
+  auto host = measure_host_costs(skb, options.quick);
+  if (!host) return;
+  Skb machine = skb;
+  // Pairs the SKB has measured keep their figures; the others take the round trip just
+  // measured between the first two cores, scaled by distance.
+  SimCosts costs = sim_costs_from(*host);
+  costs.lines.enabled = true;
+  if (!machine.latency(usable[0], usable[1])) {
+    const std::string facts =
+        fmt::format(R"({{"latencies": [{{"between": [{}, {}], "median_ns": {:.0f}}}]}})", usable[0],
+                    usable[1], host->rtt_ns);
+    if (auto asserted = machine.assert_facts_json(facts, "the measured round trip"); !asserted) {
+      fmt::print(stderr, "mk-bench agreement: projection: {}\n", asserted.error().describe());
+      return;
+    }
+  }
+  for (RouteKind route : kRoutes) {
+    auto projected = project_point(machine, usable.size(), route, costs);
+    if (!projected) {
+      fmt::print(stderr, "mk-bench agreement: projection over {}: {}\n", to_string(route),
+                 projected.error().describe());
+      continue;
+    }
+    const std::string stem = fmt::format("agreement.one_phase.{}.", route_name(route));
+    report.add({stem + "projected_ns", *projected, "ns", stem + "latency_ns",
+                Target{Target::Kind::within, kSameModelTolerance}});
+  }
+}
+
 }  // namespace
 
 void run_agreement(const Options& options, Report& report) {
@@ -286,6 +316,7 @@ void run_agreement(const Options& options, Report& report) {
   for (const Layout& layout : all) {
     measure_layout(layout, Isolation::threads, usable.size(), options, report);
   }
+  project_this_machine(*skb, options, report);
   // Processes on the main layout only (one kernel on every usable core): the protocols are the
   // same code; what differs is the address spaces, which more layouts would not show better.
   measure_layout(all.back().shared_cores ? all.front() : all.back(), Isolation::processes,

@@ -26,6 +26,47 @@ Result<std::string> resolve(std::string_view name_or_path) {
                                             name_or_path, fmt::join(profile_dirs(), " or ")));
 }
 
+// NAME.reference.json beside NAME.json, if there is one.
+Result<void> load_reference(MachineProfile& profile) {
+  std::filesystem::path path(profile.path);
+  path.replace_extension(".reference.json");
+  std::error_code ignored;
+  if (!std::filesystem::is_regular_file(path, ignored)) return {};
+  const std::string name = path.string();
+  std::ifstream in(path);
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    return error(Errc::parse_error, fmt::format("--profile reference {}: {}", name, e.what()));
+  }
+  auto bad = [&](const std::string& what) {
+    return error(Errc::invalid_argument, fmt::format("--profile reference {}: {}", name, what));
+  };
+  if (!doc.is_object() || !doc.contains("source") || !doc["source"].is_string()) {
+    return bad("\"source\" must be a string");
+  }
+  if (!doc.contains("unit") || doc["unit"] != "cycles") return bad("\"unit\" must be \"cycles\"");
+  if (!doc.contains("points") || !doc["points"].is_array()) {
+    return bad("\"points\" must be an array");
+  }
+  profile.reference_source = doc["source"].get<std::string>();
+  for (std::size_t i = 0; i < doc["points"].size(); ++i) {
+    const nlohmann::json& point = doc["points"][i];
+    const std::string at = fmt::format("points[{}]", i);
+    if (!point.is_object() || !point.contains("cores") || !point["cores"].is_number_unsigned() ||
+        !point.contains("route") || !point["route"].is_string() || !point.contains("value") ||
+        !point["value"].is_number() || point["value"].get<double>() <= 0) {
+      return bad(at + " must be {\"cores\": n, \"route\": name, \"value\": positive}");
+    }
+    auto route = parse_route_kind(point["route"].get<std::string>());
+    if (!route) return bad(at + ": " + route.error().message);
+    profile.reference.push_back(
+        {point["cores"].get<std::size_t>(), *route, point["value"].get<double>()});
+  }
+  return {};
+}
+
 }  // namespace
 
 std::vector<std::string> profile_dirs() {
@@ -75,6 +116,7 @@ Result<MachineProfile> load_profile(std::string_view name_or_path) {
     return error(facts.error().code, "--profile " + facts.error().message);
   }
   profile.machine = std::move(*machine);
+  if (auto reference = load_reference(profile); !reference) return std::move(reference).error();
   return profile;
 }
 

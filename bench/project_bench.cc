@@ -4,7 +4,9 @@
 // asserted per-pair latencies of a machine profile under the cache-line model.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -15,39 +17,16 @@
 #include "mk/replicated.h"
 #include "mk/simulation.h"
 #include "profile.h"
+#include "projection.h"
 #include "stats.h"
 #include "suite.h"
 
 namespace mk::bench {
 
-/// The replicated object of the projection: additions commute, so one-phase suits it.
-struct ProjectCounter {
-  struct Op {
-    std::int64_t add;
-  };
-  using Result = std::int64_t;
-  std::int64_t value = 0;
-
-  Result apply(const Op& op) { return value += op.add; }
-};
-
 namespace {
 
 // The paper's 32-core AMD system: eight packages of four cores, one NUMA node each.
 constexpr std::string_view kDefaultTopology = "pack:8 numa:1 core:4 pu:1";
-constexpr std::array<RouteKind, 4> kRoutes = {RouteKind::unicast, RouteKind::broadcast,
-                                              RouteKind::multicast, RouteKind::numa_multicast};
-// Updates measured per point after one unmeasured one; virtual time varies only by jitter.
-constexpr std::size_t kUpdates = 9;
-
-std::string route_name(RouteKind route) {
-  std::string name(to_string(route));
-  for (char& c : name) {
-    if (c == '-') c = '_';
-  }
-  return name;
-}
-
 /// Core counts to project: every count from 2 to all cores; in quick mode powers of two and
 /// all cores.
 std::vector<std::size_t> core_counts(std::size_t cores, bool quick) {
@@ -56,39 +35,6 @@ std::vector<std::size_t> core_counts(std::size_t cores, bool quick) {
     counts.push_back(n);
   if (cores >= 2) counts.push_back(cores);
   return counts;
-}
-
-/// The median virtual latency of a one-phase update from kernel 0 acknowledged by all
-/// `kernels` kernels over `route`; the error when the simulation failed.
-mk::Result<double> project_point(const Skb& machine, std::size_t kernels, RouteKind route,
-                                 const SimCosts& costs) {
-  mk::SimulationOptions options;
-  options.skb = machine;
-  options.kernels = kernels;
-  options.seed = 1;
-  options.costs = costs;
-  auto sim = Simulation::create(std::move(options));
-  if (!sim) return std::move(sim).error();
-  auto samples = (*sim)->run(0, [route](Kernel& k) -> Task<mk::Result<std::vector<double>>> {
-    ReplicaOptions replica;
-    replica.protocol = Protocol::one_phase;
-    replica.route = route;
-    auto counter = co_await Replicated<ProjectCounter>::create_async(k, {}, replica);
-    if (!counter) co_return std::move(counter).error();
-    std::vector<double> out;
-    for (std::size_t i = 0; i <= kUpdates; ++i) {
-      const Instant t0 = k.now();
-      auto applied = co_await counter->propose(k, {1});
-      const Instant t1 = k.now();
-      if (!applied) co_return std::move(applied).error();
-      if (i > 0) out.push_back(std::chrono::duration<double, std::nano>(t1 - t0).count());
-    }
-    co_return out;
-  });
-  (void)(*sim)->shutdown();
-  if (!samples) return std::move(samples).error();
-  if (!*samples) return std::move(*samples).error();
-  return median(**samples);
 }
 
 /// Prints the curves in ns and, when `clock_ghz` is positive, in cycles of that clock.
@@ -118,6 +64,54 @@ void print_curves(const Skb& machine, const std::map<std::size_t, std::array<dou
   fmt::print("\n");
 }
 
+/// How far a projected ratio to unicast may be from the reference's and still match it.
+constexpr double kRatioTolerance = 0.30;
+
+std::optional<double> reference_value(const MachineProfile& profile, std::size_t cores,
+                                      RouteKind route) {
+  for (const ReferencePoint& point : profile.reference) {
+    if (point.cores == cores && point.route == route) return point.value;
+  }
+  return std::nullopt;
+}
+
+/// The projection beside the profile's reference figures: each point in cycles, and at every
+/// core count where the reference has unicast and another route, the two ratios to unicast.
+void compare_with_reference(const MachineProfile& profile,
+                            const std::map<std::size_t, std::array<double, 4>>& curves,
+                            Report& report) {
+  fmt::print("beside the reference: {}\n", profile.reference_source);
+  fmt::print("{:>6} {:>15} {:>10} {:>10} {:>8}   {:>22}\n", "cores", "route", "projected",
+             "reference", "ratio", "to unicast: proj / ref");
+  for (const ReferencePoint& point : profile.reference) {
+    const std::string name =
+        fmt::format("project.reference.{}.{}.latency_cycles", route_name(point.route), point.cores);
+    report.add({name, point.value, "cycles", std::nullopt, std::nullopt});
+    auto row = curves.find(point.cores);
+    const auto r = static_cast<std::size_t>(std::find(kRoutes.begin(), kRoutes.end(), point.route) -
+                                            kRoutes.begin());
+    if (row == curves.end() || row->second[r] <= 0) {
+      fmt::print("{:>6} {:>15} {:>10} {:>10.0f}\n", point.cores, route_name(point.route), "-",
+                 point.value);
+      continue;
+    }
+    const double projected = row->second[r] * profile.clock_ghz;
+    std::string to_unicast;
+    const auto unicast = reference_value(profile, point.cores, RouteKind::unicast);
+    if (point.route != RouteKind::unicast && unicast && row->second[0] > 0) {
+      const double ours = row->second[r] / row->second[0];
+      const double theirs = point.value / *unicast;
+      const bool close = std::abs(ours / theirs - 1) <= kRatioTolerance;
+      to_unicast = fmt::format("{:.2f} / {:.2f} ({})", ours, theirs,
+                               close ? "within 30%" : "off by more than 30%");
+    }
+    fmt::print("{:>6} {:>15} {:>10.0f} {:>10.0f} {:>8.2f}   {}\n", point.cores,
+               route_name(point.route), projected, point.value, projected / point.value,
+               to_unicast);
+  }
+  fmt::print("\n");
+}
+
 /// The per-message model with this host's measured costs, when they can be measured; the
 /// simulator's defaults otherwise.
 void measure_costs(const Options& options, Report& report, SimCosts& costs) {
@@ -138,23 +132,26 @@ void measure_costs(const Options& options, Report& report, SimCosts& costs) {
 
 void run_project(const Options& options, Report& report) {
   std::optional<Skb> machine;
+  std::optional<MachineProfile> profile;
   SimCosts costs;
   double clock_ghz = 0;
   if (!options.profile.empty()) {
     // A profile's projection depends on the profile alone: nothing is measured here.
-    auto profile = load_profile(options.profile);
-    if (!profile) {
-      fmt::print(stderr, "mk-bench project: {}\n", profile.error().describe());
+    auto loaded = load_profile(options.profile);
+    if (!loaded) {
+      fmt::print(stderr, "mk-bench project: {}\n", loaded.error().describe());
       return;
     }
+    profile = std::move(*loaded);
     machine = std::move(profile->machine);
     clock_ghz = profile->clock_ghz;
     costs.lines.enabled = true;
     fmt::print(stderr,
                "mk-bench project: profile {} ({}, {} GHz)\nmk-bench project: the cache-line "
-               "model: a slot costs its writer and its reader one line transfer each, priced "
-               "at the asserted one-way latency to the buffer's node / {}; {} ns per kernel "
-               "turn, jitter up to {} ns (seeded)\n",
+               "model: a slot travels from its writer to the buffer's node while the writer "
+               "goes on, and costs its reader a line transfer from there, each priced at the "
+               "asserted one-way latency / {}; {} ns per kernel turn, jitter up to {} ns "
+               "(seeded)\n",
                profile->path, profile->topology, clock_ghz, costs.lines.transfers_per_message,
                costs.turn.count(), costs.jitter.count());
   } else {
@@ -189,12 +186,18 @@ void run_project(const Options& options, Report& report) {
       report.add({fmt::format("project.{}.{}.latency_ns", route_name(kRoutes[r]), n), *ns, "ns",
                   is_unicast || row[0] <= 0 ? std::nullopt : std::optional(unicast), std::nullopt});
       if (clock_ghz > 0) {
+        const bool referenced = profile && reference_value(*profile, n, kRoutes[r]);
         report.add({fmt::format("project.{}.{}.latency_cycles", route_name(kRoutes[r]), n),
-                    *ns * clock_ghz, "cycles", std::nullopt, std::nullopt});
+                    *ns * clock_ghz, "cycles",
+                    referenced ? std::optional(fmt::format("project.reference.{}.{}.latency_cycles",
+                                                           route_name(kRoutes[r]), n))
+                               : std::nullopt,
+                    std::nullopt});
       }
     }
   }
   print_curves(*machine, curves, clock_ghz);
+  if (profile && !profile->reference.empty()) compare_with_reference(*profile, curves, report);
 }
 
 }  // namespace mk::bench

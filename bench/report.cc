@@ -23,7 +23,27 @@ std::optional<double> Report::ratio(const Result& result) const {
 }
 
 static bool meets(const Target& target, double ratio) {
-  return target.kind == Target::Kind::at_most ? ratio <= target.ratio : ratio >= target.ratio;
+  switch (target.kind) {
+    case Target::Kind::at_most:
+      return ratio <= target.ratio;
+    case Target::Kind::at_least:
+      return ratio >= target.ratio;
+    case Target::Kind::within:
+      return ratio <= target.ratio && ratio >= 1 / target.ratio;
+  }
+  return false;
+}
+
+static const char* bound(Target::Kind kind) {
+  switch (kind) {
+    case Target::Kind::at_most:
+      return "<=";
+    case Target::Kind::at_least:
+      return ">=";
+    case Target::Kind::within:
+      return "within";
+  }
+  return "?";
 }
 
 bool Report::targets_met() const {
@@ -47,8 +67,7 @@ void Report::print_table(std::FILE* out) const {
     auto q = ratio(r);
     std::string target;
     if (r.target) {
-      target = fmt::format("{} {:.2f}",
-                           r.target->kind == Target::Kind::at_most ? "<=" : ">=", r.target->ratio);
+      target = fmt::format("{} {:.2f}", bound(r.target->kind), r.target->ratio);
       target += q && meets(*r.target, *q) ? "  met" : "  MISSED";
     }
     // Fractions and ratios need digits that nanoseconds and rates do not.

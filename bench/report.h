@@ -11,8 +11,9 @@ namespace mk::bench {
 
 /// A target a result should meet, as a ratio to its baseline.
 struct Target {
-  enum class Kind { at_most, at_least } kind;  ///< Which side of `ratio` passes.
-  double ratio;                                ///< The bound on value / baseline value.
+  /// Which side of `ratio` passes; `within`: from 1 / ratio to ratio (ratio >= 1).
+  enum class Kind { at_most, at_least, within } kind;
+  double ratio;  ///< The bound on value / baseline value.
 };
 
 /// One measured figure.

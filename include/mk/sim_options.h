@@ -20,10 +20,11 @@ namespace mk {
 class Kernel;
 
 /// The cache-line cost model (docs/simulation.md, "The cache-line model"): a message's cost is
-/// the cache lines it moves. The sender pays one line transfer per slot it writes, priced by
-/// the distance from its core to the NUMA node where the receiver's buffer lives; the receiver
-/// pays one per slot it reads, priced from its own core to that node. The message is visible
-/// to the receiver as soon as the sender has written it: the transfers are its whole latency.
+/// the cache lines it moves. Each slot the sender writes travels from its core to the NUMA node
+/// where the receiver's buffer lives, while the sender goes on (a store retires into the store
+/// buffer; its line transfer does not stall the core); the message is visible once its slots
+/// have arrived. The receiver pays one line transfer per slot it reads, priced from its own
+/// core to that node (a load does stall the core).
 struct LineCosts {
   /// Off: the per-message model (SimCosts::send, receive and a pair's one-way latency).
   bool enabled = false;

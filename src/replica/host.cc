@@ -293,7 +293,7 @@ void ReplicaHost::fire(const Deadline& deadline) {
 
 void ReplicaHost::on_message(KernelId from, std::span<const std::byte> bytes) {
   std::size_t at = 0;
-  auto header = get<Header>(bytes, at);
+  auto header = decode_header(bytes, at);
   if (!header) {
     detail::KernelAccess::note_failure(
         kernel_, "replica message of " + std::to_string(bytes.size()) + " bytes from kernel " +

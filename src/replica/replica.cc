@@ -230,7 +230,7 @@ void Replica::after_turn() {
     auto waiting = std::exchange(ahead_, {});
     for (auto& [from, whole] : waiting) {
       std::size_t at = 0;
-      const Header header = *get<Header>(whole, at);
+      const Header header = *decode_header(whole, at);
       on_message(from, header, std::span<const std::byte>(whole).subspan(at));
     }
   }

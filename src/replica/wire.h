@@ -3,6 +3,7 @@
 // since the bytes come from another kernel.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -95,8 +96,12 @@ struct SequenceHeader {
   std::uint32_t reserved = 0;
 };
 
+/// Most bytes an encoded Header takes: step and wave bytes, six varints (three of up to 64
+/// bits, three of up to 32), then the status and flag bytes when they are not zero.
+inline constexpr std::size_t kMaxHeaderSize = 2 + 3 * 10 + 3 * 5 + 2;
+
 /// The most payload after the header.
-inline constexpr std::size_t kMaxBody = kMaxMessageBody - sizeof(Header);
+inline constexpr std::size_t kMaxBody = kMaxMessageBody - kMaxHeaderSize;
 /// The largest operation: alone in a sequence wave, it must fit one message.
 inline constexpr std::size_t kMaxOp = kMaxBody - sizeof(SequenceHeader) - sizeof(EntryHeader);
 
@@ -117,12 +122,21 @@ std::optional<T> get(std::span<const std::byte> bytes, std::size_t& at) {
   return value;
 }
 
+/// Encodes `header` into `out` (kMaxHeaderSize bytes at least); returns the bytes used.
+/// Numbers travel as varints, so the header of a wave or an answer takes about a dozen bytes
+/// and a small operation's wave fits one channel slot with it (docs/replica.md, "Wire").
+std::size_t encode_header(const Header& header, std::span<std::byte, kMaxHeaderSize> out) noexcept;
+
+/// Decodes a header at `at`, advancing it; empty when the bytes end early or a number does not
+/// fit its field. Step and wave are not checked here: the layer's dispatch refuses unknown ones.
+std::optional<Header> decode_header(std::span<const std::byte> bytes, std::size_t& at) noexcept;
+
 /// A message: header and body.
 inline std::vector<std::byte> message(const Header& header, std::span<const std::byte> body = {}) {
-  // Sized once and copied into (GCC 12 misreads an insert after reserve as an overflow).
-  std::vector<std::byte> out(sizeof(Header) + body.size());
-  std::memcpy(out.data(), &header, sizeof(Header));
-  if (!body.empty()) std::memcpy(out.data() + sizeof(Header), body.data(), body.size());
+  std::array<std::byte, kMaxHeaderSize> head;
+  const std::size_t size = encode_header(header, head);
+  std::vector<std::byte> out(head.begin(), head.begin() + static_cast<std::ptrdiff_t>(size));
+  out.insert(out.end(), body.begin(), body.end());
   return out;
 }
 

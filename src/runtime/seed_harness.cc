@@ -93,9 +93,14 @@ SeedFailure make_failure(const SeedOptions& options, std::uint64_t seed, Error f
   // The program's own arguments, but the filter names the failing test alone.
   for (const std::string& argument : own_arguments()) {
     if (!options.test_name.empty() && argument.rfind("--gtest_filter=", 0) == 0) continue;
-    replay += " " + quoted(argument);
+    // Appended piece by piece: GCC 12 warns (-Wrestrict) on `" " + string` in error.
+    replay += ' ';
+    replay += quoted(argument);
   }
-  if (!options.test_name.empty()) replay += " " + quoted("--gtest_filter=" + options.test_name);
+  if (!options.test_name.empty()) {
+    replay += ' ';
+    replay += quoted("--gtest_filter=" + options.test_name);
+  }
   return SeedFailure{seed, std::move(failure), hash, std::move(replay)};
 }
 

@@ -79,11 +79,11 @@ class SimSender final : public ChannelSender {
     }
     // Lost with a sender that crashes in the middle of its turn: to the runtime it went.
     if (!sim.may_send(ring.shape.from)) return SendStatus::ok;
-    const Instant sent = sim.charge_send(
-        ring.shape.from, ring.shape.send + ring.shape.write_per_slot * static_cast<int>(slots));
-    const Instant arrives =
-        std::max(ring.last_delivery,
-                 sim.delivery_instant(ring.shape.from, ring.shape.to, sent, ring.shape.latency));
+    const Instant sent = sim.charge_send(ring.shape.from, ring.shape.send);
+    const Duration flight =
+        ring.shape.latency + ring.shape.flight_per_slot * static_cast<int>(slots);
+    const Instant arrives = std::max(
+        ring.last_delivery, sim.delivery_instant(ring.shape.from, ring.shape.to, sent, flight));
     ring.last_delivery = arrives;
     ring.queue.push_back(
         SimMessage{type, std::vector<std::byte>(payload.begin(), payload.end()), arrives, slots});

@@ -13,15 +13,17 @@ namespace mk::runtime {
 class SimExecutor;
 
 /// What a simulated channel is: who talks, how far apart, what a message costs each end, and
-/// how much it holds. A message of n slots costs the sender `send + n * write_per_slot` and
-/// the receiver `receive + n * read_per_slot` (SimExecutor::make_channel fills them in from
-/// the per-message or the cache-line model).
+/// how much it holds. A message of n slots costs the sender `send` and the receiver `receive +
+/// n * read_per_slot`, and becomes visible `latency + n * flight_per_slot` after its send
+/// (SimExecutor::make_channel fills them in from the per-message or the cache-line model).
 struct SimChannelShape {
   KernelId from = 0;
   KernelId to = 0;
   Duration latency{0};  ///< Between the sender's last write and the message's visibility.
   Duration send{0};
-  Duration write_per_slot{0};
+  /// Added to the visibility per slot: the line's way from the sender's store buffer to the
+  /// buffer's node, while the sender goes on.
+  Duration flight_per_slot{0};
   Duration receive{0};
   Duration read_per_slot{0};
   std::size_t slots = 0;         ///< Capacity, in slots, as the real ring's.

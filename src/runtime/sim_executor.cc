@@ -94,7 +94,7 @@ Result<ChannelEnds> SimExecutor::make_channel(KernelId from, KernelId to, Channe
       if (!own) return std::move(own).error();
       node = *own;
     }
-    shape.write_per_slot = line_transfer(from, node);
+    shape.flight_per_slot = line_transfer(from, node);
     shape.read_per_slot = line_transfer(to, node);
   }
   return make_sim_channel(*this, shape);

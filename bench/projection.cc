@@ -1,0 +1,70 @@
+#include "projection.h"
+
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+#include "mk/replicated.h"
+#include "mk/simulation.h"
+#include "stats.h"
+
+namespace mk::bench {
+
+/// The replicated object of the projection: additions commute, so one-phase suits it.
+struct ProjectCounter {
+  struct Op {
+    std::int64_t add;
+  };
+  using Result = std::int64_t;
+  std::int64_t value = 0;
+
+  Result apply(const Op& op) { return value += op.add; }
+};
+
+namespace {
+
+// Updates measured per point after one unmeasured one; virtual time varies only by jitter.
+constexpr std::size_t kUpdates = 9;
+
+}  // namespace
+
+std::string route_name(RouteKind route) {
+  std::string name(to_string(route));
+  for (char& c : name) {
+    if (c == '-') c = '_';
+  }
+  return name;
+}
+
+Result<double> project_point(const Skb& machine, std::size_t kernels, RouteKind route,
+                             const SimCosts& costs) {
+  mk::SimulationOptions options;
+  options.skb = machine;
+  options.kernels = kernels;
+  options.seed = 1;
+  options.costs = costs;
+  auto sim = Simulation::create(std::move(options));
+  if (!sim) return std::move(sim).error();
+  auto samples = (*sim)->run(0, [route](Kernel& k) -> Task<mk::Result<std::vector<double>>> {
+    ReplicaOptions replica;
+    replica.protocol = Protocol::one_phase;
+    replica.route = route;
+    auto counter = co_await Replicated<ProjectCounter>::create_async(k, {}, replica);
+    if (!counter) co_return std::move(counter).error();
+    std::vector<double> out;
+    for (std::size_t i = 0; i <= kUpdates; ++i) {
+      const Instant t0 = k.now();
+      auto applied = co_await counter->propose(k, {1});
+      const Instant t1 = k.now();
+      if (!applied) co_return std::move(applied).error();
+      if (i > 0) out.push_back(std::chrono::duration<double, std::nano>(t1 - t0).count());
+    }
+    co_return out;
+  });
+  (void)(*sim)->shutdown();
+  if (!samples) return std::move(samples).error();
+  if (!*samples) return std::move(*samples).error();
+  return median(**samples);
+}
+
+}  // namespace mk::bench

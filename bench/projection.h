@@ -1,0 +1,29 @@
+// What the projection runs in the simulator, shared by `project` (machines we do not have)
+// and `agreement` (this machine, beside what it measures).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <string>
+
+#include "mk/result.h"
+#include "mk/route.h"
+#include "mk/sim_options.h"
+#include "mk/skb.h"
+
+namespace mk::bench {
+
+/// Every route kind, in the order results and tables list them.
+inline constexpr std::array<RouteKind, 4> kRoutes = {
+    RouteKind::unicast, RouteKind::broadcast, RouteKind::multicast, RouteKind::numa_multicast};
+
+/// The route's name in a result name: to_string's, with '_' for '-'.
+std::string route_name(RouteKind route);
+
+/// The median virtual latency, in ns, of a one-phase update proposed by kernel 0 and
+/// acknowledged by all `kernels` kernels (one per usable core of `machine` in order, wrapping)
+/// over `route`, under `costs`; the error when the simulation failed.
+Result<double> project_point(const Skb& machine, std::size_t kernels, RouteKind route,
+                             const SimCosts& costs);
+
+}  // namespace mk::bench
