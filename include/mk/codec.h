@@ -217,6 +217,29 @@ struct Codec<std::vector<T>> {
   }
 };
 
+/// A vector of bools (packed by the standard library, so not side by side in memory): a byte
+/// per element, 0 or 1.
+template <>
+struct Codec<std::vector<bool>> {
+  /// Appends one byte per element.
+  static void encode(const std::vector<bool>& values, std::vector<std::byte>& out) {
+    for (bool value : values)
+      out.push_back(std::byte{value ? std::uint8_t{1} : std::uint8_t{0}});
+  }
+  /// The elements; parse_error for a byte other than 0 or 1.
+  static Result<std::vector<bool>> decode(std::span<const std::byte> bytes) {
+    std::vector<bool> values;
+    values.reserve(bytes.size());
+    for (std::byte byte : bytes) {
+      if (byte > std::byte{1}) {
+        return error(Errc::parse_error, "Codec: a vector<bool> element byte is not 0 or 1");
+      }
+      values.push_back(byte == std::byte{1});
+    }
+    return values;
+  }
+};
+
 /// An optional: a presence byte, then the value.
 template <Encodable T>
 requires(!std::is_trivially_copyable_v<std::optional<T>>) struct Codec<std::optional<T>> {

@@ -6,6 +6,7 @@
 
 #include "mk/kernel.h"
 #include "mk/result.h"
+#include "runtime/timer_queue.h"
 
 namespace mk::runtime {
 
@@ -14,6 +15,9 @@ namespace mk::runtime {
 /// index, not a hash: it sits on the call's round trip.
 class CallTable {
  public:
+  /// A table whose calls' deadlines are in `timers`: a call that ends disarms its own.
+  explicit CallTable(TimerQueue& timers) : timers_(timers) {}
+
   static constexpr unsigned kIndexBits = 20;
   static constexpr std::uint32_t kMaxCalls = 1u << kIndexBits;
 
@@ -42,9 +46,13 @@ class CallTable {
     slot.call = &call;
     slot.to = to;
     slot.serial = next_serial_++;
+    slot.timed = false;
     ++in_flight_;
     return Entry{&call, (slot.generation << kIndexBits) | index, slot.serial};
   }
+
+  /// Records that the call with `id` (just added) has a deadline in the timer queue.
+  void set_timed(std::uint32_t id) noexcept { slots_[id & (kMaxCalls - 1)].timed = true; }
 
   /// Removes and returns the call with `id`, or nullptr when none is in flight with it (late
   /// or forged). With `serial` nonzero, also requires that serial.
@@ -55,9 +63,7 @@ class CallTable {
     if (slot.call == nullptr || slot.generation != (id >> kIndexBits)) return nullptr;
     if (serial != 0 && slot.serial != serial) return nullptr;
     detail::PendingCall* call = slot.call;
-    slot.call = nullptr;
-    free_.push_back(index);
-    --in_flight_;
+    release(slot, index);
     return call;
   }
 
@@ -68,9 +74,7 @@ class CallTable {
       Slot& slot = slots_[index];
       if (slot.call == nullptr) continue;
       detail::PendingCall* call = slot.call;
-      slot.call = nullptr;
-      free_.push_back(index);
-      --in_flight_;
+      release(slot, index);
       f(*call);
     }
   }
@@ -82,9 +86,7 @@ class CallTable {
       Slot& slot = slots_[index];
       if (slot.call == nullptr || slot.to != to) continue;
       detail::PendingCall* call = slot.call;
-      slot.call = nullptr;
-      free_.push_back(index);
-      --in_flight_;
+      release(slot, index);
       f(*call);
     }
   }
@@ -96,7 +98,17 @@ class CallTable {
     std::uint32_t generation = 0;
     KernelId to = 0;
     std::uint64_t serial = 0;
+    bool timed = false;  ///< Its deadline is in timers_.
   };
+
+  void release(Slot& slot, std::uint32_t index) {
+    if (slot.timed) timers_.disarm(slot.serial);
+    slot.call = nullptr;
+    free_.push_back(index);
+    --in_flight_;
+  }
+
+  TimerQueue& timers_;
   std::vector<Slot> slots_;
   std::vector<std::uint32_t> free_;
   std::uint64_t next_serial_ = 1;

@@ -221,7 +221,7 @@ class KernelCore {
   std::deque<std::coroutine_handle<>> ready_;
   RootPromise* roots_ = nullptr;
   TimerQueue timers_;
-  CallTable calls_;
+  CallTable calls_{timers_};
   std::vector<std::unique_ptr<Outbox>> outboxes_;  ///< By KernelId; made on first use.
   std::vector<KernelId> backlog_;                  ///< Outboxes with queued messages.
   std::vector<Inbound> inbound_;

@@ -111,7 +111,10 @@ bool KernelCore::call(KernelId to, MessageType type, std::span<const std::byte> 
     call.error = std::move(failure);
     return false;
   }
-  if (timeout) timers_.add_deadline(clock.now() + *timeout, entry->id, entry->serial, type, to);
+  if (timeout) {
+    timers_.add_deadline(clock.now() + *timeout, entry->id, entry->serial, type, to);
+    calls_.set_timed(entry->id);
+  }
   return true;
 }
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <queue>
+#include <unordered_set>
 #include <vector>
 
 #include "mk/channel.h"
@@ -30,9 +31,10 @@ struct Timer {
   }
 };
 
-/// A min-heap of timers. Cancelled call deadlines stay until due and are then ignored, which
-/// keeps cancellation free; a cancelled sleep is removed (cancel_sleep), so that it no longer
-/// counts as the kernel's next deadline.
+/// A min-heap of timers. A call deadline is cancelled when its call ends (disarm): it may stay
+/// buried in the heap, but it is dropped before it can become the earliest, so next() is
+/// always a live timer and an idle kernel never arms a wake-up for a finished call. A
+/// cancelled sleep is removed at once (cancel_sleep).
 class TimerQueue {
  public:
   void add_sleep(Instant when, detail::Waiter& sleeper) {
@@ -41,6 +43,11 @@ class TimerQueue {
   void add_deadline(Instant when, std::uint32_t call_id, std::uint64_t call_serial,
                     MessageType type, KernelId to) {
     heap_.push(Timer{when, next_order_++, nullptr, call_id, call_serial, type, to});
+    armed_.insert(call_serial);
+  }
+  /// Cancels the deadline of the call with `call_serial`, if it has one still pending.
+  void disarm(std::uint64_t call_serial) {
+    if (armed_.erase(call_serial) != 0) drop_cancelled();
   }
   std::optional<Instant> next() const noexcept {
     if (heap_.empty()) return std::nullopt;
@@ -51,6 +58,8 @@ class TimerQueue {
     if (heap_.empty() || heap_.top().when > now) return std::nullopt;
     Timer timer = heap_.top();
     heap_.pop();
+    if (timer.sleeper == nullptr) armed_.erase(timer.call_serial);
+    drop_cancelled();
     return timer;
   }
   /// Removes the sleep of `sleeper`, if it has one; true when it had.
@@ -60,17 +69,33 @@ class TimerQueue {
     std::erase_if(timers, [&](const Timer& timer) { return timer.sleeper == &sleeper; });
     if (timers.size() == before) return false;
     std::make_heap(timers.begin(), timers.end(), std::greater<>());
+    drop_cancelled();
     return true;
   }
-  void clear() { heap_ = {}; }
+  void clear() {
+    heap_ = {};
+    armed_.clear();
+  }
   bool empty() const noexcept { return heap_.empty(); }
+  /// Timers in the heap, cancelled deadlines not yet dropped included.
+  std::size_t size() const noexcept { return heap_.size(); }
 
  private:
   /// The standard heap, with its container reachable for cancel_sleep.
   struct Heap : std::priority_queue<Timer, std::vector<Timer>, std::greater<>> {
     std::vector<Timer>& timers() noexcept { return c; }
   };
+  /// Keeps the earliest timer a live one.
+  void drop_cancelled() {
+    while (!heap_.empty() && heap_.top().sleeper == nullptr &&
+           !armed_.contains(heap_.top().call_serial)) {
+      heap_.pop();
+    }
+  }
+
   Heap heap_;
+  /// Serials of the calls whose deadlines are pending: in the heap and not cancelled.
+  std::unordered_set<std::uint64_t> armed_;
   std::uint64_t next_order_ = 0;
 };
 

@@ -25,7 +25,7 @@ const std::uint32_t kSomeMachine = mk::detail::register_machine(mk::detail::Mach
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
   const auto bytes = std::as_bytes(std::span(data + 1, size - 1));
-  switch (data[0] % 6) {
+  switch (data[0] % 7) {
     case 0:
       (void)mk::detail::decode_all<std::string, std::vector<std::uint32_t>, std::uint64_t>(bytes);
       break;
@@ -43,6 +43,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       break;
     case 5:
       (void)mk::detail::decode_handle(bytes, kSomeMachine);
+      break;
+    case 6:
+      (void)mk::Codec<std::vector<bool>>::decode(bytes);
       break;
   }
   return 0;

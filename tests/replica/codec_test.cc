@@ -38,6 +38,20 @@ TEST(Codec, WrongLengthIsParseError) {
   EXPECT_EQ(back.error().code, mk::Errc::parse_error);
 }
 
+TEST(Codec, VectorsOfBoolRoundTripAndRejectOtherBytes) {
+  const std::vector<bool> flags{true, false, false, true, true};
+  std::vector<std::byte> bytes;
+  mk::Codec<std::vector<bool>>::encode(flags, bytes);
+  EXPECT_EQ(bytes.size(), flags.size());
+  auto back = mk::Codec<std::vector<bool>>::decode(bytes);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, flags);
+  bytes[2] = std::byte{2};
+  auto bad = mk::Codec<std::vector<bool>>::decode(bytes);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, mk::Errc::parse_error);
+}
+
 TEST(Codec, FieldsRoundTripAndRejectCutOrTrailingBytes) {
   std::vector<std::byte> out;
   const std::optional<std::string> maybe = "value";

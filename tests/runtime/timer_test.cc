@@ -62,4 +62,30 @@ TEST(Timers, CallWithoutReplyTimesOutAndLateRepliesAreDropped) {
   mk::test::wait_until([&] { return system->stats(0)->rejected_messages >= 1; });
 }
 
+// A call that ends, with its reply or because its peer failed, takes its deadline with it: an
+// idle kernel must not wake up for calls that finished long ago.
+TEST(Timers, AFinishedCallLeavesNoDeadlineArmed) {
+  mk::Config config = mk::test::config_for(2);
+  config.setup = mk_test::register_echo;
+  auto system = mk::test::boot(config);
+  ASSERT_TRUE(system);
+  auto deadlines = system->run(0, [](mk::Kernel& k) -> mk::Task<std::vector<bool>> {
+    std::vector<bool> armed;
+    for (int i = 0; i < 100; ++i) {
+      auto reply = co_await k.call(1, mk_test::Echo{static_cast<std::uint64_t>(i), 0}, 1h);
+      if (!reply) co_return std::vector<bool>{};
+    }
+    armed.push_back(k.next_deadline().has_value());
+    // Deadlines of calls still in flight stay armed; the earliest one is next.
+    k.spawn([](mk::Kernel& kernel) -> mk::Task<void> {
+      (void)co_await kernel.call(1, mk_test::Echo{1, 0}, 2h);
+    });
+    co_await k.yield();
+    armed.push_back(k.next_deadline().has_value());
+    co_return armed;
+  });
+  ASSERT_TRUE(deadlines.ok());
+  EXPECT_EQ(*deadlines, (std::vector<bool>{false, true}));
+}
+
 }  // namespace
