@@ -1,8 +1,6 @@
 // mk-bench channel: round trip and one-way throughput of the channel kinds, beside the floor
 // (two threads bouncing one cache line with plain atomics) and Boost.Lockfree.
 #include <fmt/format.h>
-#include <pthread.h>
-#include <sched.h>
 
 #include <algorithm>
 #include <atomic>
@@ -10,13 +8,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <memory>
-#include <thread>
 #include <vector>
 
-#if defined(__x86_64__)
-#include <x86intrin.h>
-#endif
-
+#include "core_pair.h"
 #include "mk/channel.h"
 #include "stats.h"
 #include "suite.h"
@@ -26,122 +20,11 @@ namespace {
 
 // Bigger than a cache line on every machine mk accepts, so the floor's word sits alone.
 constexpr std::size_t kIsolation = 256;
-// Spins before a waiting thread yields: far above a round trip, so a measured wait never
-// yields, yet a thread whose peer lost its CPU gives the CPU back.
-constexpr unsigned kSpinsBeforeYield = 1u << 16;
 // Messages per try_send_batch and per poll in the batched runs.
 constexpr std::size_t kBatch = 32;
 
 // Where the consumers' checksums go, so that their reads of the payload stay in the program.
 volatile std::uint64_t payload_sink = 0;
-
-/// Where the two threads of each measurement run.
-struct CorePair {
-  int first = -1;   ///< Pinger / consumer.
-  int second = -1;  ///< Echo / producer.
-};
-
-CorePair choose_cores() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  std::vector<int> cpus;
-  if (sched_getaffinity(0, sizeof set, &set) == 0) {
-    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
-      if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
-    }
-  }
-  if (cpus.size() < 2) {
-    fmt::print(stderr, "mk-bench channel: fewer than two CPUs allowed; threads are not pinned\n");
-    return {};
-  }
-  return {cpus[0], cpus[1]};
-}
-
-void pin(int cpu) {
-  if (cpu < 0) return;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0) {
-    fmt::print(stderr, "mk-bench channel: cannot pin a thread to CPU {}\n", cpu);
-  }
-}
-
-inline void cpu_relax() {
-#if defined(__x86_64__)
-  _mm_pause();
-#endif
-}
-
-/// Spins, and yields now and then in case the peer lost its CPU.
-class Backoff {
- public:
-  void wait() {
-    if (++spins_ < kSpinsBeforeYield) {
-      cpu_relax();
-    } else {
-      spins_ = 0;
-      std::this_thread::yield();
-    }
-  }
-
- private:
-  unsigned spins_ = 0;
-};
-
-/// A cheap clock for single round trips: the TSC where there is one (calibrated against
-/// steady_clock once), steady_clock elsewhere.
-class TickClock {
- public:
-  TickClock() {
-    const auto wall0 = std::chrono::steady_clock::now();
-    const std::uint64_t tick0 = ticks();
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    const auto wall1 = std::chrono::steady_clock::now();
-    const std::uint64_t tick1 = ticks();
-    const double ns = std::chrono::duration<double, std::nano>(wall1 - wall0).count();
-    ns_per_tick_ = ns / static_cast<double>(tick1 - tick0);
-  }
-
-  static std::uint64_t ticks() {
-#if defined(__x86_64__)
-    return __rdtsc();
-#else
-    return static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch() /
-                                      std::chrono::nanoseconds(1));
-#endif
-  }
-
-  double to_ns(std::uint64_t ticks) const {
-    return static_cast<double>(ticks) * ns_per_tick_;
-  }
-
- private:
-  double ns_per_tick_ = 1.0;
-};
-
-/// Runs `first` and `second` on the two cores at once, started together.
-template <class First, class Second>
-void run_pair(const CorePair& cores, First&& first, Second&& second) {
-  std::atomic<int> ready{0};
-  auto start = [&ready] {
-    ready.fetch_add(1);
-    while (ready.load() < 2)
-      std::this_thread::yield();
-  };
-  std::thread b([&] {
-    pin(cores.second);
-    start();
-    second();
-  });
-  std::thread a([&] {
-    pin(cores.first);
-    start();
-    first();
-  });
-  a.join();
-  b.join();
-}
 
 /// Round trips of the floor: one word bounced between two threads, odd values one way and
 /// even values back. Appends one sample per round trip after `warmup` unmeasured ones.
@@ -318,7 +201,7 @@ double throughput(ChannelKind kind, std::size_t payload_size, const CorePair& co
 }  // namespace
 
 void run_channel(const Options& options, Report& report) {
-  const CorePair cores = choose_cores();
+  const CorePair cores = choose_cores("channel");
   const TickClock clock;
   auto slot_payload = single_slot_payload();
   if (!slot_payload) {

@@ -3,6 +3,7 @@
 namespace mk::bench {
 
 void run_channel(const Options& options, Report& report);
+void run_peers(const Options& options, Report& report);
 void run_rpc(const Options& options, Report& report);
 void run_idle(const Options& options, Report& report);
 void run_shm_vs_msg(const Options& options, Report& report);
@@ -14,6 +15,8 @@ std::span<const Suite> suites() {
   static constexpr Suite kSuites[] = {
       {"channel", "channel round trip and throughput: urpc, lockfree, cache-line floor",
        run_channel},
+      {"peers", "urpc beside boost spsc_queue, DPDK rte_ring, ck_ring, moodycamel: rtt, throughput",
+       run_peers},
       {"rpc", "Kernel::call round trip beside the urpc round trip; calls per second", run_rpc},
       {"idle", "CPU used by an idle system; wakeup of a sleeping kernel beside a futex", run_idle},
       {"shm-vs-msg", "Figure 3: updates of shared lines by atomics beside messages to a server",
