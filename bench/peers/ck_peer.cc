@@ -1,5 +1,6 @@
 // Concurrency Kit's ck_ring, single producer and single consumer, through the C wrapper of
-// ck_ring_peer.c, carrying pointers into a pool of N-byte buffers (PooledQueue).
+// ck_ring_peer.c: 8-byte messages are the pointers it carries, larger ones are in a pool of
+// N-byte buffers the pointers point into (PointerRingQueue).
 #include <cstddef>
 #include <memory>
 
@@ -39,7 +40,7 @@ class CkRing {
 };
 
 template <std::size_t N>
-using CkQueue = PooledQueue<N, CkRing>;
+using CkQueue = PointerRingQueue<N, CkRing>;
 
 }  // namespace
 

@@ -1,5 +1,6 @@
-// DPDK's rte_ring in single-producer single-consumer mode, carrying pointers into a pool of
-// N-byte buffers (PooledQueue). The ring is made with rte_ring_init on memory of our own, so
+// DPDK's rte_ring in single-producer single-consumer mode: 8-byte messages are the pointers
+// it carries, larger ones are in a pool of N-byte buffers the pointers point into
+// (PointerRingQueue). The ring is made with rte_ring_init on memory of our own, so
 // no EAL (hugepages, PCI scan) is needed.
 #include <rte_ring.h>
 
@@ -56,7 +57,7 @@ class DpdkRing {
 };
 
 template <std::size_t N>
-using DpdkQueue = PooledQueue<N, DpdkRing>;
+using DpdkQueue = PointerRingQueue<N, DpdkRing>;
 
 }  // namespace
 

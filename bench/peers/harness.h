@@ -19,6 +19,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "core_pair.h"
@@ -290,5 +291,49 @@ class PooledQueue {
   std::size_t next_ = 0;
   bool filled_ = false;  // buffers_[next_] holds the message a refused push carried
 };
+
+/// A PeerQueue of pointer-sized messages over a ring of pointers: the message's bytes are the
+/// pointer pushed, as a user of such a ring passes a word, so the ring packs as many messages
+/// into a cache line as it has pointers there (eight on x86-64).
+template <std::size_t N, PointerRing R>
+class WordQueue {
+  static_assert(N == sizeof(void*), "a WordQueue carries messages of one pointer's size");
+
+ public:
+  /// A queue of `capacity` messages; fails as R::make does.
+  static mk::Result<std::unique_ptr<WordQueue>> make(std::size_t capacity) {
+    auto ring = R::make(capacity);
+    if (!ring) return std::move(ring).error();
+    return std::unique_ptr<WordQueue>(new WordQueue(std::move(*ring)));
+  }
+
+  /// Pushes the message's bytes as a pointer.
+  bool try_send(const PeerPayload<N>& payload) {
+    void* word = nullptr;
+    std::memcpy(&word, payload.data(), N);
+    return ring_->push(word);
+  }
+
+  /// Pops a pointer and hands `f` its bytes.
+  template <class F>
+  bool try_receive(F&& f) {
+    void* word = nullptr;
+    if (!ring_->pop(word)) return false;
+    PeerPayload<N> bytes;
+    std::memcpy(bytes.data(), &word, N);
+    f(std::span<const std::byte>(bytes));
+    return true;
+  }
+
+ private:
+  explicit WordQueue(std::unique_ptr<R> ring) : ring_(std::move(ring)) {}
+
+  std::unique_ptr<R> ring_;
+};
+
+/// The queue a pointer ring is measured through: words carried in the ring itself, larger
+/// messages through a pool.
+template <std::size_t N, PointerRing R>
+using PointerRingQueue = std::conditional_t<N == sizeof(void*), WordQueue<N, R>, PooledQueue<N, R>>;
 
 }  // namespace mk::bench
