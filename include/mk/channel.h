@@ -125,6 +125,13 @@ class ChannelReceiver {
   /// True when the sender closed the channel and every message before the close was delivered.
   virtual bool closed() const = 0;
 
+  /// True when the polls since the last call freed room that the sender can now see; a
+  /// receiver that tells the sender of its progress only now and then (urpc: every quarter of
+  /// the ring) says false after polls that told it nothing, so that a sender waiting for room
+  /// is not woken to find none. The default, for kinds whose sender sees every poll's room at
+  /// once: true.
+  virtual bool made_room() noexcept { return true; }
+
   /// Why the channel stopped delivering, or null while it delivers: the sender broke the
   /// ring's format (a corrupt header: with kernels in separate processes a faulty peer can
   /// write anything into the ring). From then on poll delivers nothing and has_message is

@@ -270,7 +270,8 @@ bool KernelCore::poll_channels() {
     received = true;
     Counters::bump(counters.messages_received, count);
     PairFlags* flags = inbound_[i - 1].flags.get();
-    if (flags == nullptr) continue;
+    // A sender waiting for room that this poll did not show it would wake only to sleep again.
+    if (flags == nullptr || !receiver->made_room()) continue;
     // The sender may be asleep waiting for the room this poll made: it raised room_wanted
     // before its heavy barrier, we published our read position before this light one.
     light_barrier();

@@ -224,6 +224,8 @@ class alignas(kMaxLineSize) UrpcReceiver final : public ChannelReceiver {
     return (header & kEpochField) == geometry_.epoch_bits(read_pos_);
   }
 
+  bool made_room() noexcept override { return std::exchange(room_made_, false); }
+
   bool closed() const override {
     // Acquire: pairs with the sender's release in close(); see there.
     const std::uint64_t closed_at = ring_->sender_closed_at->load(std::memory_order_acquire);
@@ -236,6 +238,7 @@ class alignas(kMaxLineSize) UrpcReceiver final : public ChannelReceiver {
     // loads this with acquire, may overwrite them.
     ring_->published_read->store(read_pos_, std::memory_order_release);
     published_ = read_pos_;
+    room_made_ = true;
   }
 
   std::shared_ptr<UrpcRing> ring_;
@@ -244,6 +247,7 @@ class alignas(kMaxLineSize) UrpcReceiver final : public ChannelReceiver {
   const std::uint64_t publish_interval_;
   std::uint64_t read_pos_ = 0;   ///< Position of the next message's first slot.
   std::uint64_t published_ = 0;  ///< The read position the sender was last told.
+  bool room_made_ = false;       ///< A publish() since the last made_room().
   bool polling_ = false;
   std::array<std::byte, kMaxPayload> scratch_;  ///< A multi-slot message made contiguous.
 };

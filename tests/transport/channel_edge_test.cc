@@ -232,6 +232,45 @@ TEST_P(ChannelEdge, AMessageWhoseHandlerThrowsIsNotDeliveredAgain) {
   EXPECT_EQ(seen, (std::vector<MessageType>{1, 2, 3}));
 }
 
+// A sender waiting for room is woken only by a poll that showed it some (made_room): on
+// every kind, the room a full ring's sender can use once made_room says so is really there.
+TEST_P(ChannelEdge, MadeRoomMeansTheSenderOfAFullRingCanSendAgain) {
+  make(64);
+  std::size_t sent = 0;
+  while (send(static_cast<MessageType>(sent), 8) == SendStatus::ok)
+    ++sent;
+  ASSERT_GT(sent, 0u);
+  (void)receiver_->made_room();
+  // One message at a time until the receiver says it made room: then the sender has some.
+  bool room = false;
+  for (std::size_t taken = 0; taken < sent && !room; ++taken) {
+    ASSERT_EQ(drain(1).size(), 1u);
+    room = receiver_->made_room();
+    if (!room) {
+      EXPECT_EQ(send(0, 8), SendStatus::full) << "room the receiver did not report";
+    }
+  }
+  ASSERT_TRUE(room);
+  EXPECT_EQ(send(1, 8), SendStatus::ok);
+}
+
+TEST(UrpcMadeRoom, OnlyAPollThatToldTheSenderMakesRoom) {
+  auto ends = make_channel(ChannelKind::urpc, {.slots = 64});
+  ASSERT_TRUE(ends.ok()) << ends.error().describe();
+  const std::byte payload[8]{};
+  auto poll_one = [&] { return ends->receiver->poll([](const MessageView&) {}, 1); };
+  for (int i = 0; i < 20; ++i)
+    ASSERT_EQ(ends->sender->try_send(1, payload), SendStatus::ok);
+  // The receiver tells the sender every quarter of the ring: 16 slots here.
+  for (int i = 0; i < 15; ++i) {
+    ASSERT_EQ(poll_one(), 1u);
+    EXPECT_FALSE(ends->receiver->made_room()) << "after message " << i + 1;
+  }
+  ASSERT_EQ(poll_one(), 1u);
+  EXPECT_TRUE(ends->receiver->made_room());
+  EXPECT_FALSE(ends->receiver->made_room()) << "the news is told once";
+}
+
 INSTANTIATE_TEST_SUITE_P(AllKinds, ChannelEdge,
                          ::testing::Values(ChannelKind::urpc, ChannelKind::lockfree,
                                            ChannelKind::local),
