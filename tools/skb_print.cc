@@ -33,6 +33,58 @@ std::string cache_text(const Skb& skb, const CoreInfo& core) {
   return text;
 }
 
+// Cores `pus` grouped by package, each in hwloc's logical order, one line per PU.
+void print_cores(const Skb& skb, const std::vector<CoreId>& pus, std::string& out) {
+  std::map<int, std::vector<const CoreInfo*>> packages;
+  for (CoreId pu : pus) {
+    // cores() ascends by pu.
+    const auto core =
+        std::lower_bound(skb.cores().begin(), skb.cores().end(), pu,
+                         [](const CoreInfo& info, CoreId id) { return info.pu < id; });
+    packages[core->package].push_back(&*core);
+  }
+  for (auto& [package, cores] : packages) {
+    out += package >= 0 ? fmt::format("  package {}\n", package) : "  (no package)\n";
+    std::sort(cores.begin(), cores.end(), [](const CoreInfo* a, const CoreInfo* b) {
+      return a->logical_index < b->logical_index;
+    });
+    for (const CoreInfo* core : cores) {
+      std::string status;
+      if (!core->allowed) status = "  [disallowed]";
+      if (core->disabled) status = "  [disabled by facts]";
+      std::string kind;
+      if (core->cpukind >= 0) {
+        kind = fmt::format("  kind {} (efficiency {})", core->cpukind, core->efficiency);
+      }
+      std::string line = fmt::format("    core {:<3} pu {:<4}{}{}{}", core->core, core->pu,
+                                     cache_text(skb, *core), kind, status);
+      line.erase(line.find_last_not_of(' ') + 1);
+      out += line + '\n';
+    }
+  }
+}
+
+// What a node header says beyond its size: memory-only, and hwloc's memory attributes.
+std::string memory_text(const NumaNodeInfo& node) {
+  std::string text;
+  if (node.memory_only()) {
+    text += node.near.empty()
+                ? ": memory only"
+                : fmt::format(": memory only, near pus {}", format_core_list(node.near));
+  }
+  auto attribute = [&](std::string_view name, const MemoryAttribute& values,
+                       std::string_view unit) {
+    for (const MemoryAccessValue& entry : values.by_initiator) {
+      text += fmt::format("; {} {} {}", name, entry.value, unit);
+      if (entry.from != node.near)
+        text += fmt::format(" from pus {}", format_core_list(entry.from));
+    }
+  };
+  attribute("bandwidth", node.bandwidth, "MiB/s");
+  attribute("latency", node.latency, "ns");
+  return text;
+}
+
 void print_tree(const Skb& skb, const Route& route, CoreId core, int depth, std::string& out) {
   const RouteNode* node = route.find(core);
   for (const RouteSend& send : node->sends) {
@@ -105,34 +157,17 @@ std::string show_text(const Skb& skb) {
                      counts.pus, counts.cores, counts.packages, counts.numa_nodes,
                      skb.cache_line_size());
   for (const NumaNodeInfo& node : skb.numa_nodes()) {
-    out += fmt::format("NUMA node {} ({})\n", node.os_index, human_bytes(node.memory_bytes));
-    std::map<int, std::vector<const CoreInfo*>> packages;
-    for (CoreId pu : node.cores) {
-      // cores() ascends by pu.
-      const auto core =
-          std::lower_bound(skb.cores().begin(), skb.cores().end(), pu,
-                           [](const CoreInfo& info, CoreId id) { return info.pu < id; });
-      packages[core->package].push_back(&*core);
-    }
-    for (auto& [package, cores] : packages) {
-      out += package >= 0 ? fmt::format("  package {}\n", package) : "  (no package)\n";
-      std::sort(cores.begin(), cores.end(), [](const CoreInfo* a, const CoreInfo* b) {
-        return a->logical_index < b->logical_index;
-      });
-      for (const CoreInfo* core : cores) {
-        std::string status;
-        if (!core->allowed) status = "  [disallowed]";
-        if (core->disabled) status = "  [disabled by facts]";
-        std::string kind;
-        if (core->cpukind >= 0) {
-          kind = fmt::format("  kind {} (efficiency {})", core->cpukind, core->efficiency);
-        }
-        std::string line = fmt::format("    core {:<3} pu {:<4}{}{}{}", core->core, core->pu,
-                                       cache_text(skb, *core), kind, status);
-        line.erase(line.find_last_not_of(' ') + 1);
-        out += line + '\n';
-      }
-    }
+    out += fmt::format("NUMA node {} ({}{}){}\n", node.os_index, human_bytes(node.memory_bytes),
+                       node.kind.empty() ? "" : ", " + node.kind, memory_text(node));
+    print_cores(skb, node.cores, out);
+  }
+  std::vector<CoreId> nodeless;
+  for (const CoreInfo& core : skb.cores()) {
+    if (core.online && core.numa_node < 0) nodeless.push_back(core.pu);
+  }
+  if (!nodeless.empty()) {
+    out += "no local NUMA node (memory from any node)\n";
+    print_cores(skb, nodeless, out);
   }
   std::vector<CoreId> offline;
   for (const CoreInfo& core : skb.cores()) {
@@ -145,22 +180,17 @@ std::string show_text(const Skb& skb) {
                        kind.name.empty() ? "" : fmt::format(" ({})", kind.name),
                        format_core_list(kind.cores));
   }
-  // Node-to-node distances as the SKB uses them, from each node's first usable core.
-  std::vector<std::pair<int, CoreId>> firsts;
-  for (const NumaNodeInfo& node : skb.numa_nodes()) {
-    auto local = skb.cores_of_numa_node(node.os_index);
-    if (local && !local->empty()) firsts.emplace_back(node.os_index, local->front());
-  }
-  if (firsts.size() > 1) {
+  // Node-to-node distances as the SKB uses them, memory-only nodes included.
+  const auto& nodes = skb.numa_nodes();
+  if (nodes.size() > 1) {
     out += "NUMA distances (10 = local):\n      ";
-    for (const auto& [node, core] : firsts)
-      out += fmt::format("{:>5}", node);
+    for (const NumaNodeInfo& node : nodes)
+      out += fmt::format("{:>5}", node.os_index);
     out += '\n';
-    for (const auto& [node, core] : firsts) {
-      out += fmt::format("  {:>3} ", node);
-      for (const auto& [other_node, other] : firsts) {
-        out += fmt::format("{:>5}", node == other_node ? 10 : skb.distance(core, other).value());
-      }
+    for (const NumaNodeInfo& from : nodes) {
+      out += fmt::format("  {:>3} ", from.os_index);
+      for (const NumaNodeInfo& to : nodes)
+        out += fmt::format("{:>5}", skb.numa_distance(from.os_index, to.os_index).value());
       out += '\n';
     }
   }
@@ -201,6 +231,28 @@ nlohmann::json facts_json(const Skb& skb) {
       entry["efficiency"] = core.efficiency;
     }
     doc[core.usable() ? "core_list" : "unusable_pus"].push_back(std::move(entry));
+  }
+  doc["numa_node_list"] = nlohmann::json::array();
+  for (const NumaNodeInfo& node : skb.numa_nodes()) {
+    nlohmann::json entry = {{"os_index", node.os_index},
+                            {"memory_bytes", node.memory_bytes},
+                            {"memory_only", node.memory_only()},
+                            {"cores", node.cores},
+                            {"near", node.near}};
+    if (!node.kind.empty()) entry["kind"] = node.kind;
+    for (const auto& [name, values] :
+         {std::pair{"bandwidth_mib_s", &node.bandwidth}, std::pair{"latency_ns", &node.latency}}) {
+      if (values->local) entry[name] = *values->local;
+      for (const MemoryAccessValue& value : values->by_initiator) {
+        entry[std::string(name) + "_by_initiator"].push_back(
+            {{"from", value.from}, {"value", value.value}});
+      }
+    }
+    nlohmann::json distances = nlohmann::json::array();
+    for (const NumaNodeInfo& to : skb.numa_nodes())
+      distances.push_back(skb.numa_distance(node.os_index, to.os_index).value());
+    entry["distances"] = std::move(distances);
+    doc["numa_node_list"].push_back(std::move(entry));
   }
   doc["facts"] = nlohmann::json::array();
   for (const Fact& fact : skb.facts()) {

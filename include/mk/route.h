@@ -28,7 +28,7 @@ Result<RouteKind> parse_route_kind(std::string_view name);
 /// One message of a route: a sender writes it into a buffer that `to` reads.
 struct RouteSend {
   CoreId to = 0;              ///< The receiving core.
-  int buffer_numa_node = -1;  ///< NUMA node (OS index) the buffer should live on.
+  int buffer_numa_node = -1;  ///< NUMA node (OS index) the buffer should live on; -1 for any.
 };
 
 /// One core of a route and the messages it sends, in the order it sends them.

@@ -13,6 +13,7 @@
 #include "mk/core_id.h"
 #include "mk/fact.h"
 #include "mk/latency.h"
+#include "mk/memory_request.h"
 #include "mk/placement.h"
 #include "mk/result.h"
 #include "mk/route.h"
@@ -28,8 +29,9 @@ struct SkbFacts;
 struct MachineCounts {
   std::size_t pus = 0;         ///< Usable PUs (mk's cores).
   std::size_t cores = 0;       ///< Physical cores with a usable PU.
-  std::size_t numa_nodes = 0;  ///< NUMA nodes with a usable PU.
-  std::size_t packages = 0;    ///< Packages with a usable PU.
+  std::size_t numa_nodes = 0;  ///< NUMA nodes local to a usable PU (memory-only ones are not).
+  /// Packages with a usable PU; a machine without Package objects is one package.
+  std::size_t packages = 0;
 };
 
 /// Facts about one machine (discovered by hwloc, measured, or asserted from a file) and the
@@ -76,7 +78,8 @@ class Skb {
   Result<CoreInfo> core_info(CoreId core) const;
   /// Data and unified caches (instruction caches are left out), outermost levels last.
   const std::vector<CacheInfo>& caches() const;
-  /// NUMA nodes, by increasing OS index.
+  /// Every NUMA node, memory-only ones included, by increasing OS index: capacity, cores (none
+  /// for a memory-only node), hwloc kind, bandwidth and latency where hwloc knows them.
   const std::vector<NumaNodeInfo>& numa_nodes() const;
   /// Kinds of cores, least efficient first (hwloc's order); empty when hwloc reports none.
   const std::vector<CpuKindInfo>& cpukinds() const;
@@ -87,8 +90,16 @@ class Skb {
 
   // --- Queries -----------------------------------------------------------------------------
 
-  /// NUMA node (OS index) holding `core`'s local memory; not_found for an unknown core.
+  /// NUMA node (OS index) holding `core`'s local memory; -1 for an online core that no node's
+  /// cpuset holds (its memory is wherever the OS puts it); not_found for an unknown or offline
+  /// core.
   Result<int> numa_node_of(CoreId core) const;
+  /// Distance between two NUMA nodes, memory-only ones included, on the scale of distance()
+  /// (10 for a node to itself); not_found for a node the machine lacks.
+  Result<int> numa_distance(int from, int to) const;
+  /// The NUMA node (OS index) that `request` names or picks (rules in docs/skb.md). not_found
+  /// for an unknown node or core, an offline core, or when no node satisfies the request.
+  Result<int> memory_node(const MemoryRequest& request) const;
   /// Distance between two cores on the scale of docs/skb.md (10 = same NUMA node, as in
   /// ACPI SLIT): from hwloc's NUMA and package matrices, otherwise derived from the tree;
   /// an asserted distance overrides both. not_found for an unknown or offline core.

@@ -2,8 +2,10 @@
 // SKB sees them.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,7 +28,7 @@ struct CoreInfo {
   int logical_index = -1;  ///< hwloc logical index of the PU (tree order); -1 when offline.
   int core = -1;           ///< hwloc logical index of its physical core; -1 when unknown/offline.
   int package = -1;        ///< hwloc logical index of its package; -1 when unknown/offline.
-  int numa_node = -1;      ///< OS index of its local NUMA node; -1 when offline.
+  int numa_node = -1;      ///< OS index of its local NUMA node; -1 when offline or in none.
   std::vector<std::size_t> caches;  ///< Indices into Skb::caches(), innermost first.
   int cpukind = -1;                 ///< Index into Skb::cpukinds(); -1 when hwloc reports no kinds.
   int efficiency = -1;    ///< hwloc efficiency rank of its kind (higher is faster); -1 unknown.
@@ -39,11 +41,47 @@ struct CoreInfo {
   bool usable() const noexcept { return online && allowed && !disabled; }
 };
 
-/// One NUMA node: a memory and the PUs local to it.
+/// One value of an hwloc memory attribute of a NUMA node, for accesses from some PUs.
+struct MemoryAccessValue {
+  std::vector<CoreId> from;  ///< The initiator: PUs of hwloc's initiator cpuset, ascending.
+  std::uint64_t value = 0;   ///< MiB/s for bandwidth, nanoseconds for latency.
+};
+
+/// One hwloc memory attribute (bandwidth or latency) of one NUMA node.
+struct MemoryAttribute {
+  /// For accesses from the PUs near the node (its hwloc cpuset); empty when hwloc has none.
+  std::optional<std::uint64_t> local;
+  /// Every value hwloc holds for the node, one per initiator, in hwloc's order.
+  std::vector<MemoryAccessValue> by_initiator;
+
+  /// The value for accesses from `pu`: the first initiator that holds it, as hwloc matches a
+  /// PU's cpuset; empty when none does.
+  std::optional<std::uint64_t> from(CoreId pu) const {
+    for (const MemoryAccessValue& entry : by_initiator) {
+      if (std::binary_search(entry.from.begin(), entry.from.end(), pu)) return entry.value;
+    }
+    return std::nullopt;
+  }
+};
+
+/// One NUMA node: a memory, the PUs whose local memory it is, and what hwloc knows of it.
+/// A node without cores is memory-only (HBM, MCDRAM, CXL or NVM memory beside the DRAM).
 struct NumaNodeInfo {
   int os_index = 0;                ///< OS index, as libnuma numbers it.
   std::uint64_t memory_bytes = 0;  ///< Local memory; 0 when hwloc does not know it.
-  std::vector<CoreId> cores;       ///< Every PU local to it, usable or not, ascending.
+  /// PUs whose local memory it is (the first node in hwloc's order whose cpuset holds them),
+  /// usable or not, ascending; empty for a memory-only node.
+  std::vector<CoreId> cores;
+  /// PUs hwloc places it near (its cpuset), ascending: a superset of `cores`; an MCDRAM node
+  /// beside a cluster's DRAM has the cluster's PUs here and no `cores`.
+  std::vector<CoreId> near;
+  /// hwloc's subtype, such as "DRAM", "HBM", "MCDRAM", "NVM" or "SPM"; empty when it has none.
+  std::string kind;
+  MemoryAttribute bandwidth;  ///< hwloc's Bandwidth attribute, MiB/s.
+  MemoryAttribute latency;    ///< hwloc's Latency attribute, nanoseconds.
+
+  /// True for a node that is no PU's local memory (it has no cores).
+  bool memory_only() const noexcept { return cores.empty(); }
 };
 
 /// One kind of core on a heterogeneous machine (hwloc cpukinds).

@@ -23,6 +23,18 @@ void list_matrix(const detail::DistanceMatrix& matrix, std::string_view what,
   }
 }
 
+void list_attribute(const std::string& subject, std::string_view property,
+                    const MemoryAttribute& attribute, std::vector<Fact>& out) {
+  if (attribute.local) {
+    out.push_back(Fact{subject, std::string(property), std::to_string(*attribute.local),
+                       FactSource::discovered});
+  }
+  for (const MemoryAccessValue& entry : attribute.by_initiator) {
+    out.push_back(Fact{subject, fmt::format("{} from pus {}", property, fmt::join(entry.from, ",")),
+                       std::to_string(entry.value), FactSource::discovered});
+  }
+}
+
 }  // namespace
 
 std::vector<Fact> Skb::facts() const {
@@ -71,6 +83,22 @@ std::vector<Fact> Skb::facts() const {
     const std::string subject = fmt::format("numa {}", node.os_index);
     add(subject, "memory_bytes", std::to_string(node.memory_bytes));
     add(subject, "cores", fmt::format("{}", fmt::join(node.cores, ",")));
+    add(subject, "memory_only", node.memory_only() ? "true" : "false", FactSource::derived);
+    add(subject, "near", fmt::format("{}", fmt::join(node.near, ",")));
+    if (!node.kind.empty()) add(subject, "kind", node.kind);
+    list_attribute(subject, "bandwidth_mib_s", node.bandwidth, out);
+    list_attribute(subject, "latency_ns", node.latency, out);
+  }
+  // Every pair of nodes, memory-only ones included, on the SKB's scale.
+  for (const NumaNodeInfo& from : facts.numa_nodes) {
+    for (const NumaNodeInfo& to : facts.numa_nodes) {
+      const bool from_matrix = facts.numa_distances && from.os_index != to.os_index &&
+                               facts.numa_distances->row(from.os_index) &&
+                               facts.numa_distances->row(to.os_index);
+      add(fmt::format("numa {}-numa {}", from.os_index, to.os_index), "distance",
+          std::to_string(detail::numa_node_distance(facts, from.os_index, to)),
+          from_matrix ? FactSource::discovered : FactSource::derived);
+    }
   }
   for (std::size_t i = 0; i < facts.cpukinds.size(); ++i) {
     const CpuKindInfo& kind = facts.cpukinds[i];

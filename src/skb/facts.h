@@ -85,6 +85,10 @@ std::optional<int> topology_distance(const SkbFacts& facts, CoreId a, CoreId b);
 /// a cache: it depends on their NUMA nodes and packages alone.
 int node_distance(const SkbFacts& facts, const CoreInfo& x, const CoreInfo& y);
 
+/// Distance on the docs/skb.md scale from NUMA node `from` to `to` (any nodes, memory-only
+/// ones included): hwloc's NUMA matrix, else the distance across the nodes' cores, else 20.
+int numa_node_distance(const SkbFacts& facts, int from, const NumaNodeInfo& to);
+
 /// Latency (median, ns) when every pair of `cores` has one, distance otherwise: the metric
 /// routes and the central core order by.
 class Proximity {

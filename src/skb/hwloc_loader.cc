@@ -205,7 +205,54 @@ Result<void> read_pus(hwloc_topology_t topology, SkbFacts& facts,
                                                   facts.origin, pu->os_index, cores_above));
     }
   }
+  // Without Package objects the machine is one package, as routes and placement group it, so
+  // that every core's package is one `packages` counts (docs/skb.md).
+  if (hwloc_get_nbobjs_by_type(topology, HWLOC_OBJ_PACKAGE) == 0) {
+    for (CoreInfo& core : facts.cores) {
+      if (core.online) core.package = 0;
+    }
+  }
   return {};
+}
+
+// One of hwloc's memory attributes of `node`: the value for accesses from the node's own
+// PUs, and every value hwloc holds with its initiator. Initiators that are objects (hwloc
+// leaves them to users, for GPUs) are skipped; cpusets come from the file, so they are checked.
+Result<MemoryAttribute> read_memory_attribute(hwloc_topology_t topology, hwloc_memattr_id_t id,
+                                              hwloc_obj_t node, std::string_view origin,
+                                              std::string_view what) {
+  MemoryAttribute attribute;
+  if (!hwloc_bitmap_iszero(node->cpuset) && hwloc_bitmap_weight(node->cpuset) > 0) {
+    hwloc_location local{};
+    local.type = HWLOC_LOCATION_TYPE_CPUSET;
+    local.location.cpuset = node->cpuset;
+    hwloc_uint64_t value = 0;
+    if (hwloc_memattr_get_value(topology, id, node, &local, 0, &value) == 0) {
+      attribute.local = value;
+    }
+  }
+  unsigned count = 0;
+  if (hwloc_memattr_get_initiators(topology, id, node, 0, &count, nullptr, nullptr) != 0 ||
+      count == 0) {
+    return attribute;
+  }
+  std::vector<hwloc_location> initiators(count);
+  std::vector<hwloc_uint64_t> values(count);
+  if (hwloc_memattr_get_initiators(topology, id, node, 0, &count, initiators.data(),
+                                   values.data()) != 0) {
+    return attribute;
+  }
+  count = std::min<unsigned>(count, static_cast<unsigned>(initiators.size()));
+  for (unsigned i = 0; i < count; ++i) {
+    if (initiators[i].type != HWLOC_LOCATION_TYPE_CPUSET ||
+        initiators[i].location.cpuset == nullptr) {
+      continue;
+    }
+    auto from = cores_of(initiators[i].location.cpuset, origin, fmt::format("{} initiator", what));
+    if (!from) return std::move(from).error();
+    attribute.by_initiator.push_back(MemoryAccessValue{std::move(from).value(), values[i]});
+  }
+  return attribute;
 }
 
 // Orders NUMA nodes by OS index, and finds them by it.
@@ -215,7 +262,8 @@ struct ByOsIndex {
 };
 
 // Each PU's local memory: the first NUMA node (in hwloc's order) whose cpuset holds it; later
-// ones are extra memories such as HBM.
+// ones are extra memories such as HBM, memory-only to mk. Every node keeps its capacity, kind,
+// the PUs near it and its memory attributes.
 Result<void> read_numa_nodes(hwloc_topology_t topology, SkbFacts& facts) {
   for (hwloc_obj_t node = hwloc_get_next_obj_by_type(topology, HWLOC_OBJ_NUMANODE, nullptr);
        node != nullptr; node = hwloc_get_next_obj_by_type(topology, HWLOC_OBJ_NUMANODE, node)) {
@@ -227,21 +275,29 @@ Result<void> read_numa_nodes(hwloc_topology_t topology, SkbFacts& facts) {
     NumaNodeInfo info;
     info.os_index = os_index;
     info.memory_bytes = node->attr->numanode.local_memory;
-    facts.numa_nodes.push_back(std::move(info));
-    auto cores = cores_of(node->cpuset, facts.origin, fmt::format("NUMA node {}", os_index));
+    if (node->subtype != nullptr) info.kind = node->subtype;
+    const std::string what = fmt::format("NUMA node {}", os_index);
+    auto cores = cores_of(node->cpuset, facts.origin, what);
     if (!cores) return std::move(cores).error();
     for (CoreId pu : *cores) {
       CoreInfo* core = facts.find(pu);
       // Only PUs in the tree have a place, hence a node.
-      if (core != nullptr && core->online && core->numa_node < 0) core->numa_node = os_index;
+      if (core == nullptr || !core->online) continue;
+      info.near.push_back(pu);
+      if (core->numa_node < 0) core->numa_node = os_index;
     }
+    auto bandwidth = read_memory_attribute(topology, HWLOC_MEMATTR_ID_BANDWIDTH, node, facts.origin,
+                                           what + "'s bandwidth");
+    if (!bandwidth) return std::move(bandwidth).error();
+    info.bandwidth = std::move(bandwidth).value();
+    auto latency = read_memory_attribute(topology, HWLOC_MEMATTR_ID_LATENCY, node, facts.origin,
+                                         what + "'s latency");
+    if (!latency) return std::move(latency).error();
+    info.latency = std::move(latency).value();
+    facts.numa_nodes.push_back(std::move(info));
   }
-  for (const CoreInfo& core : facts.cores) {
-    if (core.online && core.numa_node < 0) {
-      return error(Errc::parse_error,
-                   fmt::format("{}: PU P#{} lies in no NUMA node", facts.origin, core.pu));
-    }
-  }
+  // A PU that no node's cpuset holds keeps node -1: hwloc accepts such trees (a package whose
+  // memory is all elsewhere), and the PU is usable all the same.
   std::stable_sort(
       facts.numa_nodes.begin(), facts.numa_nodes.end(),
       [](const NumaNodeInfo& x, const NumaNodeInfo& y) { return x.os_index < y.os_index; });

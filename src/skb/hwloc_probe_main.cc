@@ -4,9 +4,10 @@
 //   mk-hwloc-probe xml|synthetic STACK_BYTES   < input   > reports
 //
 // Reads the whole input, then on a thread with a stack of STACK_BYTES either loads it as an
-// XML export and frees it, or parses it as a synthetic description, and writes fixed-size
-// reports to stdout: kRefused with hwloc's errno, or kLoaded then kFreed. A crash inside hwloc
-// ends this process, and the caller reads its death.
+// XML export, reads its NUMA nodes' memory attributes as the caller will, and frees it, or parses
+// it as a synthetic description, and writes fixed-size reports to stdout: kRefused with hwloc's
+// errno, or kLoaded then kFreed. A crash inside hwloc ends this process, and the caller reads its
+// death.
 #include <hwloc.h>
 #include <pthread.h>
 #include <unistd.h>
@@ -30,6 +31,25 @@ void send(mk::detail::ProbeReport report) {
   }
 }
 
+// The caller reads more than the tree from a loaded XML topology: its memory attributes. It
+// asks hwloc for them here first, so that a file whose attributes crash hwloc dies here.
+void ask_what_the_caller_asks(hwloc_topology_t topology) {
+  for (hwloc_obj_t node = hwloc_get_next_obj_by_type(topology, HWLOC_OBJ_NUMANODE, nullptr);
+       node != nullptr; node = hwloc_get_next_obj_by_type(topology, HWLOC_OBJ_NUMANODE, node)) {
+    for (hwloc_memattr_id_t id : {HWLOC_MEMATTR_ID_BANDWIDTH, HWLOC_MEMATTR_ID_LATENCY}) {
+      hwloc_location local{};
+      local.type = HWLOC_LOCATION_TYPE_CPUSET;
+      local.location.cpuset = node->cpuset;
+      hwloc_uint64_t value = 0;
+      if (!hwloc_bitmap_iszero(node->cpuset)) {
+        hwloc_memattr_get_value(topology, id, node, &local, 0, &value);
+      }
+      unsigned count = 0;
+      hwloc_memattr_get_initiators(topology, id, node, 0, &count, nullptr, nullptr);
+    }
+  }
+}
+
 void* run(void* argument) {
   const Job& job = *static_cast<const Job*>(argument);
   hwloc_topology_t topology = nullptr;
@@ -49,6 +69,7 @@ void* run(void* argument) {
     send({mk::detail::kProbeRefused, errno});
     return nullptr;
   }
+  if (job.xml) ask_what_the_caller_asks(topology);
   send({mk::detail::kProbeLoaded, 0});
   // Freeing walks the tree recursively too, and the caller will free what it loads.
   hwloc_topology_destroy(topology);

@@ -149,7 +149,7 @@ Result<int> Skb::numa_node_of(CoreId core) const {
   if (info == nullptr) {
     return error(Errc::not_found, fmt::format("core {} does not exist on the {}", core, origin()));
   }
-  if (info->numa_node < 0) {
+  if (!info->online) {
     return error(Errc::not_found, fmt::format("core {} is offline: it has no NUMA node", core));
   }
   return info->numa_node;

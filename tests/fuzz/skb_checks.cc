@@ -87,6 +87,18 @@ void check_queries(const Skb& skb) {
   require(skb.distance(first, first).value() == 0, "a core is at distance 0 from itself");
   require(skb.distance(first, last).ok(), "usable cores have a distance");
   require(skb.numa_node_of(first).ok(), "a usable core has a NUMA node");
+  for (const NumaNodeInfo& node : skb.numa_nodes()) {
+    require(skb.numa_distance(node.os_index, node.os_index).value() == 10,
+            "a NUMA node is at distance 10 from itself");
+    require(skb.numa_distance(skb.numa_nodes().front().os_index, node.os_index).ok(),
+            "every pair of NUMA nodes has a distance");
+  }
+  for (const MemoryRequest& request :
+       {MemoryRequest::fastest_near(first), MemoryRequest::nearest_to(last)}) {
+    auto node = skb.memory_node(request);
+    require(node.ok() == !skb.numa_nodes().empty(), "a usable core has some memory");
+    if (node) require(skb.memory_node(MemoryRequest::numa_node(*node)).ok(), "it names a node");
+  }
   const std::size_t slots = skb.ring_slots(first, last);
   require(slots >= 64 && (slots & (slots - 1)) == 0, "ring slots are a power of two, >= 64");
   (void)skb.poll_budget(usable.size());

@@ -141,5 +141,77 @@ TEST(SkbTool, InvalidUtf8InAFileIsPrintedReplaced) {
             std::string::npos);
 }
 
+// Every NUMA node, memory-only ones included, with its capacity, kind, bandwidth and the full
+// distance matrix, in show and in facts --json.
+TEST(SkbTool, ShowAndFactsListMemoryOnlyNodes) {
+  const std::string knl =
+      "--topology " + quoted(test::topology_file("64intel64-fakeKNL-SNC4-hybrid-slit.xml"));
+  const test::ToolRun show = run(knl + " show");
+  ASSERT_EQ(show.status, 0) << show.err;
+  EXPECT_NE(show.out.find("NUMA node 7 (2 GiB, MCDRAM): memory only, near pus 0-3,16-19,32-35,"
+                          "48-51; bandwidth 90000 MiB/s"),
+            std::string::npos)
+      << show.out;
+  EXPECT_NE(show.out.find("NUMA node 0 (1 GiB); bandwidth 22500 MiB/s"), std::string::npos);
+  // The matrix has a row and a column for each of the 8 nodes; row 7 is the XML's SLIT row.
+  EXPECT_NE(show.out.find("          0    1    2    3    4    5    6    7\n"), std::string::npos);
+  EXPECT_NE(show.out.find("    7    31   41   41   41   41   41   41   10\n"), std::string::npos)
+      << show.out;
+
+  const test::ToolRun facts = run(knl + " facts --json");
+  ASSERT_EQ(facts.status, 0) << facts.err;
+  const auto doc = nlohmann::json::parse(facts.out);
+  ASSERT_EQ(doc["numa_node_list"].size(), 8u);
+  EXPECT_EQ(doc["numa_nodes"], 4);
+  for (const auto& node : doc["numa_node_list"]) {
+    EXPECT_EQ(node["distances"].size(), 8u);
+    EXPECT_EQ(node["memory_only"], node.value("kind", "") == "MCDRAM") << node.dump();
+    EXPECT_TRUE(node.contains("bandwidth_mib_s")) << node.dump();
+  }
+  std::size_t distance_facts = 0;
+  for (const auto& fact : doc["facts"]) {
+    if (fact["property"] == "distance" && fact["subject"].get<std::string>().starts_with("numa ")) {
+      ++distance_facts;
+    }
+  }
+  EXPECT_EQ(distance_facts, 64u);
+}
+
+// A PU in no NUMA node's cpuset is usable, shown in a group of its own, and node -1 in JSON.
+TEST(SkbTool, CoresWithoutALocalNodeAreShown) {
+  const std::string file =
+      "--topology " + quoted(test::topology_file("4pu-2p-package-without-numa.xml"));
+  const test::ToolRun show = run(file + " show");
+  ASSERT_EQ(show.status, 0) << show.err;
+  const auto start = show.out.find("no local NUMA node");
+  ASSERT_NE(start, std::string::npos) << show.out;
+  const std::string group = show.out.substr(start, show.out.find("central core") - start);
+  EXPECT_NE(group.find("package 1\n    core 2   pu 2\n    core 3   pu 3\n"), std::string::npos)
+      << show.out;
+  EXPECT_EQ(group.find("pu 0"), std::string::npos) << show.out;
+
+  const test::ToolRun facts = run(file + " facts --json");
+  ASSERT_EQ(facts.status, 0) << facts.err;
+  const auto doc = nlohmann::json::parse(facts.out);
+  ASSERT_EQ(doc["core_list"].size(), 4u);
+  EXPECT_EQ(doc["core_list"][2]["numa_node"], -1);
+  EXPECT_EQ(doc["core_list"][2]["package"], 1);
+}
+
+// Without Package objects the machine is one package, and every core is in it.
+TEST(SkbTool, AMachineWithoutPackagesIsOnePackage) {
+  const test::ToolRun facts = run("--topology 'numa:2 core:2 pu:1' facts --json");
+  ASSERT_EQ(facts.status, 0) << facts.err;
+  const auto doc = nlohmann::json::parse(facts.out);
+  EXPECT_EQ(doc["packages"], 1);
+  for (const auto& core : doc["core_list"])
+    EXPECT_EQ(core["package"], 0) << core.dump();
+  const test::ToolRun show = run("--topology 'numa:2 core:2 pu:1' show");
+  ASSERT_EQ(show.status, 0) << show.err;
+  EXPECT_NE(show.out.find("usable: 4 PUs, 4 cores, 1 packages, 2 NUMA nodes"), std::string::npos)
+      << show.out;
+  EXPECT_EQ(show.out.find("(no package)"), std::string::npos) << show.out;
+}
+
 }  // namespace
 }  // namespace mk
