@@ -368,7 +368,7 @@ void Kernel::spawn(Task<void> task) {
 }
 
 void Kernel::set_notifier(Notifier& notifier) noexcept {
-  core_->shared.notifier = &notifier;
+  core_->shared.doorbell.notifier = &notifier;
 }
 
 bool Kernel::run_turn() {
@@ -382,20 +382,16 @@ std::optional<Instant> Kernel::next_deadline() const noexcept {
 bool Kernel::prepare_to_sleep() noexcept {
   runtime::KernelCore& k = *core_;
   runtime::CurrentKernel scope(*this);
-  // Messages waiting for room: ask their receivers to wake us when they make some. The
-  // heavy barrier below orders these stores, like the sleeping flag, before the re-check.
+  // The handshake is runtime/doorbell.h's: raise every flag, the sleep barrier, a last look.
   for (KernelId to : k.backlog_) {
     runtime::Outbox& box = *k.outboxes_[to];
-    // Relaxed: ordered by heavy_barrier; the receiver pairs it with light_barrier.
-    if (box.flags) box.flags->room_wanted.store(true, std::memory_order_relaxed);
+    if (box.flags) box.flags->want_room();
   }
-  // Relaxed: heavy_barrier orders them before the re-check (runtime/barrier.h). The flag of
-  // each channel it receives on tells that channel's sender; the kernel's own, the inbox's.
   for (runtime::Inbound& in : k.inbound_) {
-    if (in.flags) in.flags->receiver_asleep.store(true, std::memory_order_relaxed);
+    if (in.flags) in.flags->raise_receiver_asleep();
   }
-  k.shared.sleeping.store(true, std::memory_order_relaxed);
-  runtime::heavy_barrier();
+  k.shared.doorbell.raise();
+  runtime::sleep_barrier();
   if (k.has_work()) {
     end_sleep();
     return false;
@@ -405,12 +401,10 @@ bool Kernel::prepare_to_sleep() noexcept {
 }
 
 void Kernel::end_sleep() noexcept {
-  // Relaxed: only this thread acts on the flags being false; a sender seeing a stale true (or
-  // one that already cleared its flag) sends one spare notification, which is harmless.
   for (runtime::Inbound& in : core_->inbound_) {
-    if (in.flags) in.flags->receiver_asleep.store(false, std::memory_order_relaxed);
+    if (in.flags) in.flags->lower_receiver_asleep();
   }
-  core_->shared.sleeping.store(false, std::memory_order_relaxed);
+  core_->shared.doorbell.lower();
 }
 
 bool Kernel::stopped() const noexcept {

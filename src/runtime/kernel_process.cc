@@ -239,7 +239,7 @@ Result<void> KernelProcess::build() {
     }
     peers_[peer] = std::make_unique<KernelShared>();
     notifiers_[peer] = std::make_unique<EventfdNotifier>(launch_.peer_eventfds[peer]);
-    peers_[peer]->notifier = notifiers_[peer].get();
+    peers_[peer]->doorbell.notifier = notifiers_[peer].get();
     fabric_.kernels[peer] = peers_[peer].get();
     writers_[peer] = launch_.peer_writers[peer];
   }
@@ -561,7 +561,7 @@ Result<void> KernelProcess::add_peer(KernelId peer, pid_t pid, int eventfd, int 
   }
   peers_[peer] = std::make_unique<KernelShared>();
   notifiers_[peer] = std::make_unique<EventfdNotifier>(eventfd);
-  peers_[peer]->notifier = notifiers_[peer].get();
+  peers_[peer]->doorbell.notifier = notifiers_[peer].get();
   fabric_.kernels[peer] = peers_[peer].get();
   fabric_.cores[peer] = core_id;
   fabric_.numa_nodes[peer] = node;

@@ -179,7 +179,7 @@ Transmit KernelCore::transmit(KernelId to, MessageType type, const Envelope& env
     const SendStatus status = box.sender->try_send(type, encoded.bytes());
     if (status == SendStatus::ok) {
       Counters::bump(counters.messages_sent);
-      if (box.flags) fabric.ring_channel(to, *box.flags);
+      if (box.flags) box.flags->ring_receiver(*fabric.kernels[to]->doorbell.notifier);
       return Transmit::sent;
     }
     if (status != SendStatus::full) {
@@ -230,7 +230,7 @@ bool KernelCore::flush(KernelId to, Outbox& box) {
     }
     box.queue.pop_front();
   }
-  if (sent && box.flags) fabric.ring_channel(to, *box.flags);
+  if (sent && box.flags) box.flags->ring_receiver(*fabric.kernels[to]->doorbell.notifier);
   return sent;
 }
 
@@ -272,16 +272,8 @@ bool KernelCore::poll_channels() {
     PairFlags* flags = inbound_[i - 1].flags.get();
     // A sender waiting for room that this poll did not show it would wake only to sleep again.
     if (flags == nullptr || !receiver->made_room()) continue;
-    // The sender may be asleep waiting for the room this poll made: it raised room_wanted
-    // before its heavy barrier, we published our read position before this light one.
-    light_barrier();
-    // Relaxed: ordered by the barrier pair; the flag itself carries no data.
-    if (flags->room_wanted.load(std::memory_order_relaxed)) {
-      // Relaxed: the sender sets it again, before its heavy barrier, each time it sleeps.
-      flags->room_wanted.store(false, std::memory_order_relaxed);
-      // The flag says the sender sleeps (or is about to): wake it without looking further.
-      fabric.kernels[from]->notifier->notify();
-    }
+    // The sender may be asleep waiting for the room this poll made.
+    flags->ring_sender(*fabric.kernels[from]->doorbell.notifier);
   }
   return received;
 }

@@ -117,8 +117,7 @@ void KernelCore::post_to(KernelId to, InboxItem* item) const noexcept {
     delete item;
     return;
   }
-  fabric.kernels[to]->inbox.push(item);
-  fabric.ring(to);
+  fabric.post(to, item);
 }
 
 bool KernelCore::take_inbox() {

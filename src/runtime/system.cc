@@ -40,12 +40,10 @@ struct System::Impl final : FailureSink {
     shared.failed.store(true, std::memory_order_release);
     shared.offline.store(true, std::memory_order_release);
     // A kernel that is only stuck stops when it next takes its inbox; a crashed one never does.
-    shared.inbox.push(stop_requests[kernel].release());
-    fabric.ring(kernel);
+    fabric.post(kernel, stop_requests[kernel].release());
     for (KernelId other = 0; other < offline.size(); ++other) {
       if (offline[other]) continue;
-      fabric.kernels[other]->inbox.push(runtime::make_peer_failed(kernel).release());
-      fabric.ring(other);
+      fabric.post(other, runtime::make_peer_failed(kernel).release());
     }
     runtime::log_line("kernel " + std::to_string(kernel) + " declared failed: " + reason);
     failures.notify_all();
@@ -290,8 +288,7 @@ Result<void> System::remove_kernel(KernelId kernel) {
     }
     // From here on hand-overs to it are refused; what it already has, it runs as it stops.
     impl_->offline[kernel] = true;
-    fabric.kernels[kernel]->inbox.push(impl_->stop_requests[kernel].release());
-    fabric.ring(kernel);
+    fabric.post(kernel, impl_->stop_requests[kernel].release());
   }
   // Not under `entry`: the stopping kernel's tasks may still hand work to other kernels.
   auto retired = impl_->executor->retire(*impl_->kernels[kernel]);
@@ -303,8 +300,7 @@ Result<void> System::remove_kernel(KernelId kernel) {
     std::unique_lock lock(impl_->entry);
     for (KernelId other = 0; other < size(); ++other) {
       if (impl_->offline[other]) continue;
-      fabric.kernels[other]->inbox.push(runtime::make_peer_offline(kernel).release());
-      fabric.ring(other);
+      fabric.post(other, runtime::make_peer_offline(kernel).release());
     }
     impl_->failures.notify_all();
   }
@@ -407,8 +403,7 @@ Result<void> System::post(KernelId kernel, std::unique_ptr<detail::ExternalWork>
   if (impl_->offline[kernel]) {
     return error(Errc::not_found, "kernel " + std::to_string(kernel) + " is offline");
   }
-  impl_->fabric.kernels[kernel]->inbox.push(runtime::make_external_item(std::move(work)).release());
-  impl_->fabric.ring(kernel);
+  impl_->fabric.post(kernel, runtime::make_external_item(std::move(work)).release());
   return {};
 }
 
@@ -471,8 +466,7 @@ Result<void> System::shutdown() {
   for (KernelId id = 0; id < size(); ++id) {
     // An offline kernel already took its stop request, and its thread has ended.
     if (impl_->offline[id]) continue;
-    impl_->fabric.kernels[id]->inbox.push(impl_->stop_requests[id].release());
-    impl_->fabric.ring(id);
+    impl_->fabric.post(id, impl_->stop_requests[id].release());
   }
   impl_->executor->join();
   // Every kernel thread has ended: destroy every unfinished task before any kernel, since a
