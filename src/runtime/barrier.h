@@ -11,7 +11,6 @@
 #pragma once
 
 #include <atomic>
-#include <cstdint>
 
 #include "runtime/sanitizer.h"
 
@@ -47,12 +46,6 @@ extern BarrierMode mode;
 extern int membarrier_command;
 /// The word both sides update in mode `shared_word`.
 extern std::atomic<unsigned> fallback_word;
-/// Held by the thread of this process that is inside membarrier.
-extern std::atomic<bool> membarrier_busy;
-/// Membarriers begun and finished in this process, numbered from 1 (finished: the number of
-/// the last one that returned).
-extern std::atomic<std::uint64_t> membarriers_started;
-extern std::atomic<std::uint64_t> membarriers_finished;
 }  // namespace barrier_state
 
 /// The fast side: between a store that publishes work and the load of "sleeping".
@@ -71,16 +64,7 @@ inline void light_barrier() noexcept {
   }
 }
 
-/// The slow side: between storing "sleeping" and re-checking for work. With membarrier, a
-/// sleeper that finds another thread of this process inside membarrier does not queue behind
-/// it in the OS kernel (Linux runs membarrier under one mutex): it waits for a membarrier that
-/// began after its own flags were visible, and runs one itself only when none is under way, so
-/// kernels going idle together share a few membarriers instead of paying one each.
+/// The slow side: between storing "sleeping" and re-checking for work.
 void heavy_barrier() noexcept;
-
-/// heavy_barrier's membarrier mode once the caller has made its stores visible (a seq_cst
-/// fence) and read `seen` = membarriers_started: returns once a membarrier numbered above
-/// `seen` has finished, running it itself when no other is under way.
-void share_membarrier(std::uint64_t seen) noexcept;
 
 }  // namespace mk::runtime

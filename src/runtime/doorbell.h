@@ -107,8 +107,7 @@ struct PairFlags {
   }
 };
 
-/// The sleeper's barrier, between raising its flags and its last look for work: shared with
-/// other kernels of this process going idle at the same moment (runtime/barrier.h).
+/// The sleeper's barrier, between raising its flags and its last look for work.
 inline void sleep_barrier() noexcept {
   heavy_barrier();
 }
