@@ -3,6 +3,7 @@
 // since the bytes come from another kernel.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -135,8 +136,10 @@ std::optional<Header> decode_header(std::span<const std::byte> bytes, std::size_
 inline std::vector<std::byte> message(const Header& header, std::span<const std::byte> body = {}) {
   std::array<std::byte, kMaxHeaderSize> head;
   const std::size_t size = encode_header(header, head);
-  std::vector<std::byte> out(head.begin(), head.begin() + static_cast<std::ptrdiff_t>(size));
-  out.insert(out.end(), body.begin(), body.end());
+  // One allocation of the exact size: a message is built for every step of every wave.
+  std::vector<std::byte> out(size + body.size());
+  std::copy_n(head.begin(), size, out.begin());
+  std::copy(body.begin(), body.end(), out.begin() + static_cast<std::ptrdiff_t>(size));
   return out;
 }
 
