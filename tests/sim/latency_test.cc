@@ -26,19 +26,12 @@ TEST(Latency, AFarCoreAnswersLaterThanANearOne) {
   // Eight sockets of two cores, one NUMA node each, with 1- to 4-hop distances.
   auto skb = mk::Skb::load(topology_file("16amd64-4distances.xml"));
   ASSERT_TRUE(skb.ok()) << skb.error().describe();
-  const auto& cores = skb->usable_cores();
-  mk::CoreId near = cores[1];
-  mk::CoreId far = cores[1];
-  for (mk::CoreId core : cores) {
-    if (core == cores[0]) continue;
-    if (*skb->distance(cores[0], core) < *skb->distance(cores[0], near)) near = core;
-    if (*skb->distance(cores[0], core) > *skb->distance(cores[0], far)) far = core;
-  }
-  ASSERT_LT(*skb->distance(cores[0], near), *skb->distance(cores[0], far));
+  const auto [first, near, far] = near_and_far(*skb);
+  ASSERT_LT(*skb->distance(first, near), *skb->distance(first, far));
 
   mk::SimulationOptions options;
   options.skb.emplace(*skb);
-  options.cores = {cores[0], near, far};
+  options.cores = {first, near, far};
   options.costs.jitter = std::chrono::nanoseconds(0);
   auto sim = create(options);
   ASSERT_TRUE(sim);
@@ -47,8 +40,8 @@ TEST(Latency, AFarCoreAnswersLaterThanANearOne) {
   const auto far_one_way = sim->one_way_latency(0, 2);
   ASSERT_TRUE(near_one_way.ok() && far_one_way.ok());
   // latency = one_way_base * distance / 10
-  EXPECT_EQ(*near_one_way, options.costs.one_way_base * *skb->distance(cores[0], near) / 10);
-  EXPECT_EQ(*far_one_way, options.costs.one_way_base * *skb->distance(cores[0], far) / 10);
+  EXPECT_EQ(*near_one_way, options.costs.one_way_base * *skb->distance(first, near) / 10);
+  EXPECT_EQ(*far_one_way, options.costs.one_way_base * *skb->distance(first, far) / 10);
 
   const auto near_rtt = round_trip(*sim, 1);
   const auto far_rtt = round_trip(*sim, 2);

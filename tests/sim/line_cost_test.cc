@@ -38,20 +38,13 @@ class LineCosts : public ::testing::Test {
   void SetUp() override {
     auto skb = mk::Skb::load(topology_file("16amd64-4distances.xml"));
     ASSERT_TRUE(skb.ok()) << skb.error().describe();
-    const auto& cores = skb->usable_cores();
-    mk::CoreId near = cores[1];
-    mk::CoreId far = cores[1];
-    for (mk::CoreId core : cores) {
-      if (core == cores[0]) continue;
-      if (*skb->distance(cores[0], core) < *skb->distance(cores[0], near)) near = core;
-      if (*skb->distance(cores[0], core) > *skb->distance(cores[0], far)) far = core;
-    }
-    ASSERT_LT(*skb->distance(cores[0], near), *skb->distance(cores[0], far));
+    const auto [first, near, far] = near_and_far(*skb);
+    ASSERT_LT(*skb->distance(first, near), *skb->distance(first, far));
     ASSERT_NE(*skb->numa_node_of(near), *skb->numa_node_of(far));
 
     mk::SimulationOptions options;
     options.skb.emplace(*skb);
-    options.cores = {cores[0], near, far};
+    options.cores = {first, near, far};
     options.costs.jitter = 0ns;
     options.costs.lines.enabled = true;
     sim_ = create(options);

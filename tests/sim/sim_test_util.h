@@ -79,4 +79,24 @@ inline void handle_bump_everywhere(mk::Simulation& simulation) {
   ASSERT_TRUE(done.ok()) << done.error().describe();
 }
 
+/// The first usable core of `skb`, and the other cores nearest to and farthest from it by
+/// SKB distance (the first found of each).
+struct NearAndFar {
+  mk::CoreId first = 0;
+  mk::CoreId near = 0;
+  mk::CoreId far = 0;
+};
+inline NearAndFar near_and_far(const mk::Skb& skb) {
+  const auto& cores = skb.usable_cores();
+  NearAndFar found{cores[0], cores[1], cores[1]};
+  for (mk::CoreId core : cores) {
+    if (core == found.first) continue;
+    if (*skb.distance(found.first, core) < *skb.distance(found.first, found.near)) {
+      found.near = core;
+    }
+    if (*skb.distance(found.first, core) > *skb.distance(found.first, found.far)) found.far = core;
+  }
+  return found;
+}
+
 }  // namespace mk_sim_test
