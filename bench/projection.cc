@@ -4,22 +4,12 @@
 #include <cstdint>
 #include <vector>
 
+#include "bench_counter.h"
 #include "mk/replicated.h"
 #include "mk/simulation.h"
 #include "stats.h"
 
 namespace mk::bench {
-
-/// The replicated object of the projection: additions commute, so one-phase suits it.
-struct ProjectCounter {
-  struct Op {
-    std::int64_t add;
-  };
-  using Result = std::int64_t;
-  std::int64_t value = 0;
-
-  Result apply(const Op& op) { return value += op.add; }
-};
 
 namespace {
 
@@ -49,7 +39,7 @@ Result<double> project_point(const Skb& machine, std::size_t kernels, RouteKind 
     ReplicaOptions replica;
     replica.protocol = Protocol::one_phase;
     replica.route = route;
-    auto counter = co_await Replicated<ProjectCounter>::create_async(k, {}, replica);
+    auto counter = co_await Replicated<BenchCounter>::create_async(k, {}, replica);
     if (!counter) co_return std::move(counter).error();
     std::vector<double> out;
     for (std::size_t i = 0; i <= kUpdates; ++i) {

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_counter.h"
 #include "mk/channel.h"
 #include "mk/message_codec.h"
 #include "mk/replicated.h"
@@ -29,17 +30,6 @@ struct RpcPing {
     std::uint64_t value;
   };
   std::uint64_t value;
-};
-
-/// The replicated object the failover figure watches: any state machine does. Outside the
-/// anonymous namespace, since mk's task frames that hold it have external linkage.
-struct FailoverCounter {
-  struct Op {
-    std::int64_t add;
-  };
-  using Result = std::int64_t;
-  std::int64_t value = 0;
-  Result apply(const Op& op) { return value += op.add; }
 };
 
 namespace {
@@ -166,7 +156,7 @@ double calls_per_second(System& system, std::uint64_t tasks, std::uint64_t calls
 
 /// On kernel `k`: waits until `victim` has failed, then until `k`'s replica of `watched` has
 /// installed a view without it; the steady clock's reading then, in ns.
-Task<std::int64_t> await_view_without(Kernel& k, Replicated<FailoverCounter> watched,
+Task<std::int64_t> await_view_without(Kernel& k, Replicated<BenchCounter> watched,
                                       KernelId victim) {
   (void)co_await k.until_failed(victim);
   for (;;) {
@@ -193,7 +183,7 @@ double failover_ns(Config config) {
   }
   System& system = **booted;
   const KernelId victim = 2;
-  auto watched = Replicated<FailoverCounter>::create(system, {}, {});
+  auto watched = Replicated<BenchCounter>::create(system, {}, {});
   auto pid = system.pid_of(victim);
   if (!watched || !pid) {
     fmt::print(stderr, "mk-bench rpc: failover: {}\n",
@@ -205,7 +195,7 @@ double failover_ns(Config config) {
   std::thread watcher([&] {
     seen = system.run(
         0,
-        [](Kernel& k, Replicated<FailoverCounter> object, KernelId gone) {
+        [](Kernel& k, Replicated<BenchCounter> object, KernelId gone) {
           return await_view_without(k, std::move(object), gone);
         },
         *watched, victim);
