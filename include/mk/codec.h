@@ -273,7 +273,7 @@ inline void encode_error(const Error& failure, std::vector<std::byte>& out) {
 
 /// The Error encode_error wrote; nullopt for bytes that are not one (an unknown kind).
 inline std::optional<Error> decode_error(std::span<const std::byte> bytes) {
-  if (bytes.empty() || static_cast<int>(bytes[0]) > static_cast<int>(Errc::internal)) {
+  if (bytes.empty() || static_cast<int>(bytes[0]) > static_cast<int>(kLastErrc)) {
     return std::nullopt;
   }
   return error(static_cast<Errc>(bytes[0]),

@@ -29,7 +29,11 @@ enum class Errc {
   unavailable,       ///< A facility this machine does not offer.
   apply_failed,      ///< User code (a state machine's apply, check or keys, a Codec) threw.
   internal,          ///< A broken invariant inside mk: a bug worth reporting.
+  permission_denied,  ///< The caller's capability lacks a right the operation needs.
 };
+
+/// The last Errc: codes travel as numbers, and a receiver refuses one above it.
+inline constexpr Errc kLastErrc = Errc::permission_denied;
 
 /// Short stable name of an error kind, such as "invalid_argument".
 constexpr std::string_view to_string(Errc code) noexcept {
@@ -66,6 +70,8 @@ constexpr std::string_view to_string(Errc code) noexcept {
       return "apply_failed";
     case Errc::internal:
       return "internal";
+    case Errc::permission_denied:
+      return "permission_denied";
   }
   return "unknown";
 }

@@ -151,7 +151,7 @@ inline std::uint8_t status_of(const Error& failure) {
 /// The error a status byte and text stand for; parse_error for an unknown status.
 inline Error error_of(std::uint8_t status, std::span<const std::byte> text) {
   std::string message(reinterpret_cast<const char*>(text.data()), text.size());
-  if (status == 0 || status - 1 > static_cast<int>(Errc::internal)) {
+  if (status == 0 || status - 1 > static_cast<int>(kLastErrc)) {
     return error(Errc::parse_error, "replica message with status " + std::to_string(status));
   }
   return error(static_cast<Errc>(status - 1), std::move(message));

@@ -65,7 +65,7 @@ ControlMessage::~ControlMessage() {
 std::optional<Error> ControlMessage::failure() const {
   if (header.status == 0) return std::nullopt;
   std::string text(reinterpret_cast<const char*>(body.data()), body.size());
-  if (header.status - 1 > static_cast<int>(Errc::internal)) {
+  if (header.status - 1 > static_cast<int>(kLastErrc)) {
     return error(Errc::parse_error,
                  "control message with status " + std::to_string(header.status) + ": " + text);
   }
@@ -106,7 +106,7 @@ Result<ControlHeader> decode_control(std::span<const std::byte> bytes, std::size
     return bad("body of " + std::to_string(header.body) + " bytes in a datagram of " +
                std::to_string(bytes.size()));
   }
-  if (header.status > 1 + static_cast<int>(Errc::internal)) {
+  if (header.status > 1 + static_cast<int>(kLastErrc)) {
     return bad("status " + std::to_string(header.status));
   }
   if (header.fds != fds_for(header.kind) || fd_count != header.fds) {

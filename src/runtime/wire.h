@@ -33,7 +33,7 @@ inline std::uint8_t status_of(Errc code) noexcept {
 
 /// The Errc a nonzero status byte stands for, or nullopt for a value no sender writes.
 inline std::optional<Errc> errc_of(std::uint8_t status) noexcept {
-  if (status == 0 || status > status_of(Errc::internal)) return std::nullopt;
+  if (status == 0 || status > status_of(kLastErrc)) return std::nullopt;
   return static_cast<Errc>(status - 1);
 }
 

@@ -1,0 +1,61 @@
+// mk::CapabilityMemory: the NUMA nodes' memory a CapabilityService hands out as RAM
+// (docs/capabilities.md, "Memory").
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "mk/node_memory.h"
+#include "mk/result.h"
+
+namespace mk {
+
+class Skb;
+
+/// How much memory of one NUMA node a CapabilityMemory holds.
+struct NodeBytes {
+  int node = 0;            ///< OS index of a node of this host.
+  std::size_t bytes = 0;   ///< A non-zero multiple of the page size.
+};
+
+/// One NodeMemory pool per listed NUMA node: the real memory behind a CapabilityService's RAM
+/// capabilities. Every pool is a memfd mapped shared, so a kernel process forked after the
+/// pools were made (System::boot with Isolation::processes) reaches the same bytes. Make it
+/// before System::boot when kernels are processes; in thread isolation any time will do.
+///
+/// The service keeps, on every kernel, which bytes of each pool are allocated (the allocation
+/// is part of the replicated state, so every kernel agrees on it); a pool's own allocator is
+/// not used. A small copyable handle: copies share the pools, which live until the last copy
+/// and the last service using them are gone.
+class CapabilityMemory {
+ public:
+  /// Pools of the listed sizes on the listed nodes, each node once. Errors: invalid_argument
+  /// (no node, a node twice, a bad size), and NodeMemory::create's.
+  static Result<CapabilityMemory> create(std::span<const NodeBytes> nodes);
+  /// `bytes_per_node` (page-rounded) on every NUMA node the Skb knows that this host also has.
+  /// Errors: invalid_argument for 0 bytes, not_found when no such node exists, and
+  /// NodeMemory::create's.
+  static Result<CapabilityMemory> create(const Skb& skb, std::size_t bytes_per_node);
+
+  /// The nodes, in increasing order.
+  std::vector<int> nodes() const;
+  /// The pool of `node`, or nullptr.
+  NodeMemory* pool(int node) const noexcept;
+  /// The number that names these pools in this process and in kernel processes forked after
+  /// they were made.
+  std::uint64_t id() const noexcept;
+  /// The pools named `id`, when this process made them or was forked after they were made;
+  /// not_found otherwise (a kernel process forked earlier).
+  static Result<CapabilityMemory> find(std::uint64_t id);
+
+ private:
+  struct Pools;
+  explicit CapabilityMemory(std::shared_ptr<Pools> pools) noexcept : pools_(std::move(pools)) {}
+
+  std::shared_ptr<Pools> pools_;
+};
+
+}  // namespace mk
