@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "host_costs.h"
+#include "layout.h"
 #include "mk/replicated.h"
 #include "mk/system.h"
 #include "projection.h"
@@ -45,27 +46,6 @@ namespace {
 
 constexpr std::array<Protocol, 3> kProtocols = {Protocol::one_phase, Protocol::two_phase,
                                                 Protocol::ordered};
-
-/// A System of `kernels` kernels: on distinct cores when the machine has enough, otherwise
-/// `kernels` kernels sharing the usable cores round-robin (they then never poll).
-struct Layout {
-  std::size_t kernels = 0;
-  bool shared_cores = false;
-  Config config;
-};
-
-Layout layout_for(const std::vector<CoreId>& usable, std::size_t kernels) {
-  Layout layout;
-  layout.kernels = kernels;
-  layout.shared_cores = kernels > usable.size();
-  for (std::size_t i = 0; i < kernels; ++i)
-    layout.config.cores.push_back(usable[i % usable.size()]);
-  if (layout.shared_cores) {
-    layout.config.kernels_per_core = (kernels + usable.size() - 1) / usable.size();
-    layout.config.poll_budget = std::chrono::nanoseconds::zero();
-  }
-  return layout;
-}
 
 /// Kernel counts to measure: 2, 4, 8, ... up to every usable core, and every usable core; in a
 /// full run on a small machine also 4 and 8 kernels sharing its cores.

@@ -59,7 +59,8 @@ int main(int argc, char** argv) {
 
   app.add_option("--profile", options.profile,
                  "project: a machine profile (bench/profiles/NAME.json, or a path) whose asserted "
-                 "latencies replace this host's measured costs, such as amd-8x4");
+                 "latencies replace this host's measured costs, such as amd-8x4; caps: the "
+                 "machine its revoke projection runs on (default amd-8x4)");
 
   auto* all = app.add_subcommand("all", "every suite, in order");
   for (const auto& suite : mk::bench::suites()) {

@@ -16,6 +16,37 @@ namespace {
 // Updates measured per point after one unmeasured one; virtual time varies only by jitter.
 constexpr std::size_t kUpdates = 9;
 
+/// The median virtual latency of updates proposed one after another by kernel 0 of `kernels`
+/// kernels on `machine`, kept as `replica` says.
+Result<double> project_update(const Skb& machine, std::size_t kernels, const SimCosts& costs,
+                              ReplicaOptions replica) {
+  mk::SimulationOptions options;
+  options.skb = machine;
+  options.kernels = kernels;
+  options.seed = 1;
+  options.costs = costs;
+  auto sim = Simulation::create(std::move(options));
+  if (!sim) return std::move(sim).error();
+  auto samples = (*sim)->run(
+      0, [replica = std::move(replica)](Kernel& k) -> Task<mk::Result<std::vector<double>>> {
+        auto counter = co_await Replicated<BenchCounter>::create_async(k, {}, replica);
+        if (!counter) co_return std::move(counter).error();
+        std::vector<double> out;
+        for (std::size_t i = 0; i <= kUpdates; ++i) {
+          const Instant t0 = k.now();
+          auto applied = co_await counter->propose(k, {1});
+          const Instant t1 = k.now();
+          if (!applied) co_return std::move(applied).error();
+          if (i > 0) out.push_back(std::chrono::duration<double, std::nano>(t1 - t0).count());
+        }
+        co_return out;
+      });
+  (void)(*sim)->shutdown();
+  if (!samples) return std::move(samples).error();
+  if (!*samples) return std::move(*samples).error();
+  return median(**samples);
+}
+
 }  // namespace
 
 std::string route_name(RouteKind route) {
@@ -28,33 +59,19 @@ std::string route_name(RouteKind route) {
 
 Result<double> project_point(const Skb& machine, std::size_t kernels, RouteKind route,
                              const SimCosts& costs) {
-  mk::SimulationOptions options;
-  options.skb = machine;
-  options.kernels = kernels;
-  options.seed = 1;
-  options.costs = costs;
-  auto sim = Simulation::create(std::move(options));
-  if (!sim) return std::move(sim).error();
-  auto samples = (*sim)->run(0, [route](Kernel& k) -> Task<mk::Result<std::vector<double>>> {
-    ReplicaOptions replica;
-    replica.protocol = Protocol::one_phase;
-    replica.route = route;
-    auto counter = co_await Replicated<BenchCounter>::create_async(k, {}, replica);
-    if (!counter) co_return std::move(counter).error();
-    std::vector<double> out;
-    for (std::size_t i = 0; i <= kUpdates; ++i) {
-      const Instant t0 = k.now();
-      auto applied = co_await counter->propose(k, {1});
-      const Instant t1 = k.now();
-      if (!applied) co_return std::move(applied).error();
-      if (i > 0) out.push_back(std::chrono::duration<double, std::nano>(t1 - t0).count());
-    }
-    co_return out;
-  });
-  (void)(*sim)->shutdown();
-  if (!samples) return std::move(samples).error();
-  if (!*samples) return std::move(*samples).error();
-  return median(**samples);
+  ReplicaOptions replica;
+  replica.protocol = Protocol::one_phase;
+  replica.route = route;
+  return project_update(machine, kernels, costs, std::move(replica));
+}
+
+Result<double> project_ordered_point(const Skb& machine, std::size_t kernels, RouteKind route,
+                                     const SimCosts& costs) {
+  ReplicaOptions replica;
+  replica.protocol = Protocol::ordered;
+  replica.route = route;
+  replica.sequencer = static_cast<KernelId>(kernels > 0 ? kernels - 1 : 0);
+  return project_update(machine, kernels, costs, std::move(replica));
 }
 
 }  // namespace mk::bench

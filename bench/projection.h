@@ -26,4 +26,10 @@ std::string route_name(RouteKind route);
 Result<double> project_point(const Skb& machine, std::size_t kernels, RouteKind route,
                              const SimCosts& costs);
 
+/// The same for an ordered update (Protocol::ordered, as the capability service's updates are):
+/// proposed by kernel 0, numbered by kernel `kernels - 1` as sequencer, so that it pays the
+/// trip to the sequencer as it would from most kernels, and complete once kernel 0 applied it.
+Result<double> project_ordered_point(const Skb& machine, std::size_t kernels, RouteKind route,
+                                     const SimCosts& costs);
+
 }  // namespace mk::bench

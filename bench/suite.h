@@ -17,7 +17,8 @@ struct Options {
   /// description); empty: the paper's 32-core AMD machine, "pack:8 numa:1 core:4 pu:1".
   std::string topology;
   /// `project`'s machine profile, a name in bench/profiles or a path (bench/profile.h); it
-  /// replaces `topology` and the host's measured costs. Empty: none.
+  /// replaces `topology` and the host's measured costs. Empty: none. Also the machine `caps`
+  /// projects revoke on (empty there: amd-8x4).
   std::string profile;
   /// The suites this run runs, by name: a suite whose figure's baseline another suite measures
   /// measures it itself when that suite is not among them.

@@ -10,6 +10,7 @@ void run_shm_vs_msg(const Options& options, Report& report);
 void run_agreement(const Options& options, Report& report);
 void run_replica(const Options& options, Report& report);
 void run_project(const Options& options, Report& report);
+void run_caps(const Options& options, Report& report);
 
 std::span<const Suite> suites() {
   static constexpr Suite kSuites[] = {
@@ -27,6 +28,8 @@ std::span<const Suite> suites() {
        run_replica},
       {"project", "simulated one-phase update latency against core count on --topology",
        run_project},
+      {"caps", "capability copy, transfer, retype, revoke beside one table under a mutex",
+       run_caps},
   };
   return kSuites;
 }

@@ -19,7 +19,7 @@ TEST(BenchArguments, AnUnknownSuiteIsNamedWithTheSuites) {
   const test::ToolRun result = bench("chanel --quick");
   EXPECT_EQ(result.status, 2);
   EXPECT_NE(result.err.find("unknown suite or argument 'chanel'"), std::string::npos) << result.err;
-  for (const char* suite : {"all", "channel", "rpc", "idle", "project"})
+  for (const char* suite : {"all", "channel", "rpc", "idle", "project", "caps"})
     EXPECT_NE(result.err.find(suite), std::string::npos) << suite << ": " << result.err;
 }
 
