@@ -11,6 +11,7 @@
 #include <cstring>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -70,6 +71,13 @@ struct Figures {
   Figure copy, transfer, retype;
   std::vector<Figure> revoke;  ///< [n - 1]: the capability had copies on n kernels.
 };
+
+/// Marks every figure failed: what measures them could not be set up.
+void fail_all(Figures& figures) {
+  figures.copy.failed = figures.transfer.failed = figures.retype.failed = true;
+  for (Figure& figure : figures.revoke)
+    figure.failed = true;
+}
 
 /// Rounds of each measurement: one unmeasured tenth more first, to warm caches and rings.
 struct Rounds {
@@ -220,9 +228,7 @@ void measure_service(const Layout& layout, const CapabilityMemory& memory, int n
   if (!booted) {
     fmt::print(stderr, "mk-bench caps: {} kernels: {}\n", layout.kernels,
                booted.error().describe());
-    figures.copy.failed = figures.transfer.failed = figures.retype.failed = true;
-    for (Figure& figure : figures.revoke)
-      figure.failed = true;
+    fail_all(figures);
     return;
   }
   System& system = **booted;
@@ -252,9 +258,7 @@ void measure_service(const Layout& layout, const CapabilityMemory& memory, int n
   if (!carved) {
     fmt::print(stderr, "mk-bench caps: the service on {} kernels: {}\n", layout.kernels,
                carved.error().describe());
-    figures.copy.failed = figures.transfer.failed = figures.retype.failed = true;
-    for (Figure& figure : figures.revoke)
-      figure.failed = true;
+    fail_all(figures);
     return;
   }
 
@@ -320,7 +324,7 @@ class LockedTable {
   }
 
   /// Retype as a shared-memory kernel does it: the table's update under the lock, then the new
-  /// Frame's memory zeroed (the service zeroes it too). Its slot.
+  /// Frame's memory zeroed, as the service's proposer zeroes it. Its slot.
   mk::Result<CapSlot> retype(const CapOp& op) {
     CapMemory bytes;
     CapSlot slot = 0;
@@ -332,6 +336,11 @@ class LockedTable {
       auto frame = table_.frame(op.kernel, slot, CapRights::write);
       if (!frame) return std::move(frame).error();
       bytes = *frame;
+    }
+    if (bytes.offset > memory_.size() || bytes.size > memory_.size() - bytes.offset) {
+      return error(Errc::internal, fmt::format("retype's frame at {} + {} lies outside the {} "
+                                               "bytes of the pool",
+                                               bytes.offset, bytes.size, memory_.size()));
     }
     std::memset(memory_.data() + bytes.offset, 0, bytes.size);
     return slot;
@@ -404,9 +413,7 @@ class BaselineDriver {
     auto carved = page ? allocate(kRetypePages) : page;
     if (!carved) {
       fmt::print(stderr, "mk-bench caps: baseline: {}\n", carved.error().describe());
-      figures.copy.failed = figures.transfer.failed = figures.retype.failed = true;
-      for (Figure& figure : figures.revoke)
-        figure.failed = true;
+      fail_all(figures);
       return;
     }
     const std::size_t single = rounds.single + rounds.single / 10;
@@ -531,20 +538,9 @@ class BaselineDriver {
 };
 
 /// One repetition of the baseline: a thread pinned to each kernel's core; thread 0 measures.
-void measure_baseline(const Layout& layout, int node, const Rounds& rounds, Figures& figures) {
-  const std::size_t pool_bytes = kPoolPages * NodeMemory::page_size();
-  auto pool = NodeMemory::create(node, pool_bytes);
-  auto region = pool ? pool->allocate(pool_bytes, NodeMemory::page_size())
-                     : mk::Result<NodeMemory::Region>(pool.error());
-  auto memory = region ? pool->bytes(*region) : mk::Result<std::span<std::byte>>(region.error());
-  if (!memory) {
-    fmt::print(stderr, "mk-bench caps: baseline memory: {}\n", memory.error().describe());
-    figures.copy.failed = figures.transfer.failed = figures.retype.failed = true;
-    for (Figure& figure : figures.revoke)
-      figure.failed = true;
-    return;
-  }
-  LockedTable table(node, pool_bytes, *memory);
+void measure_baseline(const Layout& layout, const CapabilityMemory& memory, int node,
+                      const Rounds& rounds, Figures& figures) {
+  LockedTable table(node, kPoolPages * NodeMemory::page_size(), memory.bytes(node));
   std::vector<Mailbox> boxes(layout.kernels);
   const std::size_t spins = layout.shared_cores ? 0 : kSpinsBeforeYield;
   run_pinned(layout.config.cores, [&](std::size_t i) {
@@ -621,9 +617,12 @@ void run_caps(const Options& options, Report& report) {
     return;
   }
   const NodeBytes pool{*node, kPoolPages * NodeMemory::page_size()};
+  // Each side its own pools: the baseline zeroes a retyped Frame's page as the service does.
   auto memory = CapabilityMemory::create(std::span(&pool, 1));
-  if (!memory) {
-    fmt::print(stderr, "mk-bench caps: {}\n", memory.error().describe());
+  auto baseline_memory = CapabilityMemory::create(std::span(&pool, 1));
+  if (!memory || !baseline_memory) {
+    fmt::print(stderr, "mk-bench caps: {}\n",
+               (!memory ? memory.error() : baseline_memory.error()).describe());
     return;
   }
   fmt::print(stderr,
@@ -641,10 +640,10 @@ void run_caps(const Options& options, Report& report) {
   Rounds rounds;
   rounds.single = options.quick ? 1'000 : 10'000;
   rounds.revoke = options.quick ? 200 : 2'000;
-  // Kernels that share cores sleep, and every update then costs wakeups.
+  // Kernels that share cores sleep, and every update then costs wakeups (tens of us).
   if (layout.shared_cores) {
-    rounds.single /= 50;
-    rounds.revoke /= 20;
+    rounds.single /= 10;
+    rounds.revoke /= 4;
   }
   const std::size_t repetitions = options.quick ? 2 : 5;
   Figures service, locked;
@@ -653,7 +652,7 @@ void run_caps(const Options& options, Report& report) {
   // Repetitions interleave the two sides, so that noise from the rest of the machine hits both
   // alike; the baseline runs with no kernel running, so the two never share a core.
   for (std::size_t r = 0; r < repetitions; ++r) {
-    measure_baseline(layout, *node, rounds, locked);
+    measure_baseline(layout, *baseline_memory, *node, rounds, locked);
     measure_service(layout, *memory, *node, rounds, service);
   }
   add_pair(report, "caps.copy.", service.copy, locked.copy);
