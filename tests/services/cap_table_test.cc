@@ -95,7 +95,8 @@ TEST(CapTable, RandomUpdatesKeepEveryInvariantAndFreeMemoryOnce) {
 TEST(CapTable, BytesRoundTripAndRebuildTheDerivedState) {
   std::mt19937_64 random(42);
   CapTable t = table();
-  for (int step = 0; step < 400; ++step) (void)t.apply(random_op(random, 4));
+  for (int step = 0; step < 400; ++step)
+    (void)t.apply(random_op(random, 4));
   ASSERT_TRUE(t.verify().ok());
   std::vector<std::byte> bytes;
   t.encode(bytes);
@@ -108,7 +109,8 @@ TEST(CapTable, BytesRoundTripAndRebuildTheDerivedState) {
 TEST(CapTable, DecodeRefusesEveryTruncationAndCorruption) {
   std::mt19937_64 random(3);
   CapTable t = table();
-  for (int step = 0; step < 200; ++step) (void)t.apply(random_op(random, 4));
+  for (int step = 0; step < 200; ++step)
+    (void)t.apply(random_op(random, 4));
   std::vector<std::byte> bytes;
   t.encode(bytes);
   for (std::size_t length = 0; length < bytes.size(); ++length) {
