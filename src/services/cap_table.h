@@ -48,6 +48,7 @@ struct CapOp {
   std::uint16_t message_type = 0;
   std::uint16_t reserved2 = 0;
   std::uint32_t count = 0;
+  std::uint32_t reserved3 = 0;  // no padding: every byte that travels is a field
   std::uint64_t offset = 0;
   std::uint64_t bytes = 0;
   std::uint64_t transfer = 0;

@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "mk/capability_service.h"
@@ -462,6 +463,74 @@ TEST_P(Capabilities, AFullCSpaceRefusesAndLosesNothing) {
   EXPECT_EQ(*codes, (std::vector<std::int64_t>{kSucceeded, code_of(Errc::full), code_of(Errc::full),
                                                static_cast<std::int64_t>(kPoolBytes - kPage),
                                                code_of(Errc::not_found)}));
+}
+
+TEST_P(Capabilities, AKernelFailingDuringARevokeNeitherHangsItNorKeepsWhatItRemoved) {
+  auto f = start(config(4));
+  ASSERT_TRUE(f.caps);
+  auto ram = f.system->run(
+      0,
+      [](Kernel& k, CapabilityService caps) -> Task<std::int64_t> {
+        auto slot = co_await caps.allocate(k, kPage, 0);
+        co_return slot ? static_cast<std::int64_t>(*slot) : code_of(slot);
+      },
+      *f.caps);
+  ASSERT_TRUE(ram.ok());
+  ASSERT_GE(*ram, 0);
+  const auto root = static_cast<CapSlot>(*ram);
+  std::vector<CapSlot> held(4);
+  for (mk::KernelId to = 1; to < 4; ++to) {
+    auto grant = f.system->run(
+        0,
+        [](Kernel& k, CapabilityService caps, CapSlot slot, mk::KernelId dest)
+            -> Task<mk::Result<CapGrant>> { co_return co_await caps.transfer(k, slot, dest); },
+        *f.caps, root, to);
+    ASSERT_TRUE(grant.ok() && grant->ok());
+    auto slot = f.system->run(
+        to,
+        [](Kernel& k, CapabilityService caps, CapGrant g) -> Task<std::int64_t> {
+          auto accepted = co_await caps.accept(k, g);
+          co_return accepted ? static_cast<std::int64_t>(*accepted) : code_of(accepted);
+        },
+        *f.caps, **grant);
+    ASSERT_TRUE(slot.ok());
+    ASSERT_GE(*slot, 0);
+    held[to] = static_cast<CapSlot>(*slot);
+  }
+  // The revoke races with kernel 3's failure: it may commit before the view change or in the
+  // new view, but it completes, and it removes the survivors' copies either way.
+  mk::Result<std::int64_t> revoked = mk::error(Errc::internal, "not run");
+  std::thread revoker([&] {
+    revoked = f.system->run(
+        0,
+        [](Kernel& k, CapabilityService caps, CapSlot slot) -> Task<std::int64_t> {
+          auto count = co_await caps.revoke(k, slot);
+          co_return count ? static_cast<std::int64_t>(*count) : code_of(count);
+        },
+        *f.caps, root);
+  });
+  EXPECT_TRUE(f.system->declare_failed(3).ok());
+  revoker.join();
+  ASSERT_TRUE(revoked.ok()) << revoked.error().describe();
+  EXPECT_EQ(*revoked, 3) << "kernel 3's copy is in the table too, and goes with the rest";
+  for (mk::KernelId on = 1; on < 3; ++on) {
+    auto code = f.system->run(
+        on,
+        [](Kernel& k, CapabilityService caps, CapSlot slot) -> Task<std::int64_t> {
+          co_return code_of(co_await caps.identify(k, slot));
+        },
+        *f.caps, held[on]);
+    ASSERT_TRUE(code.ok());
+    EXPECT_EQ(*code, code_of(Errc::not_found)) << "kernel " << on;
+  }
+  auto after = f.system->run(
+      2,
+      [](Kernel& k, CapabilityService caps) -> Task<std::int64_t> {
+        co_return code_of(co_await caps.allocate(k, kPage, 0));
+      },
+      *f.caps);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(*after, kSucceeded) << "the survivors go on";
 }
 
 INSTANTIATE_TEST_SUITE_P(Isolations, Capabilities, mk::test::kBothIsolations,
