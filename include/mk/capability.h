@@ -2,6 +2,7 @@
 // (docs/capabilities.md).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -12,9 +13,9 @@ namespace mk {
 
 /// The kind of object a capability refers to.
 enum class CapType : std::uint8_t {
-  ram = 1,       ///< Untyped memory of one NUMA node; retype makes the other memory types of it.
-  frame = 2,     ///< Memory whose bytes can be read, written and mapped.
-  cnode = 3,     ///< A table of slots: attached to a kernel's CSpace, it adds room for capabilities.
+  ram = 1,    ///< Untyped memory of one NUMA node; retype makes the other memory types of it.
+  frame = 2,  ///< Memory whose bytes can be read, written and mapped.
+  cnode = 3,  ///< A table of slots: attached to a kernel's CSpace, it adds room for capabilities.
   endpoint = 4,  ///< The right to send one message type to one kernel.
 };
 
@@ -51,16 +52,29 @@ constexpr bool has_rights(CapRights held, CapRights wanted) noexcept {
 /// another capability, as a file descriptor may.
 using CapSlot = std::uint32_t;
 
+/// The most slots of one CNode (a root CNode or one made by retype).
+inline constexpr std::uint32_t kMaxCNodeSlots = 1u << 16;
+/// The most objects one retype makes.
+inline constexpr std::uint32_t kMaxRetypeCount = 256;
+/// Bytes of memory a CNode needs per slot (retype's object size is slots times this).
+inline constexpr std::size_t kCNodeSlotBytes = 64;
+
+/// The most transfers waiting for one kernel's accept.
+inline constexpr std::size_t kMaxPendingGrants = 1024;
+
 /// What identify reports about a capability.
 struct CapInfo {
-  CapType type = CapType::ram;          ///< Its type.
-  CapRights rights = CapRights::none;   ///< Its rights.
-  std::uint64_t object = 0;             ///< The object it refers to; copies share it.
-  std::uint64_t size = 0;               ///< Bytes of memory (RAM, Frame, CNode); 0 for Endpoint.
-  int node = -1;                        ///< NUMA node of the memory (OS index); -1 for Endpoint.
-  std::uint32_t slots = 0;              ///< CNode: slots it holds; 0 otherwise.
-  KernelId endpoint_kernel = 0;         ///< Endpoint: the kernel it sends to.
-  MessageType endpoint_type = 0;        ///< Endpoint: the message type it may send.
+  CapType type = CapType::ram;         ///< Its type.
+  CapRights rights = CapRights::none;  ///< Its rights.
+  std::uint64_t object = 0;            ///< The object it refers to; copies share it.
+  std::uint64_t size = 0;              ///< Bytes of memory (RAM, Frame, CNode); 0 for Endpoint.
+  /// Where the memory starts in its node's pool and in that pool's memfd
+  /// (CapabilityMemory::pool(node)->fd()), for another process's mmap; 0 for Endpoint.
+  std::uint64_t offset = 0;
+  int node = -1;                  ///< NUMA node of the memory (OS index); -1 for Endpoint.
+  std::uint32_t slots = 0;        ///< CNode: slots it holds; 0 otherwise.
+  KernelId endpoint_kernel = 0;   ///< Endpoint: the kernel it sends to.
+  MessageType endpoint_type = 0;  ///< Endpoint: the message type it may send.
 
   /// Equal when every field is.
   friend bool operator==(const CapInfo&, const CapInfo&) = default;

@@ -17,8 +17,8 @@ class Skb;
 
 /// How much memory of one NUMA node a CapabilityMemory holds.
 struct NodeBytes {
-  int node = 0;            ///< OS index of a node of this host.
-  std::size_t bytes = 0;   ///< A non-zero multiple of the page size.
+  int node = 0;           ///< OS index of a node of this host.
+  std::size_t bytes = 0;  ///< A non-zero multiple of the page size.
 };
 
 /// One NodeMemory pool per listed NUMA node: the real memory behind a CapabilityService's RAM
@@ -44,6 +44,9 @@ class CapabilityMemory {
   std::vector<int> nodes() const;
   /// The pool of `node`, or nullptr.
   NodeMemory* pool(int node) const noexcept;
+  /// The bytes of `node`'s pool as mapped in this process (CapInfo::offset indexes them), or
+  /// an empty span without a pool for the node.
+  std::span<std::byte> bytes(int node) const noexcept;
   /// The number that names these pools in this process and in kernel processes forked after
   /// they were made.
   std::uint64_t id() const noexcept;
@@ -51,8 +54,11 @@ class CapabilityMemory {
   /// not_found otherwise (a kernel process forked earlier).
   static Result<CapabilityMemory> find(std::uint64_t id);
 
- private:
+  /// The pools and their number (internal: public so that the implementation's helpers can
+  /// name it).
   struct Pools;
+
+ private:
   explicit CapabilityMemory(std::shared_ptr<Pools> pools) noexcept : pools_(std::move(pools)) {}
 
   std::shared_ptr<Pools> pools_;

@@ -36,13 +36,6 @@ struct CapabilityOptions {
   std::uint32_t cspace_slots = 1024;
 };
 
-/// The most slots of one CNode (a root CNode or one made by retype).
-inline constexpr std::uint32_t kMaxCNodeSlots = 1u << 16;
-/// The most objects one retype makes.
-inline constexpr std::uint32_t kMaxRetypeCount = 256;
-/// Bytes of memory a CNode needs per slot (retype's object size is slots times this).
-inline constexpr std::size_t kCNodeSlotBytes = 64;
-
 /// A capability service: every member kernel has a CSpace (its root CNode, plus the CNodes it
 /// attaches) whose slots hold capabilities, and a replica of the table that records every
 /// capability, its place in the derivation tree and the memory it covers. Updates (allocate,
@@ -166,9 +159,6 @@ class CapabilityService {
 
   std::shared_ptr<const detail::CapabilityObject> object_;
 };
-
-/// The most transfers waiting for one kernel's accept.
-inline constexpr std::size_t kMaxPendingGrants = 1024;
 
 /// CapabilityOptions in messages (create in a kernel process).
 template <>

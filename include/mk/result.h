@@ -13,22 +13,22 @@ namespace mk {
 
 /// The kind of an error; callers branch on this, people read Error::message.
 enum class Errc {
-  invalid_argument,  ///< API misuse or a bad config value; the message names the field.
-  not_found,         ///< A named thing (core, kernel, file, handler, name) does not exist.
-  already_exists,    ///< A unique thing was created twice.
-  full,              ///< No room now; retrying later may succeed.
-  too_large,         ///< A payload or value is over its documented maximum.
-  closed,            ///< The other end went away.
-  shutting_down,     ///< The system is stopping; the operation will not complete.
-  no_handler,        ///< A message type has no registered handler on the receiving kernel.
-  handler_failed,    ///< A handler threw or returned an error; the message carries its text.
-  timed_out,         ///< A deadline passed first.
-  conflict,          ///< Agreement aborted the operation because of a conflicting one.
-  parse_error,       ///< Malformed input: a file, a message, a description.
-  io_error,          ///< The operating system refused; the message carries errno's text.
-  unavailable,       ///< A facility this machine does not offer.
-  apply_failed,      ///< User code (a state machine's apply, check or keys, a Codec) threw.
-  internal,          ///< A broken invariant inside mk: a bug worth reporting.
+  invalid_argument,   ///< API misuse or a bad config value; the message names the field.
+  not_found,          ///< A named thing (core, kernel, file, handler, name) does not exist.
+  already_exists,     ///< A unique thing was created twice.
+  full,               ///< No room now; retrying later may succeed.
+  too_large,          ///< A payload or value is over its documented maximum.
+  closed,             ///< The other end went away.
+  shutting_down,      ///< The system is stopping; the operation will not complete.
+  no_handler,         ///< A message type has no registered handler on the receiving kernel.
+  handler_failed,     ///< A handler threw or returned an error; the message carries its text.
+  timed_out,          ///< A deadline passed first.
+  conflict,           ///< Agreement aborted the operation because of a conflicting one.
+  parse_error,        ///< Malformed input: a file, a message, a description.
+  io_error,           ///< The operating system refused; the message carries errno's text.
+  unavailable,        ///< A facility this machine does not offer.
+  apply_failed,       ///< User code (a state machine's apply, check or keys, a Codec) threw.
+  internal,           ///< A broken invariant inside mk: a bug worth reporting.
   permission_denied,  ///< The caller's capability lacks a right the operation needs.
 };
 

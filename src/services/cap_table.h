@@ -25,15 +25,15 @@ namespace mk::services {
 struct CapOp {
   /// What the update does.
   enum class Kind : std::uint8_t {
-    allocate = 1,   ///< node, bytes: a RAM capability from node's pool.
-    retype,         ///< slot (RAM), type, offset, bytes (each object), count.
-    copy,           ///< slot.
-    mint,           ///< slot, rights.
-    transfer,       ///< slot, to, rights, secret: a pending transfer to `to`.
-    accept,         ///< transfer, secret, from: the pending transfer into kernel's CSpace.
-    remove,         ///< slot.
-    revoke,         ///< slot.
-    attach,         ///< slot (CNode).
+    allocate = 1,  ///< node, bytes: a RAM capability from node's pool.
+    retype,        ///< slot (RAM), type, offset, bytes (each object), count.
+    copy,          ///< slot.
+    mint,          ///< slot, rights.
+    transfer,      ///< slot, to, rights, secret: a pending transfer to `to`.
+    accept,  ///< transfer, secret, to (the sender): the pending transfer into kernel's CSpace.
+    remove,  ///< slot.
+    revoke,  ///< slot.
+    attach,  ///< slot (CNode).
     make_endpoint,  ///< message_type.
   };
 
@@ -48,6 +48,7 @@ struct CapOp {
   std::uint16_t message_type = 0;
   std::uint16_t reserved2 = 0;
   std::uint32_t count = 0;
+  std::uint32_t reserved3 = 0;  // no padding: every byte that travels is a field
   std::uint64_t offset = 0;
   std::uint64_t bytes = 0;
   std::uint64_t transfer = 0;
@@ -59,7 +60,8 @@ static_assert(std::is_trivially_copyable_v<CapOp> && sizeof(CapOp) == 64,
 
 /// What applying an update returns to its proposer on success.
 struct CapOutcome {
-  std::vector<CapSlot> slots;  ///< New slots (allocate, retype, copy, mint, accept, attach's first).
+  std::vector<CapSlot>
+      slots;  ///< New slots (allocate, retype, copy, mint, accept, attach's first).
   std::uint64_t transfer = 0;  ///< transfer: the pending transfer's number.
   std::size_t removed = 0;     ///< remove, revoke: capabilities removed.
   /// Memory that became free and was not before (node, offset, size), in the order freed.
@@ -68,9 +70,9 @@ struct CapOutcome {
 
 /// A memory object's bytes in its pool.
 struct CapMemory {
-  int node = 0;             ///< The pool's node.
-  std::uint64_t offset = 0; ///< Offset in the pool.
-  std::uint64_t size = 0;   ///< Length.
+  int node = 0;              ///< The pool's node.
+  std::uint64_t offset = 0;  ///< Offset in the pool.
+  std::uint64_t size = 0;    ///< Length.
 };
 
 /// The table. Every operation's semantics and errors are CapabilityService's
@@ -82,9 +84,12 @@ class CapTable {
   using Result = mk::Result<CapOutcome>;
 
   /// A table with no capability, pools of the given (node, bytes) all free, root CNodes of
-  /// `cspace_slots`, memory managed in `page`-byte units.
+  /// `cspace_slots`, memory managed in `page`-byte units. `memory` is the CapabilityMemory
+  /// whose bytes the proposer's replica zeroes when allocate or retype hands them out; 0 for
+  /// a table without real memory (zeroes nothing).
   CapTable(std::uint64_t instance, std::uint32_t cspace_slots,
-           std::vector<std::pair<int, std::uint64_t>> pools, std::uint64_t page);
+           std::vector<std::pair<int, std::uint64_t>> pools, std::uint64_t page,
+           std::uint64_t memory = 0);
 
   /// invalid_argument for an update whose fields are out of range for its kind (bytes from
   /// another kernel are checked, not trusted).
@@ -189,7 +194,9 @@ class CapTable {
   void drop_object(std::uint64_t object, CapOutcome& outcome);
   void free_memory(int node, std::uint64_t offset, std::uint64_t size, CapOutcome& outcome);
   mk::Result<std::uint64_t> take_memory(int node, std::uint64_t bytes);
-  void rebuild();
+  void zero(const Op& op, int node, std::uint64_t offset, std::uint64_t size) const;
+  mk::Result<void> rebuild();
+  mk::Result<void> trees_are_acyclic() const;
 
   Result allocate(const Op& op);
   Result retype(const Op& op);
@@ -204,6 +211,7 @@ class CapTable {
   std::uint64_t instance_ = 0;
   std::uint32_t cspace_slots_ = 0;
   std::uint64_t page_ = 0;
+  std::uint64_t memory_ = 0;
   std::uint64_t next_id_ = 1;  // objects, capabilities and transfers share one numbering
   std::uint64_t frees_ = 0;
   std::map<int, Pool> pools_;

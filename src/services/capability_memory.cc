@@ -1,0 +1,150 @@
+// CapabilityMemory: one NodeMemory pool per node, found again by number in kernel processes.
+#include "mk/capability_memory.h"
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "mk/skb.h"
+
+namespace mk {
+
+struct CapabilityMemory::Pools {
+  struct Node {
+    int node = 0;
+    NodeMemory pool;
+    std::span<std::byte> bytes;  // the whole pool, one region of its allocator
+  };
+  std::uint64_t id = 0;
+  std::vector<Node> nodes;  // by increasing node
+};
+
+namespace {
+
+/// The pools made in this process (or in the process it was forked from), by number. Weak:
+/// the handles own the pools.
+struct Registry {
+  std::mutex mutex;
+  std::map<std::uint64_t, std::weak_ptr<CapabilityMemory::Pools>> pools;
+  std::uint64_t next = 1;
+};
+
+Registry& registry() {
+  static Registry instance;
+  return instance;
+}
+
+}  // namespace
+
+namespace {
+
+/// Adds a pool of `bytes` on `node`, whose allocator hands all of it to the service's table
+/// (which decides, on every kernel alike, which bytes are whose).
+Result<void> add_pool(CapabilityMemory::Pools& pools, int node, std::size_t bytes) {
+  auto pool = NodeMemory::create(node, bytes);
+  if (!pool) return std::move(pool).error();
+  auto whole = pool->allocate(pool->size(), NodeMemory::page_size());
+  if (!whole) return std::move(whole).error();
+  auto mapped = pool->bytes(*whole);
+  if (!mapped) return std::move(mapped).error();
+  pools.nodes.push_back(CapabilityMemory::Pools::Node{node, std::move(*pool), *mapped});
+  return {};
+}
+
+CapabilityMemory::Pools* registered(std::shared_ptr<CapabilityMemory::Pools>& pools) {
+  Registry& all = registry();
+  std::lock_guard lock(all.mutex);
+  pools->id = all.next++;
+  all.pools[pools->id] = pools;
+  return pools.get();
+}
+
+}  // namespace
+
+Result<CapabilityMemory> CapabilityMemory::create(std::span<const NodeBytes> nodes) {
+  if (nodes.empty()) return error(Errc::invalid_argument, "capability memory: no node given");
+  std::vector<NodeBytes> sorted(nodes.begin(), nodes.end());
+  std::sort(sorted.begin(), sorted.end(),
+            [](const NodeBytes& a, const NodeBytes& b) { return a.node < b.node; });
+  auto pools = std::make_shared<Pools>();
+  for (std::size_t i = 0; i < sorted.size(); ++i) {
+    if (sorted[i].node < 0) {
+      return error(Errc::invalid_argument,
+                   "capability memory: node " + std::to_string(sorted[i].node) + " is not a node");
+    }
+    if (i > 0 && sorted[i].node == sorted[i - 1].node) {
+      return error(Errc::invalid_argument,
+                   "capability memory: node " + std::to_string(sorted[i].node) + " given twice");
+    }
+    if (auto added = add_pool(*pools, sorted[i].node, sorted[i].bytes); !added) {
+      return std::move(added).error();
+    }
+  }
+  registered(pools);
+  return CapabilityMemory(std::move(pools));
+}
+
+Result<CapabilityMemory> CapabilityMemory::create(const Skb& skb, std::size_t bytes_per_node) {
+  if (bytes_per_node == 0) {
+    return error(Errc::invalid_argument, "capability memory: 0 bytes per node");
+  }
+  const std::size_t page = NodeMemory::page_size();
+  const std::size_t bytes = (bytes_per_node + page - 1) / page * page;
+  std::vector<int> nodes;
+  for (const NumaNodeInfo& node : skb.numa_nodes())
+    nodes.push_back(node.os_index);
+  std::sort(nodes.begin(), nodes.end());
+  auto pools = std::make_shared<Pools>();
+  for (int node : nodes) {
+    auto added = add_pool(*pools, node, bytes);
+    // The Skb may describe another machine: its nodes this host lacks are skipped.
+    if (!added && added.error().code != Errc::not_found) return std::move(added).error();
+  }
+  if (pools->nodes.empty()) {
+    return error(Errc::not_found, "capability memory: no NUMA node of the SKB exists on this host");
+  }
+  registered(pools);
+  return CapabilityMemory(std::move(pools));
+}
+
+std::vector<int> CapabilityMemory::nodes() const {
+  std::vector<int> out;
+  for (const auto& node : pools_->nodes)
+    out.push_back(node.node);
+  return out;
+}
+
+NodeMemory* CapabilityMemory::pool(int node) const noexcept {
+  for (auto& each : pools_->nodes) {
+    if (each.node == node) return &each.pool;
+  }
+  return nullptr;
+}
+
+std::span<std::byte> CapabilityMemory::bytes(int node) const noexcept {
+  for (const auto& each : pools_->nodes) {
+    if (each.node == node) return each.bytes;
+  }
+  return {};
+}
+
+std::uint64_t CapabilityMemory::id() const noexcept {
+  return pools_->id;
+}
+
+Result<CapabilityMemory> CapabilityMemory::find(std::uint64_t id) {
+  Registry& all = registry();
+  std::lock_guard lock(all.mutex);
+  auto found = all.pools.find(id);
+  if (found != all.pools.end()) {
+    if (auto pools = found->second.lock()) return CapabilityMemory(std::move(pools));
+  }
+  return error(Errc::not_found,
+               "capability memory " + std::to_string(id) +
+                   " is not in this process: make it before System::boot when kernels are "
+                   "processes, and keep a handle to it");
+}
+
+}  // namespace mk
