@@ -439,8 +439,12 @@ Task<ClientLog> run_client(Kernel& k, Shared* shared, std::vector<KernelId> peer
       in.kind = Kind::remove;
     } else if (dice < 78) {
       in.kind = Kind::revoke;
+      // Kernel 0's revoke of the shared RAM empties every client's copy at once: what each
+      // identifies next must show it.
+      if (rng() % 2 == 0) in.slot = ram;
     } else {
       in.kind = Kind::identify;
+      if (rng() % 2 == 0) in.slot = ram;
     }
     Op op = co_await perform(k, *shared, in, k.id(), log.unexpected);
     if (op.output && !op.output->error) {
@@ -730,8 +734,11 @@ TEST(CapabilityLinearizability, SimulatedHistoriesAreLinearizableOverManySeeds) 
   base.kernels = 5;
   base.costs.jitter = 500ns;  // reorders deliveries between different pairs of kernels
   base.faults.end = 200us;
-  base.faults.stalls = 4;
-  base.faults.delays = 4;
+  // Long stalls and delays: a replica lags behind the others, so that a stale read would show.
+  base.faults.stalls = 6;
+  base.faults.max_stall = 50us;
+  base.faults.delays = 16;
+  base.faults.max_delay = 50us;
   mk::SeedOptions seeds;
   seeds.seeds = mk::test::scaled(300);
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();

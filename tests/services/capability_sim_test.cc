@@ -127,13 +127,17 @@ struct Client {
   /// changed is unknown.
   bool uncertain = false;
   bool busy = false;  ///< An operation of its is under way.
+  /// Records a revoke that returned removed: the client identifies each before its next
+  /// operation, while the other kernels still work (property 1 as the holder sees it).
+  std::vector<std::size_t> probes;
   bool done = false;  ///< Its client finished the current round.
 };
 
 /// Counts over all seeds, so that the test can show it exercised what it checks.
 struct Stats {
   std::size_t revokes = 0;
-  std::size_t unreachable_checked = 0;  ///< Derived capabilities found gone after a revoke.
+  std::size_t unreachable_checked = 0;  ///< Derived capabilities found gone, at rest.
+  std::size_t probes = 0;               ///< And by their holders while the kernels ran.
   std::size_t late_accepts_refused = 0;
   std::size_t double_accepts_refused = 0;
   std::size_t forged_grants_refused = 0;
@@ -160,6 +164,8 @@ struct World {
   std::vector<Record> records;
   std::vector<Grant> grants;
   std::vector<Revoke> revokes;
+  /// The record last made in each slot: an older record there was emptied before it was reused.
+  std::map<std::pair<KernelId, CapSlot>, std::size_t> newest;
   std::map<KernelId, Client> clients;
   std::uint64_t stamp = 0;
   std::size_t allocations = 0;          ///< allocate calls that succeeded.
@@ -230,6 +236,7 @@ std::size_t add_record(World& w, Record record) {
   if (record.parent != kNone && w.records[record.parent].tainted) record.tainted = true;
   w.records.push_back(record);
   client.slots[record.slot] = w.records.size() - 1;
+  w.newest[{record.kernel, record.slot}] = w.records.size() - 1;
   return w.records.size() - 1;
 }
 
@@ -572,7 +579,34 @@ Task<void> do_revoke(Kernel& k, World& w, std::mt19937_64& rng) {
     co_return;
   }
   ++w.stats->revokes;
-  if (trusted) w.revokes.push_back(Revoke{index, invoked, returned});
+  if (!trusted) co_return;
+  w.revokes.push_back(Revoke{index, invoked, returned});
+  for (std::size_t r = 0; r < w.records.size(); ++r) {
+    if (doomed(w, r, w.revokes.back())) w.clients[w.records[r].kernel].probes.push_back(r);
+  }
+}
+
+/// Identifies what revokes that returned removed from k's CSpace: gone, unless k has put
+/// something else in the slot since.
+Task<void> probe(Kernel& k, World& w) {
+  auto probes = std::move(w.clients[k.id()].probes);
+  w.clients[k.id()].probes.clear();
+  for (std::size_t r : probes) {
+    const CapSlot slot = w.records[r].slot;
+    if (w.newest[{k.id(), slot}] != r || w.clients[k.id()].uncertain) continue;
+    const auto start = k.now();
+    auto info = co_await w.caps.identify(k, slot);
+    returned_in_time(w, k, start, "identify of revoked " + where(k.id(), slot));
+    if (info) {
+      w.fail("identify on k" + std::to_string(k.id()) + " finds " + where(k.id(), slot) +
+             " (object " + std::to_string(info->object) + ") after a revoke of an ancestor " +
+             "returned");
+    } else if (gone(info.error(), slot)) {
+      ++w.stats->probes;
+    } else {
+      expected(w, k, info.error(), {}, "identify of revoked " + where(k.id(), slot), false);
+    }
+  }
 }
 
 Task<void> do_identify(Kernel& k, World& w, std::mt19937_64& rng) {
@@ -650,6 +684,7 @@ Task<void> client(Kernel& k, std::shared_ptr<World> w, std::size_t round) {
   std::mt19937_64 rng(w->seed * 1'000'003 + k.id() * 101 + round);
   for (std::size_t n = 0; n < kOpsPerRound && !w->violation; ++n) {
     w->clients[k.id()].busy = true;
+    co_await probe(k, *w);
     co_await one_op(k, *w, rng);
     w->clients[k.id()].busy = false;
     if (rng() % 3 == 0) co_await k.yield();
@@ -704,14 +739,10 @@ std::vector<KernelId> live(mk::Simulation& sim, const World& w) {
 /// holders and in every live replica, and none of their grants was accepted after it.
 mk::Result<void> check_revokes(mk::Simulation& sim, World& w,
                                const std::map<KernelId, CapTable>& tables) {
-  // The record last made in each slot: an older record there was emptied before it was reused.
-  std::map<std::pair<KernelId, CapSlot>, std::size_t> newest;
-  for (std::size_t i = 0; i < w.records.size(); ++i)
-    newest[{w.records[i].kernel, w.records[i].slot}] = i;
   std::map<KernelId, std::vector<std::size_t>> to_identify;
   for (std::size_t i = 0; i < w.records.size(); ++i) {
     const Record& r = w.records[i];
-    if (newest[{r.kernel, r.slot}] != i || w.clients[r.kernel].uncertain) continue;
+    if (w.newest[{r.kernel, r.slot}] != i || w.clients[r.kernel].uncertain) continue;
     const auto revoke = std::find_if(w.revokes.begin(), w.revokes.end(),
                                      [&](const Revoke& v) { return doomed(w, i, v); });
     if (revoke == w.revokes.end()) continue;
@@ -1196,8 +1227,9 @@ TEST(CapabilitySim, RevokeRetypeMemoryAndDeadlinesHoldOverManySeeds) {
   EXPECT_EQ(report.seeds_run, report.seeds_planned);
   ::testing::Test::RecordProperty(
       "exercised",
-      "revokes " + std::to_string(stats.revokes) + ", unreachable after revoke " +
-          std::to_string(stats.unreachable_checked) + ", late accepts refused " +
+      "revokes " + std::to_string(stats.revokes) + ", found unreachable after a revoke " +
+          std::to_string(stats.unreachable_checked) + " at rest and " +
+          std::to_string(stats.probes) + " while running, late accepts refused " +
           std::to_string(stats.late_accepts_refused) + ", double accepts refused " +
           std::to_string(stats.double_accepts_refused) + ", forged grants refused " +
           std::to_string(stats.forged_grants_refused) + ", races " + std::to_string(stats.races) +
@@ -1210,6 +1242,7 @@ TEST(CapabilitySim, RevokeRetypeMemoryAndDeadlinesHoldOverManySeeds) {
   // What the seeds must have exercised for the properties to mean something.
   EXPECT_EQ(stats.races, report.seeds_run);
   EXPECT_GT(stats.unreachable_checked, report.seeds_run);
+  EXPECT_GT(stats.probes, report.seeds_run);
   EXPECT_GT(stats.late_accepts_refused, 0u);
   EXPECT_GT(stats.double_accepts_refused, 0u);
   EXPECT_GT(stats.forged_grants_refused, 0u);
