@@ -18,7 +18,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -197,10 +196,6 @@ std::string where(KernelId kernel, CapSlot slot) {
   return text;
 }
 
-std::string describe(const mk::Error& e) {
-  return e.describe();
-}
-
 /// Checks that an operation started at `start` on `k` returned within its deadline (property 4).
 void returned_in_time(World& w, Kernel& k, mk::Instant start, const std::string& what) {
   const auto took = k.now() - start;
@@ -220,7 +215,7 @@ bool expected(World& w, Kernel& k, const mk::Error& e, std::initializer_list<Err
     if (update) w.clients[k.id()].uncertain = true;
     return true;
   }
-  w.fail(what + " failed unexpectedly: " + describe(e));
+  w.fail(what + " failed unexpectedly: " + e.describe());
   return false;
 }
 
@@ -240,9 +235,15 @@ std::size_t add_record(World& w, Record record) {
   return w.records.size() - 1;
 }
 
+/// True when what the test knows of `r` holds: it is not tainted, and its kernel has had no
+/// update of unknown outcome (which might have put something else in a slot it thinks empty).
+bool trusted(const World& w, const Record& r) {
+  return !r.tainted && !w.clients.at(r.kernel).uncertain;
+}
+
 /// Compares what identify says with what the test knows of `r`.
 void check_info(World& w, const Record& r, const CapInfo& info, const std::string& what) {
-  if (r.tainted) return;
+  if (!trusted(w, r)) return;
   if (info.type != r.type || info.rights != r.rights || info.size != r.bytes ||
       (r.object != 0 && info.object != r.object)) {
     w.fail(what + ": identify of " + where(r.kernel, r.slot) + " gives a " +
@@ -376,13 +377,13 @@ Task<void> do_retype(Kernel& k, World& w, std::mt19937_64& rng) {
   returned_in_time(w, k, start, what);
   if (!slots) {
     if (slots.error().code == Errc::conflict) ++w.stats->conflicts;
-    if (!ram.tainted && slots.error().code == Errc::permission_denied &&
+    if (trusted(w, ram) && slots.error().code == Errc::permission_denied &&
         mk::has_rights(ram.rights, CapRights::write)) {
-      w.fail(what + ", which has write, was refused: " + describe(slots.error()));
+      w.fail(what + ", which has write, was refused: " + slots.error().describe());
     }
-    if (!ram.tainted && !mk::has_rights(ram.rights, CapRights::write) &&
+    if (trusted(w, ram) && !mk::has_rights(ram.rights, CapRights::write) &&
         (slots.error().code == Errc::conflict || slots.error().code == Errc::full)) {
-      w.fail(what + ", which lacks write, failed with " + describe(slots.error()) +
+      w.fail(what + ", which lacks write, failed with " + slots.error().describe() +
              ", not permission_denied");
     }
     if (!gone(slots.error(), ram.slot)) {
@@ -390,7 +391,7 @@ Task<void> do_retype(Kernel& k, World& w, std::mt19937_64& rng) {
     }
     co_return;
   }
-  if (!ram.tainted && !mk::has_rights(ram.rights, CapRights::write)) {
+  if (trusted(w, ram) && !mk::has_rights(ram.rights, CapRights::write)) {
     w.fail(what + " succeeded without write");
   }
   if (slots->size() != count) {
@@ -431,15 +432,15 @@ Task<void> do_copy(Kernel& k, World& w, std::mt19937_64& rng, bool mint) {
   returned_in_time(w, k, start, what);
   const bool allowed_rights = mk::has_rights(from.rights, rights);
   if (!slot) {
-    if (!from.tainted && slot.error().code == Errc::permission_denied && allowed_rights) {
-      w.fail(what + " with rights it has was refused: " + describe(slot.error()));
+    if (trusted(w, from) && slot.error().code == Errc::permission_denied && allowed_rights) {
+      w.fail(what + " with rights it has was refused: " + slot.error().describe());
     }
     if (!gone(slot.error(), from.slot)) {
       expected(w, k, slot.error(), {Errc::full, Errc::permission_denied}, what);
     }
     co_return;
   }
-  if (!from.tainted && !allowed_rights) w.fail(what + " gave rights its source lacks");
+  if (trusted(w, from) && !allowed_rights) w.fail(what + " gave rights its source lacks");
   Record r = from;
   r.slot = *slot;
   r.parent = source;
@@ -465,15 +466,15 @@ Task<void> do_transfer(Kernel& k, World& w, std::mt19937_64& rng) {
   if (!grant) {
     const bool may =
         mk::has_rights(from.rights, CapRights::grant) && mk::has_rights(from.rights, rights);
-    if (!from.tainted && grant.error().code == Errc::permission_denied && may) {
-      w.fail(what + " was refused: " + describe(grant.error()));
+    if (trusted(w, from) && grant.error().code == Errc::permission_denied && may) {
+      w.fail(what + " was refused: " + grant.error().describe());
     }
     // A crashed kernel leaves the service's members (the service checks that first).
     const bool to_crashed = w.crash_seed() && to == w.victim && w.fault_injected;
     if (to_crashed && grant.error().code == Errc::invalid_argument) co_return;
-    if (!from.tainted && !may && grant.error().code != Errc::permission_denied &&
+    if (trusted(w, from) && !may && grant.error().code != Errc::permission_denied &&
         !gone(grant.error(), from.slot) && grant.error().code != Errc::timed_out) {
-      w.fail(what + " without the rights failed with " + describe(grant.error()));
+      w.fail(what + " without the rights failed with " + grant.error().describe());
     }
     if (gone(grant.error(), from.slot)) co_return;
     expected(w, k, grant.error(), {Errc::permission_denied}, what);
@@ -622,7 +623,7 @@ Task<void> do_identify(Kernel& k, World& w, std::mt19937_64& rng) {
     }
     co_return;
   }
-  if (!w.clients[k.id()].uncertain) check_info(w, w.records[index], *info, "identify");
+  check_info(w, w.records[index], *info, "identify");
 }
 
 Task<void> do_attach(Kernel& k, World& w, std::mt19937_64& rng) {
@@ -634,9 +635,9 @@ Task<void> do_attach(Kernel& k, World& w, std::mt19937_64& rng) {
   auto first = co_await w.caps.attach(k, r.slot);
   returned_in_time(w, k, start, what);
   if (!first) {
-    if (!r.tainted && first.error().code == Errc::permission_denied &&
+    if (trusted(w, r) && first.error().code == Errc::permission_denied &&
         mk::has_rights(r.rights, CapRights::write)) {
-      w.fail(what + ", which has write, was refused: " + describe(first.error()));
+      w.fail(what + ", which has write, was refused: " + first.error().describe());
     }
     if (!gone(first.error(), r.slot)) {
       expected(w, k, first.error(), {Errc::already_exists, Errc::permission_denied, Errc::full},
@@ -775,7 +776,7 @@ mk::Result<void> check_revokes(mk::Simulation& sim, World& w,
       }
       if (!gone(result.error(), slots[n])) {
         return mk::error(Errc::internal, "identify of revoked " + where(kernel, slots[n]) + ": " +
-                                             describe(result.error()));
+                                             result.error().describe());
       }
       ++w.stats->unreachable_checked;
     }
@@ -950,7 +951,7 @@ mk::Result<void> race(mk::Simulation& sim, const std::shared_ptr<World>& w, Kern
       ++lost;
     } else {
       return mk::error(Errc::internal, "a racing retype on k" + std::to_string(side->kernel) +
-                                           " failed with " + describe(side->result->error()));
+                                           " failed with " + side->result->error().describe());
     }
   }
   if (won != 1 || lost != 1) {
