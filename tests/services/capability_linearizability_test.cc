@@ -439,8 +439,8 @@ Task<ClientLog> run_client(Kernel& k, Shared* shared, std::vector<KernelId> peer
       in.kind = Kind::remove;
     } else if (dice < 78) {
       in.kind = Kind::revoke;
-      // Kernel 0's revoke of the shared RAM empties every client's copy at once: what each
-      // identifies next must show it.
+      // A revoke of the shared RAM (kernel 0's: every client's copy; another's: what it passed
+      // on) empties slots of other kernels at once: what they identify next must show it.
       if (rng() % 2 == 0) in.slot = ram;
     } else {
       in.kind = Kind::identify;
