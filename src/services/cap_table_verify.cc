@@ -90,7 +90,7 @@ mk::Result<void> CapTable::verify() const {
       }
     }
     std::uint64_t end = 0;
-    std::map<std::uint64_t, std::uint64_t> inside;
+    std::multimap<std::uint64_t, std::uint64_t> inside;  // two at one offset overlap too
     for (std::uint64_t child : object.children) {
       const Object& part = objects_.at(child);
       if (part.offset < object.offset || part.offset + part.size > object.offset + object.size) {
