@@ -27,7 +27,7 @@ std::string_view to_string(CapType type) noexcept;
 /// fails with permission_denied when one it needs is missing (docs/capabilities.md has the
 /// table). A copy made by mint or transfer has at most its source's rights.
 enum class CapRights : std::uint8_t {
-  none = 0,
+  none = 0,   ///< No right: identify, copy, mint, revoke and remove still work.
   read = 1,   ///< Read a Frame's bytes.
   write = 2,  ///< Write a Frame's bytes; retype RAM; attach a CNode; send on an Endpoint.
   grant = 4,  ///< Pass the capability to another kernel (transfer).

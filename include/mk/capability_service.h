@@ -71,8 +71,8 @@ class CapabilityService {
   /// Makes `count` objects of `type` (Frame, CNode or RAM), each `object_bytes` (a page
   /// multiple) long, from the bytes [offset, offset + count * object_bytes) of the RAM
   /// capability in `ram` (offset a page multiple); zeroes their memory and puts a capability
-  /// with the RAM capability's read and write rights and grant for each in free slots of k's
-  /// CSpace, children of `ram` in the derivation tree. Errors: permission_denied (`ram` lacks
+  /// with the RAM capability's rights for each in free slots of k's CSpace, children of `ram`
+  /// in the derivation tree. Errors: permission_denied (`ram` lacks
   /// write), conflict (the range overlaps an object already retyped from the same RAM that
   /// is still alive, through any copy), full (not enough free slots), invalid_argument (a
   /// range past the RAM's end, a bad size, count 0 or above kMaxRetypeCount, an Endpoint

@@ -533,6 +533,40 @@ TEST_P(Capabilities, AKernelFailingDuringARevokeNeitherHangsItNorKeepsWhatItRemo
   EXPECT_EQ(*after, kSucceeded) << "the survivors go on";
 }
 
+TEST_P(Capabilities, ARamRequestNamesANodeOrARule) {
+  auto f = start(config(2));
+  ASSERT_TRUE(f.caps);
+  auto codes = f.system->run(
+      1,
+      [](Kernel& k, CapabilityService caps) -> Task<std::vector<std::int64_t>> {
+        std::vector<std::int64_t> out;
+        for (const mk::MemoryRequest& request :
+             {mk::MemoryRequest::largest_node(), mk::MemoryRequest::nearest_to(k.core()),
+              mk::MemoryRequest::numa_node(0), mk::MemoryRequest::numa_node(999),
+              mk::MemoryRequest::largest_node().of_kind("no-such-kind")}) {
+          auto slot = co_await caps.allocate(k, kPage, request);
+          if (!slot) {
+            out.push_back(code_of(slot));
+            continue;
+          }
+          auto info = co_await caps.identify(k, *slot);
+          out.push_back(info ? info->node : code_of(info));
+        }
+        co_return out;
+      },
+      *f.caps);
+  ASSERT_TRUE(codes.ok());
+  // This host's nodes are 0 only, or the pool is on 0 alone: a rule that picks another node
+  // finds no pool there.
+  ASSERT_EQ(codes->size(), 5u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_TRUE((*codes)[i] == 0 || (*codes)[i] == code_of(Errc::not_found)) << "request " << i;
+  }
+  EXPECT_EQ((*codes)[2], 0) << "node 0 by number";
+  EXPECT_EQ((*codes)[3], code_of(Errc::not_found));
+  EXPECT_EQ((*codes)[4], code_of(Errc::not_found));
+}
+
 INSTANTIATE_TEST_SUITE_P(Isolations, Capabilities, mk::test::kBothIsolations,
                          mk::test::isolation_param_name);
 
