@@ -3,6 +3,7 @@
 #include <string>
 
 #include "mk/capability.h"
+#include "replica/byte_reader.h"
 #include "replica/wire.h"
 #include "services/cap_table.h"
 
@@ -10,40 +11,8 @@ namespace mk::services {
 
 namespace {
 
-using replica::get;
 using replica::put;
-
-/// Reads front to back; the first short read makes the rest fail too.
-class Reader {
- public:
-  explicit Reader(std::span<const std::byte> bytes) noexcept : bytes_(bytes) {}
-
-  template <class T>
-  T value() {
-    auto got = get<T>(bytes_, at_);
-    if (!got) {
-      short_ = true;
-      return T{};
-    }
-    return *got;
-  }
-  /// A count of items of `each` bytes at least: refused when the rest cannot hold them.
-  std::uint32_t count(std::size_t each) {
-    const auto n = value<std::uint32_t>();
-    if (short_ || n > (bytes_.size() - at_) / each) {
-      short_ = true;
-      return 0;
-    }
-    return n;
-  }
-  bool failed() const noexcept { return short_; }
-  bool done() const noexcept { return !short_ && at_ == bytes_.size(); }
-
- private:
-  std::span<const std::byte> bytes_;
-  std::size_t at_ = 0;
-  bool short_ = false;
-};
+using replica::Reader;
 
 /// Sizes and offsets beyond any pool: refused before they can overflow a sum.
 constexpr std::uint64_t kLimit = std::uint64_t{1} << 48;
@@ -133,13 +102,13 @@ mk::Result<CapTable> CapTable::decode(std::span<const std::byte> bytes) {
   table.next_id_ = in.value<std::uint64_t>();
   table.frees_ = in.value<std::uint64_t>();
   const auto pools = in.count(16);
-  for (std::uint32_t i = 0; i < pools && !in.failed(); ++i) {
+  for (std::size_t i = 0; i < pools && !in.failed(); ++i) {
     const int node = in.value<std::int32_t>();
     Pool pool;
     pool.size = in.value<std::uint64_t>();
     if (pool.size > kLimit) return bad("a pool of " + std::to_string(pool.size) + " bytes");
     const auto blocks = in.count(16);
-    for (std::uint32_t b = 0; b < blocks; ++b) {
+    for (std::size_t b = 0; b < blocks; ++b) {
       const auto offset = in.value<std::uint64_t>();
       const auto size = in.value<std::uint64_t>();
       if (size == 0 || size > kLimit || offset > kLimit ||
@@ -150,7 +119,7 @@ mk::Result<CapTable> CapTable::decode(std::span<const std::byte> bytes) {
     if (!table.pools_.emplace(node, std::move(pool)).second) return bad("a pool repeats");
   }
   const auto objects = in.count(47);
-  for (std::uint32_t i = 0; i < objects && !in.failed(); ++i) {
+  for (std::size_t i = 0; i < objects && !in.failed(); ++i) {
     const auto id = in.value<std::uint64_t>();
     Object object;
     const auto type = in.value<std::uint8_t>();
@@ -174,7 +143,7 @@ mk::Result<CapTable> CapTable::decode(std::span<const std::byte> bytes) {
     if (!table.objects_.emplace(id, object).second) return bad("an object repeats");
   }
   const auto caps = in.count(41);
-  for (std::uint32_t i = 0; i < caps && !in.failed(); ++i) {
+  for (std::size_t i = 0; i < caps && !in.failed(); ++i) {
     const auto id = in.value<std::uint64_t>();
     Cap cap;
     cap.object = in.value<std::uint64_t>();
@@ -188,12 +157,12 @@ mk::Result<CapTable> CapTable::decode(std::span<const std::byte> bytes) {
     if (!table.caps_.emplace(id, cap).second) return bad("a capability repeats");
   }
   const auto spaces = in.count(12);
-  for (std::uint32_t i = 0; i < spaces && !in.failed(); ++i) {
+  for (std::size_t i = 0; i < spaces && !in.failed(); ++i) {
     const auto kernel = in.value<KernelId>();
     CSpace space;
     space.next_base = in.value<CapSlot>();
     const auto segments = in.count(12);
-    for (std::uint32_t s = 0; s < segments; ++s) {
+    for (std::size_t s = 0; s < segments; ++s) {
       Segment segment;
       segment.cnode = in.value<std::uint64_t>();
       segment.base = in.value<CapSlot>();
@@ -202,7 +171,7 @@ mk::Result<CapTable> CapTable::decode(std::span<const std::byte> bytes) {
     if (!table.cspaces_.emplace(kernel, std::move(space)).second) return bad("a CSpace repeats");
   }
   const auto pending = in.count(32);
-  for (std::uint32_t i = 0; i < pending && !in.failed(); ++i) {
+  for (std::size_t i = 0; i < pending && !in.failed(); ++i) {
     const auto number = in.value<std::uint64_t>();
     Pending entry;
     entry.cap = in.value<std::uint64_t>();
@@ -211,7 +180,7 @@ mk::Result<CapTable> CapTable::decode(std::span<const std::byte> bytes) {
     entry.secret = in.value<std::uint64_t>();
     if (!table.pending_.emplace(number, entry).second) return bad("a transfer repeats");
   }
-  if (!in.done()) return bad("truncated, or trailing bytes");
+  if (auto whole = in.done("capability table"); !whole) return std::move(whole).error();
   if (auto rebuilt = table.rebuild(); !rebuilt) return std::move(rebuilt).error();
   if (auto valid = table.verify(); !valid) return bad(valid.error().message);
   return table;

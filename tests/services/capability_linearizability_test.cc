@@ -459,20 +459,6 @@ Task<ClientLog> run_client(Kernel& k, Shared* shared, std::vector<KernelId> peer
   co_return log;
 }
 
-/// How many pairs of operations of different clients overlap in time.
-std::size_t overlapping_pairs(const std::vector<Op>& history) {
-  std::size_t pairs = 0;
-  for (std::size_t a = 0; a < history.size(); ++a) {
-    for (std::size_t b = a + 1; b < history.size(); ++b) {
-      if (history[a].client != history[b].client && history[a].invoked < history[b].returned &&
-          history[b].invoked < history[a].returned) {
-        ++pairs;
-      }
-    }
-  }
-  return pairs;
-}
-
 /// Kernel 0 allocates the shared RAM and starts passing a copy to every other client; these
 /// operations open the history (they run before the clients start).
 Task<std::vector<Op>> share_ram(Kernel& k, Shared* shared, std::vector<KernelId> others,
@@ -634,7 +620,7 @@ TEST(CapabilityLinearizability, ThreadedHistoriesOnEightKernelsAreLinearizable) 
       ASSERT_TRUE(log.unexpected.empty()) << "client " << id << ": " << log.unexpected;
       history.insert(history.end(), log.ops.begin(), log.ops.end());
     }
-    overlapping += overlapping_pairs(history);
+    overlapping += lin::overlapping_pairs(history);
     operations += history.size();
     const CapModel model{kPoolPages * page()};
     auto checked = check(model, history, h == 0, tally);

@@ -29,10 +29,66 @@ using mk::test::kSucceeded;
 constexpr std::size_t kPage = 4096;
 constexpr std::size_t kPoolBytes = 64 * kPage;
 
+/// A slot or a count as a task's value, or -100 minus the error's code when there is none, so
+/// that the two never meet.
+template <class R>
+std::int64_t slot_or_code(const R& result) {
+  return result ? static_cast<std::int64_t>(*result) : -100 - code_of(result);
+}
+
 struct Fixture {
   std::optional<CapabilityMemory> memory;
   std::unique_ptr<mk::System> system;
   std::optional<CapabilityService> caps;
+
+  /// One page of node 0 allocated on kernel `on`: its slot, or the error's code.
+  std::int64_t allocate_on(mk::KernelId on) {
+    auto done = system->run(
+        on,
+        [](Kernel& k, CapabilityService c) -> Task<std::int64_t> {
+          co_return slot_or_code(co_await c.allocate(k, kPage, 0));
+        },
+        *caps);
+    return done ? *done : -100 - code_of(done);
+  }
+  /// Kernel 0 transfers a copy of its `slot` to kernel `to`, which accepts it: the slot there,
+  /// or the error's code.
+  std::int64_t give(CapSlot slot, mk::KernelId to) {
+    auto grant = system->run(
+        0,
+        [](Kernel& k, CapabilityService c, CapSlot s, mk::KernelId dest)
+            -> Task<mk::Result<CapGrant>> { co_return co_await c.transfer(k, s, dest); },
+        *caps, slot, to);
+    if (!grant) return -100 - code_of(grant);
+    if (!*grant) return -100 - code_of(*grant);
+    auto accepted = system->run(
+        to,
+        [](Kernel& k, CapabilityService c, CapGrant g) -> Task<std::int64_t> {
+          co_return slot_or_code(co_await c.accept(k, g));
+        },
+        *caps, **grant);
+    return accepted ? *accepted : -100 - code_of(accepted);
+  }
+  /// What identify says of `slot` on kernel `on`: kSucceeded or the error's code.
+  std::int64_t identify_on(mk::KernelId on, CapSlot slot) {
+    auto done = system->run(
+        on,
+        [](Kernel& k, CapabilityService c, CapSlot s) -> Task<std::int64_t> {
+          co_return code_of(co_await c.identify(k, s));
+        },
+        *caps, slot);
+    return done ? *done : -100 - code_of(done);
+  }
+  /// revoke of `slot` on kernel 0: how many were removed, or the error's code.
+  std::int64_t revoke_on_0(CapSlot slot) {
+    auto done = system->run(
+        0,
+        [](Kernel& k, CapabilityService c, CapSlot s) -> Task<std::int64_t> {
+          co_return slot_or_code(co_await c.revoke(k, s));
+        },
+        *caps, slot);
+    return done ? *done : -100 - code_of(done);
+  }
 };
 
 /// Memory first, so that kernel processes forked by boot map it too.
@@ -112,71 +168,37 @@ TEST_P(Capabilities, RevokeRemovesCopiesOnEveryKernel) {
   auto f = start(config(4));
   ASSERT_TRUE(f.caps);
   // Kernel 0 holds RAM and passes copies to 1, 2 and 3, which each copy theirs once more.
-  auto ram = f.system->run(
-      0,
-      [](Kernel& k, CapabilityService caps) -> Task<std::int64_t> {
-        auto slot = co_await caps.allocate(k, kPage, 0);
-        co_return slot ? static_cast<std::int64_t>(*slot) : -1;
-      },
-      *f.caps);
-  ASSERT_TRUE(ram.ok());
-  ASSERT_GE(*ram, 0);
-  const auto root = static_cast<CapSlot>(*ram);
+  const std::int64_t ram = f.allocate_on(0);
+  ASSERT_GE(ram, 0);
+  const auto root = static_cast<CapSlot>(ram);
   std::vector<std::pair<CapSlot, CapSlot>> held(4);
   for (mk::KernelId to = 1; to < 4; ++to) {
-    auto grant = f.system->run(
-        0,
-        [](Kernel& k, CapabilityService caps, CapSlot slot, mk::KernelId dest)
-            -> Task<mk::Result<CapGrant>> { co_return co_await caps.transfer(k, slot, dest); },
-        *f.caps, root, to);
-    ASSERT_TRUE(grant.ok() && grant->ok());
-    auto slots = f.system->run(
+    const std::int64_t accepted = f.give(root, to);
+    ASSERT_GE(accepted, 0) << "kernel " << to;
+    auto copied = f.system->run(
         to,
-        [](Kernel& k, CapabilityService caps, CapGrant g) -> Task<std::vector<std::int64_t>> {
-          auto accepted = co_await caps.accept(k, g);
-          if (!accepted) co_return std::vector<std::int64_t>{code_of(accepted)};
-          auto copied = co_await caps.copy(k, *accepted);
-          if (!copied) co_return std::vector<std::int64_t>{code_of(copied)};
-          co_return std::vector<std::int64_t>{*accepted, *copied};
+        [](Kernel& k, CapabilityService caps, CapSlot slot) -> Task<std::int64_t> {
+          co_return slot_or_code(co_await caps.copy(k, slot));
         },
-        *f.caps, **grant);
-    ASSERT_TRUE(slots.ok());
-    ASSERT_EQ(slots->size(), 2u) << "kernel " << to << " failed with Errc " << slots->front();
-    held[to] = {static_cast<CapSlot>((*slots)[0]), static_cast<CapSlot>((*slots)[1])};
+        *f.caps, static_cast<CapSlot>(accepted));
+    ASSERT_TRUE(copied.ok());
+    ASSERT_GE(*copied, 0) << "kernel " << to;
+    held[to] = {static_cast<CapSlot>(accepted), static_cast<CapSlot>(*copied)};
   }
-  auto revoked = f.system->run(
-      0,
-      [](Kernel& k, CapabilityService caps, CapSlot slot) -> Task<std::int64_t> {
-        auto count = co_await caps.revoke(k, slot);
-        co_return count ? static_cast<std::int64_t>(*count) : code_of(count);
-      },
-      *f.caps, root);
-  ASSERT_TRUE(revoked.ok());
-  EXPECT_EQ(*revoked, 6);
+  EXPECT_EQ(f.revoke_on_0(root), 6);
   for (mk::KernelId on = 1; on < 4; ++on) {
-    auto codes = f.system->run(
+    EXPECT_EQ(f.identify_on(on, held[on].first), code_of(Errc::not_found)) << "kernel " << on;
+    EXPECT_EQ(f.identify_on(on, held[on].second), code_of(Errc::not_found)) << "kernel " << on;
+    auto used = f.system->run(
         on,
-        [](Kernel& k, CapabilityService caps, CapSlot a,
-           CapSlot b) -> Task<std::vector<std::int64_t>> {
-          auto first = co_await caps.identify(k, a);
-          auto second = co_await caps.identify(k, b);
-          co_return std::vector<std::int64_t>{code_of(first), code_of(second),
-                                              static_cast<std::int64_t>(*caps.used_slots(k))};
+        [](Kernel& k, CapabilityService caps) -> Task<std::int64_t> {
+          co_return static_cast<std::int64_t>(*caps.used_slots(k));
         },
-        *f.caps, held[on].first, held[on].second);
-    ASSERT_TRUE(codes.ok());
-    EXPECT_EQ(*codes,
-              (std::vector<std::int64_t>{code_of(Errc::not_found), code_of(Errc::not_found), 0}))
-        << "kernel " << on;
+        *f.caps);
+    ASSERT_TRUE(used.ok());
+    EXPECT_EQ(*used, 0) << "kernel " << on;
   }
-  auto kept = f.system->run(
-      0,
-      [](Kernel& k, CapabilityService caps, CapSlot slot) -> Task<std::int64_t> {
-        co_return code_of(co_await caps.identify(k, slot));
-      },
-      *f.caps, root);
-  ASSERT_TRUE(kept.ok());
-  EXPECT_EQ(*kept, kSucceeded) << "revoke keeps the capability it was called on";
+  EXPECT_EQ(f.identify_on(0, root), kSucceeded) << "revoke keeps the capability it was called on";
 }
 
 TEST_P(Capabilities, LastReferenceReturnsTheMemoryToThePool) {
@@ -468,69 +490,26 @@ TEST_P(Capabilities, AFullCSpaceRefusesAndLosesNothing) {
 TEST_P(Capabilities, AKernelFailingDuringARevokeNeitherHangsItNorKeepsWhatItRemoved) {
   auto f = start(config(4));
   ASSERT_TRUE(f.caps);
-  auto ram = f.system->run(
-      0,
-      [](Kernel& k, CapabilityService caps) -> Task<std::int64_t> {
-        auto slot = co_await caps.allocate(k, kPage, 0);
-        co_return slot ? static_cast<std::int64_t>(*slot) : code_of(slot);
-      },
-      *f.caps);
-  ASSERT_TRUE(ram.ok());
-  ASSERT_GE(*ram, 0);
-  const auto root = static_cast<CapSlot>(*ram);
+  const std::int64_t ram = f.allocate_on(0);
+  ASSERT_GE(ram, 0);
+  const auto root = static_cast<CapSlot>(ram);
   std::vector<CapSlot> held(4);
   for (mk::KernelId to = 1; to < 4; ++to) {
-    auto grant = f.system->run(
-        0,
-        [](Kernel& k, CapabilityService caps, CapSlot slot, mk::KernelId dest)
-            -> Task<mk::Result<CapGrant>> { co_return co_await caps.transfer(k, slot, dest); },
-        *f.caps, root, to);
-    ASSERT_TRUE(grant.ok() && grant->ok());
-    auto slot = f.system->run(
-        to,
-        [](Kernel& k, CapabilityService caps, CapGrant g) -> Task<std::int64_t> {
-          auto accepted = co_await caps.accept(k, g);
-          co_return accepted ? static_cast<std::int64_t>(*accepted) : code_of(accepted);
-        },
-        *f.caps, **grant);
-    ASSERT_TRUE(slot.ok());
-    ASSERT_GE(*slot, 0);
-    held[to] = static_cast<CapSlot>(*slot);
+    const std::int64_t accepted = f.give(root, to);
+    ASSERT_GE(accepted, 0) << "kernel " << to;
+    held[to] = static_cast<CapSlot>(accepted);
   }
   // The revoke races with kernel 3's failure: it may commit before the view change or in the
   // new view, but it completes, and it removes the survivors' copies either way.
-  mk::Result<std::int64_t> revoked = mk::error(Errc::internal, "not run");
-  std::thread revoker([&] {
-    revoked = f.system->run(
-        0,
-        [](Kernel& k, CapabilityService caps, CapSlot slot) -> Task<std::int64_t> {
-          auto count = co_await caps.revoke(k, slot);
-          co_return count ? static_cast<std::int64_t>(*count) : code_of(count);
-        },
-        *f.caps, root);
-  });
+  std::int64_t revoked = -1;
+  std::thread revoker([&] { revoked = f.revoke_on_0(root); });
   EXPECT_TRUE(f.system->declare_failed(3).ok());
   revoker.join();
-  ASSERT_TRUE(revoked.ok()) << revoked.error().describe();
-  EXPECT_EQ(*revoked, 3) << "kernel 3's copy is in the table too, and goes with the rest";
+  EXPECT_EQ(revoked, 3) << "kernel 3's copy is in the table too, and goes with the rest";
   for (mk::KernelId on = 1; on < 3; ++on) {
-    auto code = f.system->run(
-        on,
-        [](Kernel& k, CapabilityService caps, CapSlot slot) -> Task<std::int64_t> {
-          co_return code_of(co_await caps.identify(k, slot));
-        },
-        *f.caps, held[on]);
-    ASSERT_TRUE(code.ok());
-    EXPECT_EQ(*code, code_of(Errc::not_found)) << "kernel " << on;
+    EXPECT_EQ(f.identify_on(on, held[on]), code_of(Errc::not_found)) << "kernel " << on;
   }
-  auto after = f.system->run(
-      2,
-      [](Kernel& k, CapabilityService caps) -> Task<std::int64_t> {
-        co_return code_of(co_await caps.allocate(k, kPage, 0));
-      },
-      *f.caps);
-  ASSERT_TRUE(after.ok());
-  EXPECT_EQ(*after, kSucceeded) << "the survivors go on";
+  EXPECT_GE(f.allocate_on(2), 0) << "the survivors go on";
 }
 
 TEST_P(Capabilities, ARamRequestNamesANodeOrARule) {

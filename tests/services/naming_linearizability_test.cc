@@ -169,20 +169,6 @@ Task<ClientLog> run_client(Kernel& k, NameService ns, std::atomic<std::uint64_t>
   co_return out;
 }
 
-/// How many pairs of operations overlap in time: the test is only as strong as this.
-std::size_t overlapping_pairs(const std::vector<Op>& history) {
-  std::size_t pairs = 0;
-  for (std::size_t a = 0; a < history.size(); ++a) {
-    for (std::size_t b = a + 1; b < history.size(); ++b) {
-      if (history[a].client != history[b].client && history[a].invoked < history[b].returned &&
-          history[b].invoked < history[a].returned) {
-        ++pairs;
-      }
-    }
-  }
-  return pairs;
-}
-
 class NamingLinearizability : public mk::test::BothIsolations {};
 
 TEST_P(NamingLinearizability, ConcurrentHistoryOnEightKernelsIsLinearizable) {
@@ -232,7 +218,7 @@ TEST_P(NamingLinearizability, ConcurrentHistoryOnEightKernelsIsLinearizable) {
   // The history must exercise what it claims to: contention and real concurrency.
   EXPECT_GT(failed_registers, 0u);
   EXPECT_GT(hits, 0u);
-  EXPECT_GT(overlapping_pairs(history), history.size() / 4);
+  EXPECT_GT(lin::overlapping_pairs(history), history.size() / 4);
   EXPECT_EQ(unknown, 0u) << "operations timed out on an unloaded system";
 
   auto verdict = lin::check_partitioned(NamingModel{}, history);

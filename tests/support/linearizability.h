@@ -65,6 +65,22 @@ concept PartitionedModel = Model<M> && requires(const M& m, const typename M::In
   { m.describe_key(m.partition(in)) } -> std::convertible_to<std::string>;
 };
 
+/// How many pairs of operations of different clients overlap in time: a linearizability test
+/// is only as strong as this.
+template <class Input, class Output>
+std::size_t overlapping_pairs(const std::vector<Operation<Input, Output>>& history) {
+  std::size_t pairs = 0;
+  for (std::size_t a = 0; a < history.size(); ++a) {
+    for (std::size_t b = a + 1; b < history.size(); ++b) {
+      if (history[a].client != history[b].client && history[a].invoked < history[b].returned &&
+          history[b].invoked < history[a].returned) {
+        ++pairs;
+      }
+    }
+  }
+  return pairs;
+}
+
 /// How a check ended.
 enum class Outcome {
   linearizable,      ///< `order` is a valid linearization.
