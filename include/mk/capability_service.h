@@ -39,9 +39,9 @@ struct CapabilityOptions {
 /// A capability service: every member kernel has a CSpace (its root CNode, plus the CNodes it
 /// attaches) whose slots hold capabilities, and a replica of the table that records every
 /// capability, its place in the derivation tree and the memory it covers. Updates (allocate,
-/// retype, copy, mint, transfer, accept, remove, revoke, attach) are agreed by ordered
-/// broadcast; identify, read, write and send check the local replica only, linearizably
-/// (docs/capabilities.md has each operation's steps and guarantees).
+/// retype, copy, mint, transfer, accept, remove, revoke, attach, make_endpoint, reclaim) are
+/// agreed by ordered broadcast; identify, read, write and send check the local replica only,
+/// linearizably (docs/capabilities.md has each operation's steps and guarantees).
 ///
 /// Every method is called from a task on a member kernel `k` (the kernel it runs on), and a
 /// slot always names a slot of k's own CSpace. Errors common to all: invalid_argument (k is
@@ -138,6 +138,12 @@ class CapabilityService {
     co_return co_await k.send(*target, message);
   }
 
+  /// Removes every capability in the CSpace of kernel `gone`, which is no longer a member (it
+  /// failed, or left), and the transfers waiting for it, releasing their objects and memory
+  /// as remove does; its CSpace goes. Returns how many capabilities were removed. Errors:
+  /// invalid_argument (`gone` is k or still a member).
+  Task<Result<std::size_t>> reclaim(Kernel& k, KernelId gone) const;
+
   /// Capabilities in k's CSpace now, as its replica has them.
   Result<std::size_t> used_slots(Kernel& k) const;
   /// Free bytes and blocks of node `node`'s pool, as k's replica has them now. not_found
@@ -147,7 +153,7 @@ class CapabilityService {
   /// Replicated::join.
   Task<Result<void>> join(Kernel& k, KernelId joiner) const;
   /// Removes kernel `leaver` once what it started has finished. Its CSpace's capabilities
-  /// stay in the table (an ancestor's revoke removes them).
+  /// stay in the table until reclaim, or an ancestor's revoke, removes them.
   Task<Result<void>> leave(Kernel& k, KernelId leaver) const;
   /// The members as `k`'s replica knows them, in increasing order.
   std::vector<KernelId> members(Kernel& k) const;

@@ -52,7 +52,7 @@ mk::Result<void> CapTable::check(const Op& op) const {
   const auto bad = [](const std::string& what) {
     return error(Errc::invalid_argument, "capability update: " + what);
   };
-  if (op.kind < Op::Kind::allocate || op.kind > Op::Kind::make_endpoint) {
+  if (op.kind < Op::Kind::allocate || op.kind > Op::Kind::reclaim) {
     return bad("unknown kind " + std::to_string(static_cast<int>(op.kind)));
   }
   if (!has_rights(CapRights::all, op.rights)) {
@@ -93,6 +93,9 @@ mk::Result<void> CapTable::check(const Op& op) const {
     case Op::Kind::transfer:
       if (op.to == op.kernel) return bad("transfer to the sending kernel itself");
       break;
+    case Op::Kind::reclaim:
+      if (op.to == op.kernel) return bad("reclaim of the proposing kernel's own CSpace");
+      break;
     case Op::Kind::make_endpoint:
       if (op.message_type >= kFirstReservedMessageType) {
         return bad("message type " + std::to_string(op.message_type) + " is reserved by mk");
@@ -126,6 +129,8 @@ CapTable::Result CapTable::apply(const Op& op) {
       return attach(op);
     case Op::Kind::make_endpoint:
       return make_endpoint(op);
+    case Op::Kind::reclaim:
+      return reclaim(op);
   }
   return error(Errc::internal, "capability update of a kind check() let through");
 }
@@ -559,6 +564,27 @@ CapTable::Result CapTable::make_endpoint(const Op& op) {
   add_cap(id, CapRights::all, 0, op.kernel, slot, 0);
   CapOutcome outcome;
   outcome.slots.push_back(slot);
+  return outcome;
+}
+
+CapTable::Result CapTable::reclaim(const Op& op) {
+  std::vector<std::uint64_t> held;
+  for (const auto& [id, cap] : caps_) {
+    if (cap.kernel == op.to) held.push_back(id);  // in its slots, or waiting for its accept
+  }
+  CapOutcome outcome;
+  // A CNode's removal removes what its slots hold, which may come later in `held`: drop_cap
+  // skips a capability already gone.
+  for (std::uint64_t id : held)
+    drop_cap(id, outcome);
+  // CNodes still held elsewhere stay, no longer attached: the CSpace they extended is gone.
+  for (auto& [id, object] : objects_) {
+    if (object.attached && object.attached_kernel == op.to) {
+      object.attached = false;
+      object.attached_kernel = 0;
+    }
+  }
+  cspaces_.erase(op.to);
   return outcome;
 }
 

@@ -35,6 +35,7 @@ struct CapOp {
     revoke,  ///< slot.
     attach,  ///< slot (CNode).
     make_endpoint,  ///< message_type.
+    reclaim,        ///< to: every capability of that kernel's CSpace, which goes.
   };
 
   Kind kind = Kind::copy;
@@ -207,6 +208,7 @@ class CapTable {
   Result revoke(const Op& op);
   Result attach(const Op& op);
   Result make_endpoint(const Op& op);
+  Result reclaim(const Op& op);
 
   std::uint64_t instance_ = 0;
   std::uint32_t cspace_slots_ = 0;

@@ -1,6 +1,7 @@
 // CapabilityService: capability operations over a Replicated<CapTable> with ordered broadcast.
 #include "mk/capability_service.h"
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <utility>
@@ -313,6 +314,19 @@ Task<Result<CapSlot>> CapabilityService::make_endpoint(Kernel& k, MessageType ty
   op.kind = CapOp::Kind::make_endpoint;
   op.message_type = type;
   return first_slot(object_, k, op);
+}
+
+Task<Result<std::size_t>> CapabilityService::reclaim(Kernel& k, KernelId gone) const {
+  const auto members = object_->table.members(k);
+  if (gone == k.id() || std::find(members.begin(), members.end(), gone) != members.end()) {
+    return failed<std::size_t>(
+        error(Errc::invalid_argument, "reclaim of kernel " + std::to_string(gone) +
+                                          "'s CSpace: it is a member of the capability service"));
+  }
+  CapOp op;
+  op.kind = CapOp::Kind::reclaim;
+  op.to = gone;
+  return removed(object_, k, op);
 }
 
 Task<Result<CapInfo>> CapabilityService::identify(Kernel& k, CapSlot slot) const {

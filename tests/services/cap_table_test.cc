@@ -25,7 +25,7 @@ CapTable table() {
 /// every kind, sizes that sometimes fit.
 CapOp random_op(std::mt19937_64& random, std::uint64_t transfers_seen) {
   CapOp op;
-  op.kind = static_cast<CapOp::Kind>(1 + random() % 10);
+  op.kind = static_cast<CapOp::Kind>(1 + random() % 11);
   op.kernel = static_cast<mk::KernelId>(random() % 3);
   op.slot = static_cast<mk::CapSlot>(random() % 18);
   op.to = static_cast<mk::KernelId>(random() % 3);
@@ -140,7 +140,7 @@ TEST(CapTable, CheckRefusesMalformedUpdates) {
   CapOp op;
   op.kind = static_cast<CapOp::Kind>(0);
   EXPECT_EQ(t.check(op).error().code, Errc::invalid_argument);
-  op.kind = static_cast<CapOp::Kind>(11);
+  op.kind = static_cast<CapOp::Kind>(12);
   EXPECT_EQ(t.check(op).error().code, Errc::invalid_argument);
   op.kind = CapOp::Kind::mint;
   op.rights = static_cast<CapRights>(8);
@@ -161,6 +161,10 @@ TEST(CapTable, CheckRefusesMalformedUpdates) {
   op = CapOp{};
   op.kind = CapOp::Kind::make_endpoint;
   op.message_type = mk::kFirstReservedMessageType;
+  EXPECT_EQ(t.check(op).error().code, Errc::invalid_argument);
+  op = CapOp{};
+  op.kind = CapOp::Kind::reclaim;
+  op.kernel = op.to = 2;
   EXPECT_EQ(t.check(op).error().code, Errc::invalid_argument);
   op = CapOp{};
   op.kind = CapOp::Kind::allocate;

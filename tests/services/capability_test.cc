@@ -3,6 +3,8 @@
 // processes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -510,6 +512,49 @@ TEST_P(Capabilities, AKernelFailingDuringARevokeNeitherHangsItNorKeepsWhatItRemo
     EXPECT_EQ(f.identify_on(on, held[on]), code_of(Errc::not_found)) << "kernel " << on;
   }
   EXPECT_GE(f.allocate_on(2), 0) << "the survivors go on";
+}
+
+TEST_P(Capabilities, ReclaimReturnsWhatAFailedKernelHeld) {
+  auto f = start(config(3));
+  ASSERT_TRUE(f.caps);
+  // Kernel 2 allocates memory of its own: a root nobody else can revoke.
+  ASSERT_GE(f.allocate_on(2), 0);
+  auto before = f.system->run(
+      2,
+      [](Kernel& k, CapabilityService caps) -> Task<std::int64_t> {
+        auto ram = co_await caps.allocate(k, 2 * kPage, 0);
+        if (!ram) co_return -1;
+        (void)co_await caps.retype(k, *ram, CapType::frame, 0, kPage, 1);
+        co_return static_cast<std::int64_t>(caps.memory_usage(k, 0)->free_bytes);
+      },
+      *f.caps);
+  ASSERT_TRUE(before.ok());
+  EXPECT_EQ(*before, static_cast<std::int64_t>(kPoolBytes - 3 * kPage));
+  auto refused = f.system->run(
+      0,
+      [](Kernel& k, CapabilityService caps) -> Task<std::int64_t> {
+        co_return slot_or_code(co_await caps.reclaim(k, 2));
+      },
+      *f.caps);
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ(*refused, -100 - code_of(Errc::invalid_argument)) << "kernel 2 is still a member";
+  ASSERT_TRUE(f.system->declare_failed(2).ok());
+  auto reclaimed = f.system->run(
+      0,
+      [](Kernel& k, CapabilityService caps) -> Task<std::vector<std::int64_t>> {
+        // The view change may still be under way: wait until kernel 2 is no member here.
+        for (int i = 0; i < 10'000; ++i) {
+          const auto members = caps.members(k);
+          if (std::find(members.begin(), members.end(), 2u) == members.end()) break;
+          co_await k.sleep_for(std::chrono::milliseconds(1));
+        }
+        auto removed = co_await caps.reclaim(k, 2);
+        co_return std::vector<std::int64_t>{
+            slot_or_code(removed), static_cast<std::int64_t>(caps.memory_usage(k, 0)->free_bytes)};
+      },
+      *f.caps);
+  ASSERT_TRUE(reclaimed.ok());
+  EXPECT_EQ(*reclaimed, (std::vector<std::int64_t>{3, static_cast<std::int64_t>(kPoolBytes)}));
 }
 
 TEST_P(Capabilities, ARamRequestNamesANodeOrARule) {
