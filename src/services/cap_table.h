@@ -65,7 +65,7 @@ struct CapOutcome {
       slots;  ///< New slots (allocate, retype, copy, mint, accept, attach's first).
   std::uint64_t transfer = 0;  ///< transfer: the pending transfer's number.
   std::size_t removed = 0;     ///< remove, revoke: capabilities removed.
-  /// Memory that became free and was not before (node, offset, size), in the order freed.
+  /// Memory that became free, in the order freed: each a Region whose `pool` is the node.
   std::vector<NodeMemory::Region> freed;
 };
 

@@ -2,7 +2,6 @@
 #include "mk/capability_memory.h"
 
 #include <algorithm>
-#include <atomic>
 #include <map>
 #include <mutex>
 #include <string>
@@ -53,12 +52,13 @@ Result<void> add_pool(CapabilityMemory::Pools& pools, int node, std::size_t byte
   return {};
 }
 
-CapabilityMemory::Pools* registered(std::shared_ptr<CapabilityMemory::Pools>& pools) {
+/// Numbers `pools` and lists it, so that find() reaches it in this process and its forks.
+void registered(const std::shared_ptr<CapabilityMemory::Pools>& pools) {
   Registry& all = registry();
   std::lock_guard lock(all.mutex);
+  std::erase_if(all.pools, [](const auto& entry) { return entry.second.expired(); });
   pools->id = all.next++;
   all.pools[pools->id] = pools;
-  return pools.get();
 }
 
 }  // namespace

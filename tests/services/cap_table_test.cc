@@ -88,7 +88,9 @@ TEST(CapTable, RandomUpdatesKeepEveryInvariantAndFreeMemoryOnce) {
     // Pending transfers still hold their objects; a table with none left is all free.
     auto usage = t.usage(0);
     ASSERT_TRUE(usage.ok());
-    if (usage->allocated_regions == 0) EXPECT_EQ(usage->free_bytes, 32 * kPage);
+    if (usage->allocated_regions == 0) {
+      EXPECT_EQ(usage->free_bytes, 32 * kPage);
+    }
   }
 }
 

@@ -449,7 +449,7 @@ TEST_P(Capabilities, AnEndpointSendsOnlyItsMessageType) {
         auto slot = co_await caps.accept(k, g);
         if (!slot) co_return std::vector<std::int64_t>{code_of(slot)};
         std::vector<std::int64_t> out;
-        out.push_back(code_of(co_await caps.send(k, *slot, mk_test::Echo{5})));
+        out.push_back(code_of(co_await caps.send(k, *slot, mk_test::Echo{5, 2})));
         out.push_back(code_of(co_await caps.send(k, *slot, mk_test::Numbered{2, 42})));
         auto powerless = co_await caps.mint(k, *slot, CapRights::none);
         if (!powerless) co_return std::vector<std::int64_t>{code_of(powerless)};
