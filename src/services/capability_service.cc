@@ -48,6 +48,14 @@ class CapKernelState {
   std::uint64_t made_ = 0;
 };
 
+/// An update of `kind` whose only argument is a slot of the proposer's CSpace.
+CapOp on_slot(CapOp::Kind kind, CapSlot slot) {
+  CapOp op;
+  op.kind = kind;
+  op.slot = slot;
+  return op;
+}
+
 template <class T>
 Task<Result<T>> failed(Error failure) {
   co_return std::move(failure);
@@ -227,16 +235,12 @@ Task<Result<std::vector<CapSlot>>> CapabilityService::retype(Kernel& k, CapSlot 
 }
 
 Task<Result<CapSlot>> CapabilityService::copy(Kernel& k, CapSlot slot) const {
-  CapOp op;
-  op.kind = CapOp::Kind::copy;
-  op.slot = slot;
+  const CapOp op = on_slot(CapOp::Kind::copy, slot);
   return first_slot(object_, k, op);
 }
 
 Task<Result<CapSlot>> CapabilityService::mint(Kernel& k, CapSlot slot, CapRights rights) const {
-  CapOp op;
-  op.kind = CapOp::Kind::mint;
-  op.slot = slot;
+  CapOp op = on_slot(CapOp::Kind::mint, slot);
   op.rights = rights;
   return first_slot(object_, k, op);
 }
@@ -283,25 +287,19 @@ Task<Result<CapSlot>> CapabilityService::accept(Kernel& k, const CapGrant& grant
 }
 
 Task<Result<void>> CapabilityService::remove(Kernel& k, CapSlot slot) const {
-  CapOp op;
-  op.kind = CapOp::Kind::remove;
-  op.slot = slot;
+  const CapOp op = on_slot(CapOp::Kind::remove, slot);
   auto gone = co_await removed(object_, k, op);
   if (!gone) co_return std::move(gone).error();
   co_return Result<void>();
 }
 
 Task<Result<std::size_t>> CapabilityService::revoke(Kernel& k, CapSlot slot) const {
-  CapOp op;
-  op.kind = CapOp::Kind::revoke;
-  op.slot = slot;
+  const CapOp op = on_slot(CapOp::Kind::revoke, slot);
   return removed(object_, k, op);
 }
 
 Task<Result<CapSlot>> CapabilityService::attach(Kernel& k, CapSlot cnode) const {
-  CapOp op;
-  op.kind = CapOp::Kind::attach;
-  op.slot = cnode;
+  const CapOp op = on_slot(CapOp::Kind::attach, cnode);
   return first_slot(object_, k, op);
 }
 
