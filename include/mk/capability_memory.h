@@ -32,13 +32,19 @@ struct NodeBytes {
 /// and the last service using them are gone.
 class CapabilityMemory {
  public:
-  /// Pools of the listed sizes on the listed nodes, each node once. Errors: invalid_argument
-  /// (no node, a node twice, a bad size), and NodeMemory::create's.
-  static Result<CapabilityMemory> create(std::span<const NodeBytes> nodes);
+  /// Pools of the listed sizes on the listed nodes, each node once, and `address_bytes` of
+  /// addresses reserved for VSpace mappings (address_range()). Errors: invalid_argument (no
+  /// node, a node twice, a bad size, an address range that is not a page multiple),
+  /// NodeMemory::create's, and io_error when the addresses cannot be reserved.
+  static Result<CapabilityMemory> create(std::span<const NodeBytes> nodes,
+                                         std::size_t address_bytes = kDefaultAddressBytes);
   /// `bytes_per_node` (page-rounded) on every NUMA node the Skb knows that this host also has.
   /// Errors: invalid_argument for 0 bytes, not_found when no such node exists, and
-  /// NodeMemory::create's.
-  static Result<CapabilityMemory> create(const Skb& skb, std::size_t bytes_per_node);
+  /// NodeMemory::create's; `address_bytes` as for the other create.
+  static Result<CapabilityMemory> create(const Skb& skb, std::size_t bytes_per_node,
+                                         std::size_t address_bytes = kDefaultAddressBytes);
+  /// Addresses reserved for VSpace mappings by default: 4 GiB (no memory is committed).
+  static constexpr std::size_t kDefaultAddressBytes = std::size_t{4} << 30;
 
   /// The nodes, in increasing order.
   std::vector<int> nodes() const;
@@ -47,6 +53,11 @@ class CapabilityMemory {
   /// The bytes of `node`'s pool as mapped in this process (CapInfo::offset indexes them), or
   /// an empty span without a pool for the node.
   std::span<std::byte> bytes(int node) const noexcept;
+  /// The offset in `pool(node)->fd()` at which bytes(node) begin (for mapping them).
+  std::size_t file_offset(int node) const noexcept;
+  /// The addresses reserved for VSpace mappings, inaccessible until mapped: in this process,
+  /// and at the same place in every kernel process forked after this was made.
+  std::span<std::byte> address_range() const noexcept;
   /// The number that names these pools in this process and in kernel processes forked after
   /// they were made.
   std::uint64_t id() const noexcept;

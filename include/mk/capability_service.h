@@ -27,6 +27,8 @@ namespace detail {
 struct CapabilityObject;
 }  // namespace detail
 
+class VSpace;
+
 /// How a CapabilityService is kept.
 struct CapabilityOptions {
   /// Members, sequencer, route and timeout of the replicated table. The protocol must be
@@ -160,6 +162,8 @@ class CapabilityService {
 
  private:
   friend struct Codec<CapabilityService>;
+  friend class VSpace;
+  friend struct Codec<VSpace>;
   explicit CapabilityService(std::shared_ptr<const detail::CapabilityObject> object) noexcept
       : object_(std::move(object)) {}
 

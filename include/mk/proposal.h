@@ -2,6 +2,7 @@
 #pragma once
 
 #include <coroutine>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,6 +12,13 @@
 #include "mk/result.h"
 
 namespace mk {
+
+/// When an update of Protocol::ordered completes for its proposer. (One-phase and two-phase
+/// updates always complete once every member applied them.)
+enum class Completion : std::uint8_t {
+  local,       ///< Once the proposer's own replica applied it (the default).
+  everywhere,  ///< Once every member's replica applied it: one more wave over the members.
+};
 
 namespace detail {
 
@@ -44,6 +52,11 @@ class ProposalStateBase {
   /// Keeps a value that arrives from now on, without completing, until release(): the local
   /// replica may apply an update before every other replica has.
   void hold() noexcept { held_ = true; }
+  /// Asks that the proposal complete only once every member's replica applied it
+  /// (Completion::everywhere); set before the proposal starts.
+  void complete_everywhere() noexcept { everywhere_ = true; }
+  /// True when complete_everywhere() was asked.
+  bool everywhere() const noexcept { return everywhere_; }
   /// Completes with the value kept since hold(), if one arrived; true when it is complete.
   bool release() {
     held_ = false;
@@ -73,6 +86,7 @@ class ProposalStateBase {
   bool done_ = false;
   bool held_ = false;
   bool kept_ = false;
+  bool everywhere_ = false;
 };
 
 /// A proposal whose result is a T.

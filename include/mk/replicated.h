@@ -228,7 +228,14 @@ class Replicated {
   /// Split-phase update from a task on member kernel `k`: starts agreement and returns at
   /// once. An operation whose encoding is over max_op_size() gives too_large at once, one
   /// whose Codec throws apply_failed.
-  Proposal<OpResult> propose(Kernel& k, const Op& op) const { return start(k, op); }
+  Proposal<OpResult> propose(Kernel& k, const Op& op) const {
+    return start(k, op, Completion::local);
+  }
+  /// propose(k, op), completing as `completion` says (Protocol::ordered; the other protocols
+  /// complete once every member applied the update either way).
+  Proposal<OpResult> propose(Kernel& k, const Op& op, Completion completion) const {
+    return start(k, op, completion);
+  }
   /// propose(k, op) for a temporary operation (refused when the compiler is GCC 12 and Op has a
   /// destructor: see detail::kTemporaryIsSafe).
   Proposal<OpResult> propose(Kernel& k, Op&& op) const
@@ -236,7 +243,7 @@ class Replicated {
     static_assert(detail::kTemporaryIsSafe<Op>,
                   "GCC 12 destroys this temporary twice inside co_await: put the operation in a "
                   "variable first (docs/runtime.md, \"GCC 12 and co_await\")");
-    return start(k, op);
+    return start(k, op, Completion::local);
   }
 
   /// `f(state)` on the calling kernel's replica as it is now, by value (no message; the state
@@ -301,8 +308,9 @@ class Replicated {
  private:
   friend struct Codec<Replicated>;
 
-  Proposal<OpResult> start(Kernel& k, const Op& op) const {
+  Proposal<OpResult> start(Kernel& k, const Op& op, Completion completion) const {
     auto state = std::make_shared<detail::ProposalState<OpResult>>(k);
+    if (completion == Completion::everywhere) state->complete_everywhere();
     std::vector<std::byte> bytes;
     auto encoded = detail::guarded("encoding the operation", [&]() -> Result<void> {
       Codec<Op>::encode(op, bytes);

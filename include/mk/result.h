@@ -30,10 +30,11 @@ enum class Errc {
   apply_failed,       ///< User code (a state machine's apply, check or keys, a Codec) threw.
   internal,           ///< A broken invariant inside mk: a bug worth reporting.
   permission_denied,  ///< The caller's capability lacks a right the operation needs.
+  page_fault,         ///< An access touched a VSpace address not mapped with the rights it needed.
 };
 
 /// The last Errc: codes travel as numbers, and a receiver refuses one above it.
-inline constexpr Errc kLastErrc = Errc::permission_denied;
+inline constexpr Errc kLastErrc = Errc::page_fault;
 
 /// Short stable name of an error kind, such as "invalid_argument".
 constexpr std::string_view to_string(Errc code) noexcept {
@@ -72,6 +73,8 @@ constexpr std::string_view to_string(Errc code) noexcept {
       return "internal";
     case Errc::permission_denied:
       return "permission_denied";
+    case Errc::page_fault:
+      return "page_fault";
   }
   return "unknown";
 }

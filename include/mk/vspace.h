@@ -22,8 +22,8 @@ namespace mk {
 
 /// One mapping of a VSpace, as a kernel's replica has it.
 struct Mapping {
-  std::uintptr_t address = 0;  ///< First byte, a page multiple.
-  std::size_t size = 0;        ///< Length, a page multiple.
+  std::uintptr_t address = 0;          ///< First byte, a page multiple.
+  std::size_t size = 0;                ///< Length, a page multiple.
   CapRights rights = CapRights::none;  ///< read and write at most.
   std::size_t frame_offset = 0;        ///< Where in the Frame the mapping starts.
   KernelId cap_kernel = 0;             ///< The CSpace of the Frame capability it was made with.
@@ -88,8 +88,7 @@ class VSpace {
   /// naming the address. invalid_argument outside address_range() or when k is not spanned.
   Task<Result<void>> load(Kernel& k, std::uintptr_t address, std::span<std::byte> out) const;
   /// Copies `in` to `address` on kernel k, like load (faults on pages not mapped writable).
-  Task<Result<void>> store(Kernel& k, std::uintptr_t address,
-                           std::span<const std::byte> in) const;
+  Task<Result<void>> store(Kernel& k, std::uintptr_t address, std::span<const std::byte> in) const;
   /// Sets k's pager for faults of load and store on k (an empty function removes it).
   /// invalid_argument when k is not spanned.
   Result<void> set_pager(Kernel& k, Pager pager) const;
@@ -105,6 +104,8 @@ class VSpace {
   std::uint32_t id() const noexcept { return id_; }
   /// The service the VSpace belongs to.
   const CapabilityService& service() const noexcept { return caps_; }
+  /// The number of the service (unique in its System).
+  std::uint64_t service_instance() const noexcept;
 
  private:
   friend struct Codec<VSpace>;

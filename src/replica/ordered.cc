@@ -81,6 +81,7 @@ Vote Replica::stash(std::span<const std::byte> body) {
 
 void Replica::commit_through(std::uint64_t seq) {
   commit_seen_ = std::max(commit_seen_, seq);
+  std::vector<std::uint64_t> everywhere;
   while (applied_seq_ < commit_seen_) {
     auto it = stash_.find(applied_seq_ + 1);
     if (it == stash_.end()) break;  // Cannot happen: commits follow complete sequence waves.
@@ -98,10 +99,51 @@ void Replica::commit_through(std::uint64_t seq) {
     // the same verdict.
     auto applied = machine_->apply(entry.op, true, sink);
     if (applied) record_apply(entry.id);
-    if (mine) finish(entry.id.number, applied ? Vote{} : Vote{std::move(applied).error()});
+    if (mine && applied && sink != nullptr && sink->everywhere()) {
+      everywhere.push_back(entry.id.number);
+    } else if (mine) {
+      finish(entry.id.number, applied ? Vote{} : Vote{std::move(applied).error()});
+    }
   }
+  if (!everywhere.empty()) confirm_applied(everywhere);
+  answer_syncs();
   wake_reads();
   on_idle_maybe();
+}
+
+void Replica::confirm_applied(const std::vector<std::uint64_t>& numbers) {
+  // Step "confirm": a wave every replica answers once it has applied up to here; its
+  // completion completes the proposals (on_wave_done, confirm).
+  const std::uint64_t wave = waves_started_ + 1;
+  for (std::uint64_t number : numbers) {
+    auto it = pending_.find(number);
+    if (it == pending_.end()) continue;
+    drop_deadline(number);  // Applied: waiting now is for slow members, not an open outcome.
+    it->second.phase = Phase::confirming;
+    it->second.confirm = wave;
+  }
+  Header header;
+  header.origin = self_;
+  std::vector<std::byte> body;
+  put(body, applied_seq_);
+  (void)start_wave(WaveKind::confirm, header, std::move(body), {}, wave, 0);
+}
+
+std::optional<Vote> Replica::sync(const WaveKey& key, std::span<const std::byte> body) {
+  std::size_t at = 0;
+  auto seq = get<std::uint64_t>(body, at);
+  // Without a number: a view change's confirm, which reaching this replica answers.
+  if (!seq || !machine_ || *seq <= applied_seq_) return Vote{};
+  syncs_.emplace(*seq, key);
+  return std::nullopt;
+}
+
+void Replica::answer_syncs() {
+  while (!syncs_.empty() && syncs_.begin()->first <= applied_seq_) {
+    const WaveKey key = syncs_.begin()->second;
+    syncs_.erase(syncs_.begin());
+    answer(key, Vote{});
+  }
 }
 
 void Replica::sequence_done(std::uint64_t first, std::uint64_t last) {

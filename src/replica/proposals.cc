@@ -59,7 +59,9 @@ void Replica::begin(std::uint64_t number) {
       start_proposal_wave(WaveKind::prepare, number, pending.op);
       return;
     case Protocol::ordered:
-      // Step "submit": the sequencer gives the operation its place in the order.
+      // Step "submit": the sequencer gives the operation its place in the order. Held when it
+      // completes everywhere: the local apply's value waits for the confirm wave.
+      if (pending.state->everywhere()) pending.state->hold();
       submit_pending(number);
       return;
   }

@@ -164,6 +164,14 @@ class Replica {
   Vote stash(std::span<const std::byte> body);
   void commit_through(std::uint64_t seq);
   void sequence_done(std::uint64_t first, std::uint64_t last);
+  /// Completion::everywhere: this kernel's proposals `numbers`, applied here, complete once a
+  /// confirm wave shows every member applied as far.
+  void confirm_applied(const std::vector<std::uint64_t>& numbers);
+  /// A confirm wave's local step: answered now, or once this replica applied the sequence
+  /// number the wave carries.
+  std::optional<Vote> sync(const WaveKey& key, std::span<const std::byte> body);
+  /// Answers the confirm waves waiting for what this replica has now applied.
+  void answer_syncs();
   struct Entry {
     OpId id;
     std::vector<std::byte> op;
@@ -290,6 +298,7 @@ class Replica {
   std::uint64_t applied_seq_ = 0;
   std::uint64_t stashed_seq_ = 0;  ///< Highest sequence number stashed.
   std::uint64_t commit_seen_ = 0;
+  std::multimap<std::uint64_t, WaveKey> syncs_;  ///< Confirm waves waiting, by the seq they need.
 
   // The sequencer's side of ordered broadcast.
   std::uint64_t next_seq_ = 1;

@@ -215,6 +215,7 @@ bool Replica::apply_record(std::span<const std::byte> bytes, KernelId from) {
       }
     }
     waves_.clear();
+    syncs_.clear();
     root_waves_ = 0;
     open_waves_.clear();
     if (active_) {

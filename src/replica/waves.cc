@@ -216,7 +216,9 @@ std::optional<Vote> Replica::local_step(const Header& header, std::span<const st
     case WaveKind::freeze:
       return freeze(WaveKey{header.root, header.a}, body);
     case WaveKind::confirm:
-      return Vote{};  // Reaching this replica is the point: it installed the view.
+      // After a view change, reaching this replica is the point (it installed the view); for
+      // Completion::everywhere, it answers once it applied what the wave names.
+      return sync(WaveKey{header.root, header.a}, body);
     case WaveKind::install: {
       auto parsed = parse_install(body);
       if (!parsed) return Vote{error(Errc::parse_error, "install wave not understood")};

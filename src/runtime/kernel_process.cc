@@ -5,6 +5,7 @@
 // Control datagrams and deaths become items of the kernel's own inbox, so that they are handled
 // inside a turn, exactly like the system messages of kernels that are threads.
 #include "runtime/kernel_process.h"
+#include "runtime/kept_descriptors.h"
 
 #include <dirent.h>
 #include <numa.h>
@@ -149,6 +150,8 @@ void KernelProcess::detach() {
   std::vector<int> keep{0, 1, 2, launch_.control_reader, launch_.host_writer};
   keep.insert(keep.end(), launch_.peer_writers.begin(), launch_.peer_writers.end());
   keep.insert(keep.end(), launch_.peer_eventfds.begin(), launch_.peer_eventfds.end());
+  const std::vector<int> kept = kept_descriptors();
+  keep.insert(keep.end(), kept.begin(), kept.end());
   std::vector<int> doomed;
   if (DIR* dir = ::opendir("/proc/self/fd")) {
     const int own = ::dirfd(dir);

@@ -9,6 +9,7 @@
 #include "mk/capability_memory.h"
 #include "mk/capability_service.h"
 #include "mk/kernel.h"
+#include "services/page_table_edits.h"
 
 namespace mk::services {
 
@@ -16,14 +17,6 @@ namespace {
 
 std::string slot_name(KernelId kernel, CapSlot slot) {
   return "slot " + std::to_string(slot) + " of kernel " + std::to_string(kernel) + "'s CSpace";
-}
-
-std::string rights_name(CapRights rights) {
-  std::string out;
-  if (has_rights(rights, CapRights::read)) out += 'r';
-  if (has_rights(rights, CapRights::write)) out += 'w';
-  if (has_rights(rights, CapRights::grant)) out += 'g';
-  return out.empty() ? "none" : out;
 }
 
 constexpr std::uint64_t kMaxBytes = std::uint64_t{1} << 48;
@@ -37,10 +30,23 @@ mk::Result<void> need_slots(std::size_t free, std::size_t count, KernelId kernel
 
 }  // namespace
 
+std::string rights_text(CapRights rights) {
+  std::string out;
+  if (has_rights(rights, CapRights::read)) out += 'r';
+  if (has_rights(rights, CapRights::write)) out += 'w';
+  if (has_rights(rights, CapRights::grant)) out += 'g';
+  return out.empty() ? "none" : out;
+}
+
 CapTable::CapTable(std::uint64_t instance, std::uint32_t cspace_slots,
                    std::vector<std::pair<int, std::uint64_t>> pools, std::uint64_t page,
-                   std::uint64_t memory)
-    : instance_(instance), cspace_slots_(cspace_slots), page_(page), memory_(memory) {
+                   std::uint64_t memory, std::uint64_t window_base, std::uint64_t window_size)
+    : instance_(instance),
+      cspace_slots_(cspace_slots),
+      page_(page),
+      memory_(memory),
+      window_base_(window_base),
+      window_size_(window_size) {
   for (const auto& [node, size] : pools) {
     Pool& pool = pools_[node];
     pool.size = size;
@@ -52,7 +58,7 @@ mk::Result<void> CapTable::check(const Op& op) const {
   const auto bad = [](const std::string& what) {
     return error(Errc::invalid_argument, "capability update: " + what);
   };
-  if (op.kind < Op::Kind::allocate || op.kind > Op::Kind::reclaim) {
+  if (op.kind < Op::Kind::allocate || op.kind > Op::Kind::protect) {
     return bad("unknown kind " + std::to_string(static_cast<int>(op.kind)));
   }
   if (!has_rights(CapRights::all, op.rights)) {
@@ -108,6 +114,17 @@ mk::Result<void> CapTable::check(const Op& op) const {
 }
 
 CapTable::Result CapTable::apply(const Op& op) {
+  edits_.clear();
+  auto applied = apply_kind(op);
+  if (applied) {
+    ++revision_;
+    if (!edits_.empty()) apply_page_edits(memory_, instance_, revision_, edits_);
+  }
+  edits_.clear();
+  return applied;
+}
+
+CapTable::Result CapTable::apply_kind(const Op& op) {
   if (auto valid = check(op); !valid) return std::move(valid).error();
   switch (op.kind) {
     case Op::Kind::allocate:
@@ -131,6 +148,16 @@ CapTable::Result CapTable::apply(const Op& op) {
       return make_endpoint(op);
     case Op::Kind::reclaim:
       return reclaim(op);
+    case Op::Kind::vspace_create:
+      return vspace_create(op);
+    case Op::Kind::vspace_span:
+      return vspace_span(op);
+    case Op::Kind::map:
+      return map(op);
+    case Op::Kind::unmap:
+      return unmap(op);
+    case Op::Kind::protect:
+      return protect(op);
   }
   return error(Errc::internal, "capability update of a kind check() let through");
 }
@@ -239,6 +266,7 @@ void CapTable::drop_cap(std::uint64_t id, CapOutcome& outcome) {
   Cap cap = std::move(at->second);
   caps_.erase(at);
   ++outcome.removed;
+  if (mapped_caps_.contains(id)) unmap_cap(id);
   // The children move up a level, so that a revoke of any ancestor still reaches them.
   if (cap.parent != 0) caps_.at(cap.parent).children.erase(id);
   for (std::uint64_t child : cap.children) {
@@ -371,7 +399,7 @@ CapTable::Result CapTable::retype(const Op& op) {
   const Cap& cap = caps_.at(*source);
   if (!has_rights(cap.rights, CapRights::write)) {
     return error(Errc::permission_denied, slot_name(op.kernel, op.slot) + " has rights " +
-                                              rights_name(cap.rights) + "; retype needs write");
+                                              rights_text(cap.rights) + "; retype needs write");
   }
   const Object& ram = objects_.at(cap.object);
   const std::uint64_t length = op.bytes * op.count;  // check() bounds both factors
@@ -425,9 +453,9 @@ CapTable::Result CapTable::copy(const Op& op) {
   CapRights rights = cap.rights;
   if (op.kind == Op::Kind::mint) {
     if (!has_rights(cap.rights, op.rights)) {
-      return error(Errc::permission_denied, "mint of rights " + rights_name(op.rights) + " from " +
+      return error(Errc::permission_denied, "mint of rights " + rights_text(op.rights) + " from " +
                                                 slot_name(op.kernel, op.slot) +
-                                                ", which has only " + rights_name(cap.rights));
+                                                ", which has only " + rights_text(cap.rights));
     }
     rights = op.rights;
   }
@@ -445,12 +473,12 @@ CapTable::Result CapTable::transfer(const Op& op) {
   const Cap& cap = caps_.at(*source);
   if (!has_rights(cap.rights, CapRights::grant)) {
     return error(Errc::permission_denied, slot_name(op.kernel, op.slot) + " has rights " +
-                                              rights_name(cap.rights) + "; transfer needs grant");
+                                              rights_text(cap.rights) + "; transfer needs grant");
   }
   if (!has_rights(cap.rights, op.rights)) {
-    return error(Errc::permission_denied, "transfer of rights " + rights_name(op.rights) +
+    return error(Errc::permission_denied, "transfer of rights " + rights_text(op.rights) +
                                               " from " + slot_name(op.kernel, op.slot) +
-                                              ", which has only " + rights_name(cap.rights));
+                                              ", which has only " + rights_text(cap.rights));
   }
   auto waiting = pending_for_.find(op.to);
   if (waiting != pending_for_.end() && waiting->second >= kMaxPendingGrants) {
@@ -530,7 +558,7 @@ CapTable::Result CapTable::attach(const Op& op) {
   const Cap& cap = caps_.at(*source);
   if (!has_rights(cap.rights, CapRights::write)) {
     return error(Errc::permission_denied, slot_name(op.kernel, op.slot) + " has rights " +
-                                              rights_name(cap.rights) + "; attach needs write");
+                                              rights_text(cap.rights) + "; attach needs write");
   }
   Object& object = objects_.at(cap.object);
   if (object.attached) {
@@ -585,6 +613,8 @@ CapTable::Result CapTable::reclaim(const Op& op) {
     }
   }
   cspaces_.erase(op.to);
+  for (auto& [number, space] : spaces_)
+    space.kernels.erase(op.to);  // its page table went with it
   return outcome;
 }
 
@@ -614,7 +644,7 @@ mk::Result<CapMemory> CapTable::frame(KernelId kernel, CapSlot slot, CapRights n
   const Cap& cap = caps_.at(*id);
   if (!has_rights(cap.rights, needed)) {
     return error(Errc::permission_denied, slot_name(kernel, slot) + " has rights " +
-                                              rights_name(cap.rights) + "; " + rights_name(needed) +
+                                              rights_text(cap.rights) + "; " + rights_text(needed) +
                                               " needed");
   }
   const Object& object = objects_.at(cap.object);
@@ -627,7 +657,7 @@ mk::Result<KernelId> CapTable::endpoint(KernelId kernel, CapSlot slot, MessageTy
   const Cap& cap = caps_.at(*id);
   if (!has_rights(cap.rights, CapRights::write)) {
     return error(Errc::permission_denied, slot_name(kernel, slot) + " has rights " +
-                                              rights_name(cap.rights) + "; send needs write");
+                                              rights_text(cap.rights) + "; send needs write");
   }
   const Object& object = objects_.at(cap.object);
   if (object.endpoint_type != type) {

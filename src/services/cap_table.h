@@ -17,6 +17,7 @@
 #include "mk/codec.h"
 #include "mk/node_memory.h"
 #include "mk/result.h"
+#include "mk/vspace.h"
 
 namespace mk::services {
 
@@ -36,6 +37,11 @@ struct CapOp {
     attach,  ///< slot (CNode).
     make_endpoint,  ///< message_type.
     reclaim,        ///< to: every capability of that kernel's CSpace, which goes.
+    vspace_create,  ///< to: the first kernel the new VSpace spans.
+    vspace_span,    ///< count (the VSpace), to: one more kernel it spans.
+    map,            ///< count (the VSpace), slot (a Frame), offset (address), bytes, rights.
+    unmap,          ///< count (the VSpace), offset (address), bytes.
+    protect,        ///< count (the VSpace), offset (address), bytes, rights.
   };
 
   Kind kind = Kind::copy;
@@ -67,6 +73,23 @@ struct CapOutcome {
   std::size_t removed = 0;     ///< remove, revoke: capabilities removed.
   /// Memory that became free, in the order freed: each a Region whose `pool` is the node.
   std::vector<NodeMemory::Region> freed;
+  std::uint32_t vspace = 0;    ///< vspace_create: the new VSpace's number.
+  std::uint64_t unmapped = 0;  ///< unmap: bytes unmapped.
+};
+
+/// Rights as letters ("rw", "rwg"), "none" for none: for error messages.
+std::string rights_text(CapRights rights);
+
+/// One change a replica's apply makes to its kernel's page table (page_table_edits.h).
+struct PageEdit {
+  /// What the change is.
+  enum class Kind : std::uint8_t { map, unmap, protect };
+  Kind kind = Kind::map;
+  CapRights rights = CapRights::none;  ///< map, protect.
+  int node = 0;                        ///< map: the Frame's pool.
+  std::uint64_t address = 0;
+  std::uint64_t size = 0;
+  std::uint64_t offset = 0;  ///< map: the bytes' offset in the pool.
 };
 
 /// A memory object's bytes in its pool.
@@ -88,9 +111,10 @@ class CapTable {
   /// `cspace_slots`, memory managed in `page`-byte units. `memory` is the CapabilityMemory
   /// whose bytes the proposer's replica zeroes when allocate or retype hands them out; 0 for
   /// a table without real memory (zeroes nothing).
+  /// Mappings may use the addresses [window_base, window_base + window_size) (none when 0).
   CapTable(std::uint64_t instance, std::uint32_t cspace_slots,
            std::vector<std::pair<int, std::uint64_t>> pools, std::uint64_t page,
-           std::uint64_t memory = 0);
+           std::uint64_t memory = 0, std::uint64_t window_base = 0, std::uint64_t window_size = 0);
 
   /// invalid_argument for an update whose fields are out of range for its kind (bytes from
   /// another kernel are checked, not trusted).
@@ -113,6 +137,13 @@ class CapTable {
   /// Checks every invariant (refs, tree, slots, no overlapping live retypes, pools exactly
   /// partitioned into free blocks and live allocations); internal naming the first broken one.
   mk::Result<void> verify() const;
+  /// The mappings of VSpace `vspace`, by address; not_found for no such VSpace.
+  mk::Result<std::vector<Mapping>> mappings(std::uint32_t vspace) const;
+  /// The kernels VSpace `vspace` spans; not_found for no such VSpace.
+  mk::Result<std::vector<KernelId>> spanned(std::uint32_t vspace) const;
+  /// Successful updates applied so far: the same number on every replica after the same
+  /// updates.
+  std::uint64_t revision() const noexcept { return revision_; }
   /// Regions returned to pools so far.
   std::uint64_t frees() const noexcept { return frees_; }
   /// The service this table belongs to.
@@ -179,6 +210,18 @@ class CapTable {
     std::map<std::uint64_t, std::uint64_t> free;  // offset -> size, never adjacent
     friend bool operator==(const Pool&, const Pool&) = default;
   };
+  struct MapEntry {
+    std::uint64_t size = 0;
+    CapRights rights = CapRights::none;
+    std::uint64_t frame_offset = 0;
+    std::uint64_t cap = 0;  // the Frame capability it was made with; it goes with it
+    friend bool operator==(const MapEntry&, const MapEntry&) = default;
+  };
+  struct Space {
+    std::set<KernelId> kernels;
+    std::map<std::uint64_t, MapEntry> maps;  // by address
+    friend bool operator==(const Space&, const Space&) = default;
+  };
 
   CSpace& cspace(KernelId kernel);
   const CSpace* find_cspace(KernelId kernel) const;
@@ -199,6 +242,7 @@ class CapTable {
   mk::Result<void> rebuild();
   mk::Result<void> trees_are_acyclic() const;
 
+  Result apply_kind(const Op& op);
   Result allocate(const Op& op);
   Result retype(const Op& op);
   Result copy(const Op& op);
@@ -209,6 +253,22 @@ class CapTable {
   Result attach(const Op& op);
   Result make_endpoint(const Op& op);
   Result reclaim(const Op& op);
+  // VSpaces (cap_table_vspace.cc).
+  mk::Result<void> check_range(const Op& op, const char* operation) const;
+  mk::Result<Space*> space_of(const Op& op);
+  /// The mapping covering `address` is cut in two there (nothing when none covers it inside).
+  void split_at(Space& space, std::uint64_t address);
+  /// Queues `edit` for this replica's page table, when its kernel is `only` (or, with
+  /// only == kAnyKernel, any kernel `space` spans).
+  void edit(const Space& space, const PageEdit& edit, KernelId only);
+  /// Removes every mapping made with capability `cap` (it is going).
+  void unmap_cap(std::uint64_t cap);
+  mk::Result<void> verify_spaces() const;
+  Result vspace_create(const Op& op);
+  Result vspace_span(const Op& op);
+  Result map(const Op& op);
+  Result unmap(const Op& op);
+  Result protect(const Op& op);
 
   std::uint64_t instance_ = 0;
   std::uint32_t cspace_slots_ = 0;
@@ -222,6 +282,13 @@ class CapTable {
   std::map<KernelId, CSpace> cspaces_;
   std::map<std::uint64_t, Pending> pending_;
   std::map<KernelId, std::size_t> pending_for_;  // derived
+  std::uint64_t window_base_ = 0;
+  std::uint64_t window_size_ = 0;
+  std::uint64_t revision_ = 0;
+  std::uint32_t next_vspace_ = 1;
+  std::map<std::uint32_t, Space> spaces_;
+  std::map<std::uint64_t, std::size_t> mapped_caps_;  // derived: capability -> its mappings
+  std::vector<PageEdit> edits_;                       // the apply under way's; not state
 };
 
 }  // namespace mk::services

@@ -85,6 +85,25 @@ void CapTable::encode(std::vector<std::byte>& out) const {
     put(out, pending.to);
     put(out, pending.secret);
   }
+  put(out, window_base_);
+  put(out, window_size_);
+  put(out, revision_);
+  put(out, next_vspace_);
+  put(out, static_cast<std::uint32_t>(spaces_.size()));
+  for (const auto& [number, space] : spaces_) {
+    put(out, number);
+    put(out, static_cast<std::uint32_t>(space.kernels.size()));
+    for (KernelId kernel : space.kernels)
+      put(out, kernel);
+    put(out, static_cast<std::uint32_t>(space.maps.size()));
+    for (const auto& [address, entry] : space.maps) {
+      put(out, address);
+      put(out, entry.size);
+      put(out, static_cast<std::uint8_t>(entry.rights));
+      put(out, entry.frame_offset);
+      put(out, entry.cap);
+    }
+  }
 }
 
 mk::Result<CapTable> CapTable::decode(std::span<const std::byte> bytes) {
@@ -179,6 +198,39 @@ mk::Result<CapTable> CapTable::decode(std::span<const std::byte> bytes) {
     entry.to = in.value<KernelId>();
     entry.secret = in.value<std::uint64_t>();
     if (!table.pending_.emplace(number, entry).second) return bad("a transfer repeats");
+  }
+  table.window_base_ = in.value<std::uint64_t>();
+  table.window_size_ = in.value<std::uint64_t>();
+  table.revision_ = in.value<std::uint64_t>();
+  table.next_vspace_ = in.value<std::uint32_t>();
+  if (table.window_size_ > kLimit || table.window_base_ > kLimit) {
+    return bad("a VSpace address range out of bounds");
+  }
+  const auto vspaces = in.count(12);
+  for (std::size_t i = 0; i < vspaces && !in.failed(); ++i) {
+    const auto number = in.value<std::uint32_t>();
+    Space space;
+    const auto kernels = in.count(sizeof(KernelId));
+    for (std::size_t k = 0; k < kernels; ++k)
+      space.kernels.insert(in.value<KernelId>());
+    const auto maps = in.count(33);
+    for (std::size_t m = 0; m < maps && !in.failed(); ++m) {
+      const auto address = in.value<std::uint64_t>();
+      MapEntry entry;
+      entry.size = in.value<std::uint64_t>();
+      entry.rights = static_cast<CapRights>(in.value<std::uint8_t>());
+      entry.frame_offset = in.value<std::uint64_t>();
+      entry.cap = in.value<std::uint64_t>();
+      if (!has_rights(CapRights::all, entry.rights) || entry.frame_offset > kLimit) {
+        return bad("a mapping with unknown rights or out of range");
+      }
+      if (!space.maps.emplace(address, entry).second) return bad("a mapping repeats");
+      ++table.mapped_caps_[entry.cap];
+    }
+    if (number == 0 || number >= table.next_vspace_ || space.kernels.size() != kernels ||
+        !table.spaces_.emplace(number, std::move(space)).second) {
+      return bad("VSpace " + std::to_string(number) + " repeats, or a kernel does in it");
+    }
   }
   if (auto whole = in.done("capability table"); !whole) return std::move(whole).error();
   if (auto rebuilt = table.rebuild(); !rebuilt) return std::move(rebuilt).error();

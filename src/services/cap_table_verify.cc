@@ -140,14 +140,16 @@ mk::Result<void> CapTable::verify() const {
     if (!pools_.contains(node))
       return broken("memory of node " + std::to_string(node) + ", which has no pool");
   }
-  return {};
+  return verify_spaces();
 }
 
 bool operator==(const CapTable& a, const CapTable& b) {
   return a.instance_ == b.instance_ && a.cspace_slots_ == b.cspace_slots_ && a.page_ == b.page_ &&
          a.memory_ == b.memory_ && a.next_id_ == b.next_id_ && a.frees_ == b.frees_ &&
          a.pools_ == b.pools_ && a.objects_ == b.objects_ && a.caps_ == b.caps_ &&
-         a.cspaces_ == b.cspaces_ && a.pending_ == b.pending_;
+         a.cspaces_ == b.cspaces_ && a.pending_ == b.pending_ && a.window_base_ == b.window_base_ &&
+         a.window_size_ == b.window_size_ && a.revision_ == b.revision_ &&
+         a.next_vspace_ == b.next_vspace_ && a.spaces_ == b.spaces_;
 }
 
 }  // namespace mk::services

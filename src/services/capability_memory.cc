@@ -1,12 +1,18 @@
 // CapabilityMemory: one NodeMemory pool per node, found again by number in kernel processes.
 #include "mk/capability_memory.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <string>
 
 #include "mk/skb.h"
+#include "runtime/kept_descriptors.h"
+#include "services/page_fault_guard.h"
 
 namespace mk {
 
@@ -14,10 +20,23 @@ struct CapabilityMemory::Pools {
   struct Node {
     int node = 0;
     NodeMemory pool;
-    std::span<std::byte> bytes;  // the whole pool, one region of its allocator
+    std::span<std::byte> bytes;   // the whole pool, one region of its allocator
+    std::size_t file_offset = 0;  // that region's offset in the pool's fd
   };
   std::uint64_t id = 0;
-  std::vector<Node> nodes;  // by increasing node
+  std::vector<Node> nodes;      // by increasing node
+  std::span<std::byte> window;  // reserved addresses for VSpace mappings (PROT_NONE)
+
+  Pools() = default;
+  Pools(const Pools&) = delete;
+  Pools& operator=(const Pools&) = delete;
+  ~Pools() {
+    for (const Node& each : nodes)
+      runtime::forget_in_kernel_processes(each.pool.fd());
+    if (window.empty()) return;
+    (void)services::unregister_window(reinterpret_cast<std::uintptr_t>(window.data()));
+    ::munmap(window.data(), window.size());
+  }
 };
 
 namespace {
@@ -48,7 +67,33 @@ Result<void> add_pool(CapabilityMemory::Pools& pools, int node, std::size_t byte
   if (!whole) return std::move(whole).error();
   auto mapped = pool->bytes(*whole);
   if (!mapped) return std::move(mapped).error();
-  pools.nodes.push_back(CapabilityMemory::Pools::Node{node, std::move(*pool), *mapped});
+  // Kernel processes map the pool's bytes at VSpace addresses later, through its memfd.
+  runtime::keep_in_kernel_processes(pool->fd());
+  pools.nodes.push_back(
+      CapabilityMemory::Pools::Node{node, std::move(*pool), *mapped, whole->offset});
+  return {};
+}
+
+/// Reserves `bytes` of addresses, inaccessible, for VSpace mappings; no memory is committed.
+Result<void> reserve_window(CapabilityMemory::Pools& pools, std::size_t bytes) {
+  if (bytes == 0) return {};
+  const std::size_t page = NodeMemory::page_size();
+  if (bytes % page != 0) {
+    return error(Errc::invalid_argument, "capability memory: an address range of " +
+                                             std::to_string(bytes) +
+                                             " bytes is not a multiple of the page size");
+  }
+  void* at = ::mmap(nullptr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (at == MAP_FAILED) {
+    return error(Errc::io_error, "capability memory: reserving " + std::to_string(bytes) +
+                                     " bytes of addresses: mmap: " + std::strerror(errno));
+  }
+  if (auto guarded = services::register_window(reinterpret_cast<std::uintptr_t>(at), bytes);
+      !guarded) {
+    ::munmap(at, bytes);
+    return std::move(guarded).error();
+  }
+  pools.window = {static_cast<std::byte*>(at), bytes};
   return {};
 }
 
@@ -63,7 +108,8 @@ void registered(const std::shared_ptr<CapabilityMemory::Pools>& pools) {
 
 }  // namespace
 
-Result<CapabilityMemory> CapabilityMemory::create(std::span<const NodeBytes> nodes) {
+Result<CapabilityMemory> CapabilityMemory::create(std::span<const NodeBytes> nodes,
+                                                  std::size_t address_bytes) {
   if (nodes.empty()) return error(Errc::invalid_argument, "capability memory: no node given");
   std::vector<NodeBytes> sorted(nodes.begin(), nodes.end());
   std::sort(sorted.begin(), sorted.end(),
@@ -82,11 +128,15 @@ Result<CapabilityMemory> CapabilityMemory::create(std::span<const NodeBytes> nod
       return std::move(added).error();
     }
   }
+  if (auto reserved = reserve_window(*pools, address_bytes); !reserved) {
+    return std::move(reserved).error();
+  }
   registered(pools);
   return CapabilityMemory(std::move(pools));
 }
 
-Result<CapabilityMemory> CapabilityMemory::create(const Skb& skb, std::size_t bytes_per_node) {
+Result<CapabilityMemory> CapabilityMemory::create(const Skb& skb, std::size_t bytes_per_node,
+                                                  std::size_t address_bytes) {
   if (bytes_per_node == 0) {
     return error(Errc::invalid_argument, "capability memory: 0 bytes per node");
   }
@@ -104,6 +154,9 @@ Result<CapabilityMemory> CapabilityMemory::create(const Skb& skb, std::size_t by
   }
   if (pools->nodes.empty()) {
     return error(Errc::not_found, "capability memory: no NUMA node of the SKB exists on this host");
+  }
+  if (auto reserved = reserve_window(*pools, address_bytes); !reserved) {
+    return std::move(reserved).error();
   }
   registered(pools);
   return CapabilityMemory(std::move(pools));
@@ -128,6 +181,17 @@ std::span<std::byte> CapabilityMemory::bytes(int node) const noexcept {
     if (each.node == node) return each.bytes;
   }
   return {};
+}
+
+std::size_t CapabilityMemory::file_offset(int node) const noexcept {
+  for (const auto& each : pools_->nodes) {
+    if (each.node == node) return each.file_offset;
+  }
+  return 0;
+}
+
+std::span<std::byte> CapabilityMemory::address_range() const noexcept {
+  return pools_->window;
 }
 
 std::uint64_t CapabilityMemory::id() const noexcept {

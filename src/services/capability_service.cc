@@ -9,19 +9,9 @@
 #include "mk/replicated.h"
 #include "mk/skb.h"
 #include "services/cap_table.h"
+#include "services/capability_object.h"
 
 namespace mk {
-
-namespace detail {
-
-/// What a CapabilityService handle refers to; immutable once made.
-struct CapabilityObject {
-  Replicated<services::CapTable> table;
-  std::uint64_t instance = 0;
-  CapabilityMemory memory;
-};
-
-}  // namespace detail
 
 namespace {
 
@@ -56,6 +46,22 @@ CapOp on_slot(CapOp::Kind kind, CapSlot slot) {
   return op;
 }
 
+}  // namespace
+
+namespace services {
+
+Task<Result<CapOutcome>> update_table(std::shared_ptr<const detail::CapabilityObject> object,
+                                      Kernel& k, CapOp op, Completion completion) {
+  op.kernel = k.id();
+  auto outcome = co_await object->table.propose(k, op, completion);
+  if (!outcome) co_return std::move(outcome).error();
+  co_return std::move(*outcome);
+}
+
+}  // namespace services
+
+namespace {
+
 template <class T>
 Task<Result<T>> failed(Error failure) {
   co_return std::move(failure);
@@ -63,10 +69,7 @@ Task<Result<T>> failed(Error failure) {
 
 /// Proposes `op` from kernel k; the table's answer, or the agreement's error.
 Task<Result<CapOutcome>> update(Object object, Kernel& k, CapOp op) {
-  op.kernel = k.id();
-  auto outcome = co_await object->table.propose(k, op);
-  if (!outcome) co_return std::move(outcome).error();
-  co_return std::move(*outcome);
+  return services::update_table(std::move(object), k, op, Completion::local);
 }
 
 Task<Result<CapSlot>> first_slot(Object object, Kernel& k, CapOp op) {
@@ -81,8 +84,10 @@ Task<Result<std::vector<CapSlot>>> all_slots(Object object, Kernel& k, CapOp op)
   co_return std::move(outcome->slots);
 }
 
+/// Removals complete once every replica applied them: a mapping of what they remove is gone
+/// from every page table by then (docs/vspace.md).
 Task<Result<std::size_t>> removed(Object object, Kernel& k, CapOp op) {
-  auto outcome = co_await update(std::move(object), k, op);
+  auto outcome = co_await services::update_table(std::move(object), k, op, Completion::everywhere);
   if (!outcome) co_return std::move(outcome).error();
   co_return outcome->removed;
 }
@@ -190,8 +195,9 @@ Task<Result<CapabilityService>> CapabilityService::create_async(Kernel& k,
   for (int node : memory.nodes())
     pools.emplace_back(node, memory.pool(node)->size());
   const std::uint64_t instance = k.extension<CapKernelState>().next_instance();
+  const std::span<std::byte> window = memory.address_range();
   CapTable table(instance, options.cspace_slots, std::move(pools), NodeMemory::page_size(),
-                 memory.id());
+                 memory.id(), reinterpret_cast<std::uintptr_t>(window.data()), window.size());
   auto made =
       co_await Replicated<CapTable>::create_async(k, std::move(table), std::move(options.replica));
   if (!made) co_return std::move(made).error();
