@@ -113,12 +113,12 @@ void Replica::commit_through(std::uint64_t seq) {
 
 void Replica::confirm_applied(const std::vector<std::uint64_t>& numbers) {
   // Step "confirm": a wave every replica answers once it has applied up to here; its
-  // completion completes the proposals (on_wave_done, confirm).
+  // completion completes the proposals (on_wave_done, confirm). The deadline stays: a member
+  // that is slow to apply makes the proposal time out, not wait for it without end.
   const std::uint64_t wave = waves_started_ + 1;
   for (std::uint64_t number : numbers) {
     auto it = pending_.find(number);
     if (it == pending_.end()) continue;
-    drop_deadline(number);  // Applied: waiting now is for slow members, not an open outcome.
     it->second.phase = Phase::confirming;
     it->second.confirm = wave;
   }

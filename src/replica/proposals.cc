@@ -131,10 +131,11 @@ void Replica::expire(std::uint64_t number) {
       // Decided proposals have no deadline (drop_deadline).
       return;
     case Phase::confirming:
-      // one_phase: applied everywhere, unless another view change began meanwhile and this
-      // kernel fails before it ends: the outcome is open, as for any one_phase timeout.
-      finish(number, error(Errc::timed_out, what + ": a view change applied it, but not every "
-                                                   "replica confirmed the new view in time"));
+      // Applied here (ordered, Completion::everywhere) or by a view change's record, but not
+      // confirmed by every replica in time: it is applied wherever it is applied at all, and
+      // a replica that has not applied it yet will, unless it fails first.
+      finish(number, error(Errc::timed_out, what + ": applied, but not every replica confirmed "
+                                                   "applying it in time"));
       return;
   }
 }

@@ -72,14 +72,18 @@ Task<Result<CapOutcome>> update(Object object, Kernel& k, CapOp op) {
   return services::update_table(std::move(object), k, op, Completion::local);
 }
 
-Task<Result<CapSlot>> first_slot(Object object, Kernel& k, CapOp op) {
-  auto outcome = co_await update(std::move(object), k, op);
+/// The first new slot. Memory handed out (allocate, retype) completes `everywhere`: the
+/// proposer's replica zeroes the bytes when it applies the update, and it must have done so
+/// before anyone can write them (docs/capabilities.md, "Zeroing").
+Task<Result<CapSlot>> first_slot(Object object, Kernel& k, CapOp op,
+                                 Completion completion = Completion::local) {
+  auto outcome = co_await services::update_table(std::move(object), k, op, completion);
   if (!outcome) co_return std::move(outcome).error();
   co_return outcome->slots.front();
 }
 
 Task<Result<std::vector<CapSlot>>> all_slots(Object object, Kernel& k, CapOp op) {
-  auto outcome = co_await update(std::move(object), k, op);
+  auto outcome = co_await services::update_table(std::move(object), k, op, Completion::everywhere);
   if (!outcome) co_return std::move(outcome).error();
   co_return std::move(outcome->slots);
 }
@@ -211,7 +215,7 @@ Task<Result<CapSlot>> CapabilityService::allocate(Kernel& k, std::size_t bytes, 
   op.kind = CapOp::Kind::allocate;
   op.node = node;
   op.bytes = bytes;
-  return first_slot(object_, k, op);
+  return first_slot(object_, k, op, Completion::everywhere);
 }
 
 Task<Result<CapSlot>> CapabilityService::allocate(Kernel& k, std::size_t bytes,

@@ -2,7 +2,7 @@
 // table a joining kernel receives, and the updates every replica applies. The first byte picks
 // which; the rest is the input. A grant or table that decodes must encode back to the same
 // thing and be consistent; an update sequence must keep every invariant of the table, and an
-// update that fails must change nothing.
+// update that fails must change nothing. Updates include VSpace map, unmap and protect.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -13,6 +13,9 @@
 #include "services/cap_table.h"
 
 namespace {
+
+/// Where the updates' VSpace addresses may lie.
+constexpr std::uint64_t kWindowBase = std::uint64_t{1} << 32;
 
 void grant(std::span<const std::byte> bytes) {
   auto decoded = mk::Codec<mk::CapGrant>::decode(bytes);
@@ -35,7 +38,9 @@ void table(std::span<const std::byte> bytes) {
 }
 
 void updates(std::span<const std::byte> bytes) {
-  mk::services::CapTable state(1, 8, {{0, 16 * 4096}, {1, 4 * 4096}}, 4096);
+  // No CapabilityMemory (0): updates change the table only, never this process's page table.
+  mk::services::CapTable state(1, 8, {{0, 16 * 4096}, {1, 4 * 4096}}, 4096, 0, kWindowBase,
+                               16 * 4096);
   using Op = mk::services::CapOp;
   for (std::size_t at = 0; at + sizeof(Op) <= bytes.size(); at += sizeof(Op)) {
     Op op;

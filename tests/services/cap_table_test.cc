@@ -17,15 +17,18 @@ using mk::services::CapTable;
 
 constexpr std::uint64_t kPage = 4096;
 
+/// Where VSpace mappings may lie: no CapabilityMemory (0) is given, so no page table changes.
+constexpr std::uint64_t kWindow = std::uint64_t{1} << 40;
+
 CapTable table() {
-  return CapTable(7, 16, {{0, 32 * kPage}, {1, 8 * kPage}}, kPage);
+  return CapTable(7, 16, {{0, 32 * kPage}, {1, 8 * kPage}}, kPage, 0, kWindow, 12 * kPage);
 }
 
 /// A random update of kernel 0..2 on a small table: slots 0..17 (some outside the CSpace),
 /// every kind, sizes that sometimes fit.
 CapOp random_op(std::mt19937_64& random, std::uint64_t transfers_seen) {
   CapOp op;
-  op.kind = static_cast<CapOp::Kind>(1 + random() % 11);
+  op.kind = static_cast<CapOp::Kind>(1 + random() % 16);
   op.kernel = static_cast<mk::KernelId>(random() % 3);
   op.slot = static_cast<mk::CapSlot>(random() % 18);
   op.to = static_cast<mk::KernelId>(random() % 3);
@@ -38,6 +41,13 @@ CapOp random_op(std::mt19937_64& random, std::uint64_t transfers_seen) {
   op.message_type = static_cast<std::uint16_t>(random() % 8);
   op.transfer = transfers_seen == 0 ? 1 : 1 + random() % (transfers_seen + 2);
   op.secret = random() % 2;
+  if (op.kind >= CapOp::Kind::vspace_create) {
+    // Two VSpaces over a 12-page range, mostly aligned, sometimes reaching past its end.
+    op.count = static_cast<std::uint32_t>(1 + random() % 2);
+    op.offset = kWindow + (random() % 12) * kPage + (random() % 16 == 0 ? 1 : 0);
+    op.bytes = (1 + random() % 3) * kPage;
+    op.rights = static_cast<CapRights>(random() % 4);
+  }
   return op;
 }
 
@@ -94,6 +104,87 @@ TEST(CapTable, RandomUpdatesKeepEveryInvariantAndFreeMemoryOnce) {
   }
 }
 
+TEST(CapTable, MappingsSplitNarrowAndGoWithTheirCapability) {
+  CapTable t = table();
+  const auto apply = [&t](CapOp op) {
+    auto outcome = t.apply(op);
+    EXPECT_TRUE(outcome.ok()) << outcome.error().describe();
+    return outcome ? *outcome : mk::services::CapOutcome{};
+  };
+  CapOp op;
+  op.kind = CapOp::Kind::allocate;
+  op.bytes = 4 * kPage;
+  const auto ram = apply(op).slots.at(0);
+  op = CapOp{};
+  op.kind = CapOp::Kind::retype;
+  op.slot = ram;
+  op.type = CapType::frame;
+  op.bytes = 4 * kPage;
+  op.count = 1;
+  const auto frame = apply(op).slots.at(0);
+  op = CapOp{};
+  op.kind = CapOp::Kind::copy;
+  op.slot = frame;
+  const auto copy = apply(op).slots.at(0);
+  op = CapOp{};
+  op.kind = CapOp::Kind::vspace_create;
+  op.to = 0;
+  const std::uint32_t vspace = apply(op).vspace;
+  ASSERT_EQ(vspace, 1u);
+  op = CapOp{};
+  op.kind = CapOp::Kind::map;
+  op.count = vspace;
+  op.slot = copy;
+  op.offset = kWindow + kPage;
+  op.bytes = 4 * kPage;
+  op.rights = CapRights::read | CapRights::write;
+  apply(op);
+  const std::uint64_t revision = t.revision();
+  // Overlapping, even by one page: refused, nothing changes.
+  op.offset = kWindow + 4 * kPage;
+  EXPECT_EQ(t.apply(op).error().code, Errc::already_exists);
+  EXPECT_EQ(t.revision(), revision);
+  // Unmap the middle two pages: two mappings remain, the second starting 3 pages into the Frame.
+  op = CapOp{};
+  op.kind = CapOp::Kind::unmap;
+  op.count = vspace;
+  op.offset = kWindow + 2 * kPage;
+  op.bytes = 2 * kPage;
+  EXPECT_EQ(apply(op).unmapped, 2 * kPage);
+  auto maps = t.mappings(vspace);
+  ASSERT_TRUE(maps.ok());
+  ASSERT_EQ(maps->size(), 2u);
+  EXPECT_EQ((*maps)[0].address, kWindow + kPage);
+  EXPECT_EQ((*maps)[0].size, kPage);
+  EXPECT_EQ((*maps)[1].address, kWindow + 4 * kPage);
+  EXPECT_EQ((*maps)[1].frame_offset, 3 * kPage);
+  // protect needs every page mapped.
+  op = CapOp{};
+  op.kind = CapOp::Kind::protect;
+  op.count = vspace;
+  op.offset = kWindow + kPage;
+  op.bytes = 4 * kPage;
+  op.rights = CapRights::read;
+  EXPECT_EQ(t.apply(op).error().code, Errc::not_found);
+  op.bytes = kPage;
+  apply(op);
+  EXPECT_EQ(t.mappings(vspace)->front().rights, CapRights::read);
+  ASSERT_TRUE(t.verify().ok());
+  // The bytes carry the mappings.
+  std::vector<std::byte> bytes;
+  t.encode(bytes);
+  auto decoded = CapTable::decode(bytes);
+  ASSERT_TRUE(decoded.ok()) << decoded.error().describe();
+  EXPECT_TRUE(*decoded == t);
+  // Revoking the Frame removes the copy, and with it both mappings.
+  op = CapOp{};
+  op.kind = CapOp::Kind::revoke;
+  op.slot = frame;
+  EXPECT_EQ(apply(op).removed, 1u);
+  EXPECT_TRUE(t.mappings(vspace)->empty());
+  EXPECT_TRUE(t.verify().ok());
+}
+
 TEST(CapTable, BytesRoundTripAndRebuildTheDerivedState) {
   std::mt19937_64 random(42);
   CapTable t = table();
@@ -142,7 +233,7 @@ TEST(CapTable, CheckRefusesMalformedUpdates) {
   CapOp op;
   op.kind = static_cast<CapOp::Kind>(0);
   EXPECT_EQ(t.check(op).error().code, Errc::invalid_argument);
-  op.kind = static_cast<CapOp::Kind>(12);
+  op.kind = static_cast<CapOp::Kind>(17);
   EXPECT_EQ(t.check(op).error().code, Errc::invalid_argument);
   op.kind = CapOp::Kind::mint;
   op.rights = static_cast<CapRights>(8);
