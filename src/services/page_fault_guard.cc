@@ -29,6 +29,9 @@ struct Window {
   std::atomic<std::uintptr_t> end{0};
 };
 
+static_assert(std::atomic<std::uintptr_t>::is_always_lock_free,
+              "the signal handler reads windows, so their atomics must be lock-free");
+
 /// Zero-initialized at load time, before any constructor runs, and copied into forked children.
 std::array<Window, kMaxFaultWindows> windows;
 
@@ -124,20 +127,28 @@ void chain(int signal, siginfo_t* info, void* context) noexcept {
 }
 
 void on_fault(int signal, siginfo_t* info, void* context) {
+  // The interrupted code's errno, for the handler chained to and for the return.
+  const int saved_errno = errno;
   const auto address = reinterpret_cast<std::uintptr_t>(info->si_addr);
   if (info->si_code <= 0 || !in_window(address)) {
     chain(signal, info, context);
+    errno = saved_errno;
     return;
   }
   Recovery& own = recovery;
   if (own.armed != 0) {
     own.armed = 0;
     own.address = address;
+    // The mask of the faulting copy: a jump does not restore it, and the handler's may block
+    // more than on_fault's sa_mask (ThreadSanitizer runs handlers with every signal blocked).
+    pthread_sigmask(SIG_SETMASK, &static_cast<const ucontext_t*>(context)->uc_sigmask, nullptr);
     // Jumps over guarded_copy's copy loop only: no frame with a destructor lies between.
     siglongjmp(own.env, 1);
   }
   report_unguarded(address);
+  errno = saved_errno;
   chain(signal, info, context);
+  errno = saved_errno;
 }
 
 /// Installs on_fault for SIGSEGV and SIGBUS; 0 or the errno of the sigaction that failed.
@@ -147,9 +158,10 @@ int install() noexcept {
   struct sigaction action {};
   action.sa_sigaction = on_fault;
   sigemptyset(&action.sa_mask);
-  // SA_NODEFER: a jump out of the handler then leaves the thread's mask as guarded_copy found
-  // it, so sigsetjmp need not save it (a system call per copy). SA_ONSTACK: a stack overflow
-  // still reaches a handler that relies on an alternate stack.
+  // SA_NODEFER and an empty sa_mask: chain() then gives the handler it calls exactly the mask
+  // the kernel would have, blocking the signal itself only when that handler did not ask for
+  // SA_NODEFER (ASan's does). SA_ONSTACK: a stack overflow still reaches a handler that relies
+  // on an alternate stack.
   action.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
   if (sigaction(SIGSEGV, &action, nullptr) != 0) return errno;
   if (sigaction(SIGBUS, &action, nullptr) != 0) return errno;
@@ -246,8 +258,8 @@ Result<void> unregister_window(std::uintptr_t base) {
 std::optional<GuardedFault> guarded_copy(void* dst, const void* src, std::size_t n,
                                          bool store) noexcept {
   Recovery& own = recovery;
-  // Without the signal mask: on_fault runs with SA_NODEFER and an empty sa_mask, so the mask
-  // at the jump is the one here.
+  // Without the signal mask, which would cost a system call per copy: on_fault restores the
+  // mask the copy faulted with, which is this one, before it jumps.
   if (sigsetjmp(own.env, 0) != 0) return GuardedFault{own.address, store};
   own.armed = 1;
   std::atomic_signal_fence(std::memory_order_seq_cst);
