@@ -7,6 +7,7 @@
 
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "mk/capability_service.h"
@@ -387,6 +388,28 @@ TEST_P(VSpaces, APagerResolvesAFaultByMapping) {
   EXPECT_EQ(f.load_on(0, f.base() + 3 * kPage, 8), "paged in");
   // Without a pager, the fault is the access's error.
   EXPECT_EQ(f.load_on(1, f.base() + 9 * kPage, 1), kFault);
+}
+
+TEST_P(VSpaces, AKernelFailingDuringAnUnmapDoesNotStallIt) {
+  auto f = start(config(kKernels), {0, 1, 2, 3});
+  ASSERT_TRUE(f.vspace);
+  const std::int64_t frame = f.frame_on(0, 1, "gone");
+  ASSERT_GE(frame, 0);
+  const std::uintptr_t at = f.base();
+  ASSERT_EQ(f.map_on(0, static_cast<CapSlot>(frame), at, kPage, CapRights::read), kSucceeded);
+  for (KernelId on = 0; on < kKernels; ++on)
+    ASSERT_EQ(f.load_on(on, at, 4), "gone") << "kernel " << on;
+  // The unmap races with kernel 3's failure: it completes before the view change or in the new
+  // view, and every survivor has lost the mapping either way.
+  std::int64_t unmapped = -1;
+  std::thread unmapper([&] { unmapped = f.unmap_on(0, at, kPage); });
+  EXPECT_TRUE(f.system->declare_failed(3).ok());
+  unmapper.join();
+  EXPECT_EQ(unmapped, static_cast<std::int64_t>(kPage));
+  for (KernelId on = 0; on < 3; ++on) {
+    EXPECT_EQ(f.load_on(on, at, 4), kFault) << "kernel " << on;
+    EXPECT_TRUE(f.mappings_on(on).empty()) << "kernel " << on;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Isolations, VSpaces, mk::test::kBothIsolations,
