@@ -112,16 +112,32 @@ void Replica::commit_through(std::uint64_t seq) {
 }
 
 void Replica::confirm_applied(const std::vector<std::uint64_t>& numbers) {
-  // Step "confirm": a wave every replica answers once it has applied up to here; its
-  // completion completes the proposals (on_wave_done, confirm). The deadline stays: a member
-  // that is slow to apply makes the proposal time out, not wait for it without end.
-  const std::uint64_t wave = waves_started_ + 1;
+  // Step "confirm" comes after the turn (start_confirms): this may run while a view change's
+  // record is being installed, whose epoch the wave must not travel in.
   for (std::uint64_t number : numbers) {
     auto it = pending_.find(number);
     if (it == pending_.end()) continue;
     it->second.phase = Phase::confirming;
-    it->second.confirm = wave;
+    it->second.confirm = 0;
   }
+  confirm_due_ = true;
+  host_.schedule(*this);
+}
+
+void Replica::start_confirms() {
+  confirm_due_ = false;
+  // Step "confirm": one wave, which every replica answers once it has applied as far as this
+  // one has; its completion completes the proposals (on_wave_done, confirm). Their deadlines
+  // stay: a member slow to apply makes them time out, not wait without end.
+  const std::uint64_t wave = waves_started_ + 1;
+  bool any = false;
+  for (auto& [number, pending] : pending_) {
+    if (pending.phase == Phase::confirming && pending.confirm == 0) {
+      pending.confirm = wave;
+      any = true;
+    }
+  }
+  if (!any) return;
   Header header;
   header.origin = self_;
   std::vector<std::byte> body;

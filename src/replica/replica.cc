@@ -219,6 +219,7 @@ void Replica::after_turn() {
   if (!closed_ && object_->options.protocol == Protocol::ordered && coordinator_ == self_) {
     flush_sequencer();
   }
+  if (confirm_due_ && member_ && !closed_) start_confirms();
   if (member_ && !frozen_ && !closed_) {
     while (!queued_.empty()) {
       const std::uint64_t number = queued_.front();

@@ -165,8 +165,10 @@ class Replica {
   void commit_through(std::uint64_t seq);
   void sequence_done(std::uint64_t first, std::uint64_t last);
   /// Completion::everywhere: this kernel's proposals `numbers`, applied here, complete once a
-  /// confirm wave shows every member applied as far.
+  /// confirm wave shows every member applied as far; the wave starts after the turn.
   void confirm_applied(const std::vector<std::uint64_t>& numbers);
+  /// Starts the confirm wave for the proposals confirm_applied left waiting for one.
+  void start_confirms();
   /// A confirm wave's local step: answered now, or once this replica applied the sequence
   /// number the wave carries.
   std::optional<Vote> sync(const WaveKey& key, std::span<const std::byte> body);
@@ -299,6 +301,7 @@ class Replica {
   std::uint64_t stashed_seq_ = 0;  ///< Highest sequence number stashed.
   std::uint64_t commit_seen_ = 0;
   std::multimap<std::uint64_t, WaveKey> syncs_;  ///< Confirm waves waiting, by the seq they need.
+  bool confirm_due_ = false;  ///< confirm_applied left proposals waiting for a confirm wave.
 
   // The sequencer's side of ordered broadcast.
   std::uint64_t next_seq_ = 1;

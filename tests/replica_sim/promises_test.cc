@@ -2,9 +2,10 @@
 // simulator: reads (linearizable under two_phase with faults, complete under one_phase, timing
 // out, sending nothing and touching no shared count), timeouts (create on a stopped kernel,
 // the install step of a join), a stopped reader holding up only its own messages, idleness as
-// soon as the work is done, and shutdown with tasks still waiting.
+// soon as the work is done, and shutdown with tasks still waiting; Completion::everywhere.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <map>
 #include <memory>
 #include <optional>
@@ -271,6 +272,67 @@ TEST(Proposals, AProposalHasOneWaiterAndAMovedFromOneHasNone) {
   ASSERT_FALSE(seen->second->ok());
   EXPECT_EQ(seen->second->error().code, mk::Errc::invalid_argument);
   EXPECT_NE(seen->second->error().message.find("one waiter"), std::string::npos);
+}
+
+/// Counts, per kernel, the updates its replica applied (the simulator runs every kernel on one
+/// thread, so a plain array will do).
+std::array<std::uint64_t, 8>& applies_on() {
+  static std::array<std::uint64_t, 8> counts{};
+  return counts;
+}
+
+struct CountingApplies {
+  struct Op {
+    std::uint32_t add = 0;
+  };
+  using Result = std::uint64_t;
+  std::uint64_t total = 0;
+  Result apply(const Op& op) {
+    total += op.add;
+    if (mk::Kernel* k = mk::Kernel::current()) ++applies_on()[k->id() % 8];
+    return total;
+  }
+};
+
+/// Over many start times of a delay of kernel 0's messages to kernel 2, proposes one update
+/// from kernel 0 (the sequencer) and counts the runs in which kernel 2's replica had not applied
+/// it when the proposal completed.
+std::size_t completions_before_kernel_2_applied(mk::Completion completion) {
+  std::size_t lagging = 0;
+  for (int start = 0; start < 40; ++start) {
+    applies_on().fill(0);
+    auto sim = mk::Simulation::create(three_kernels());
+    EXPECT_TRUE(sim.ok()) << sim.error().describe();
+    if (!sim) return lagging;
+    mk::ReplicaOptions options;
+    options.sequencer = 0;
+    auto made =
+        mk::Replicated<CountingApplies>::create((*sim)->system(), CountingApplies{}, options);
+    EXPECT_TRUE(made.ok()) << made.error().describe();
+    if (!made) return lagging;
+    const mk::Instant from = (*sim)->now() + start * 500ns;
+    EXPECT_TRUE((*sim)->delay(0, 2, from, from + 20us, 15us).ok());
+    auto seen = std::make_shared<std::optional<std::uint64_t>>();
+    EXPECT_TRUE((*sim)
+                    ->spawn(0,
+                            [object = *made, seen, completion](mk::Kernel& k) -> mk::Task<void> {
+                              CountingApplies::Op op{1};
+                              auto done = co_await object.propose(k, op, completion);
+                              if (done) *seen = applies_on()[2];
+                            })
+                    .ok());
+    EXPECT_TRUE((*sim)->run_until_idle(10ms).ok());
+    EXPECT_TRUE(seen->has_value()) << "the proposal failed";
+    if (seen->has_value() && **seen == 0) ++lagging;
+  }
+  return lagging;
+}
+
+TEST(Completion, EverywhereCompletesOnlyOnceEveryReplicaApplied) {
+  EXPECT_EQ(completions_before_kernel_2_applied(mk::Completion::everywhere), 0u);
+  // The same runs with local completion do complete before kernel 2 applies: the delays reach
+  // the window that the confirm wave closes.
+  EXPECT_GT(completions_before_kernel_2_applied(mk::Completion::local), 0u);
 }
 
 TEST(Reads, AReadTimesOutWhenWhatItWaitsForCannotCommit) {
