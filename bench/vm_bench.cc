@@ -131,18 +131,20 @@ void wait_until(std::size_t spins, Done done) {
   }
 }
 
-void touch(std::byte* page) {
-  *reinterpret_cast<volatile std::byte*>(page) = std::byte{1};
+/// Thread `thread` writes byte `thread` of the page: the same page (and TLB entry) for every
+/// thread, never the same byte, so no two writes race.
+void touch(std::byte* page, std::size_t thread) {
+  *reinterpret_cast<volatile std::byte*>(page + thread) = std::byte{1};
 }
 
-/// A thread other than the measuring one: touches each page posted, until told to stop.
-void serve_linux_touches(TouchBoard& board, std::size_t spins) {
+/// Thread `thread`, not the measuring one: touches each page posted, until told to stop.
+void serve_linux_touches(TouchBoard& board, std::size_t thread, std::size_t spins) {
   std::uint64_t seen = 0;
   for (;;) {
     wait_until(spins, [&] { return board.stop.load() || board.round.load() != seen; });
     if (board.stop.load()) return;
     seen = board.round.load();
-    touch(board.page.load());
+    touch(board.page.load(), thread);
     board.touched.fetch_add(1);
   }
 }
@@ -152,7 +154,7 @@ void touch_everywhere(TouchBoard& board, std::byte* page, std::size_t others, st
   board.page.store(page);
   board.touched.store(0);
   board.round.fetch_add(1);
-  touch(page);
+  touch(page, 0);
   wait_until(spins, [&] { return board.touched.load() == others; });
 }
 
@@ -205,7 +207,7 @@ void measure_linux(std::span<const CoreId> cores, const PageFd& page, std::size_
   TouchBoard board;
   run_pinned(cores, [&](std::size_t i) {
     if (i != 0) {
-      serve_linux_touches(board, kSpinsBeforeYield);
+      serve_linux_touches(board, i, kSpinsBeforeYield);
       return;
     }
     auto done = linux_rounds(page, board, cores.size() - 1, rounds + rounds / 10, rounds / 10,
