@@ -82,13 +82,12 @@ Result<double> project_everywhere_point(const Skb& machine, std::size_t kernels,
   ReplicaOptions replica;
   replica.protocol = Protocol::ordered;
   replica.route = route;
-  replica.sequencer = static_cast<KernelId>(kernels > 0 ? kernels - 1 : 0);
+  replica.sequencer = 0;
   auto simulated =
       project_update(machine, kernels, costs, std::move(replica), Completion::everywhere);
   if (!simulated) return simulated;
-  // Every kernel does its share right after it applied the update, before it answers the
-  // confirm wave, all at the same time: the path holds one share. Exact when the confirm wave,
-  // which leaves kernel 0 after its own share, reaches each kernel after that kernel's ends.
+  // Every kernel does its share right after it applied the update (on the commit wave), before
+  // it answers that wave, all at about the same time: the path holds one share.
   return *simulated + std::chrono::duration<double, std::nano>(local_work).count();
 }
 

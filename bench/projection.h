@@ -33,9 +33,10 @@ Result<double> project_point(const Skb& machine, std::size_t kernels, RouteKind 
 Result<double> project_ordered_point(const Skb& machine, std::size_t kernels, RouteKind route,
                                      const SimCosts& costs);
 
-/// The same ordered update, completing once every kernel applied it (Completion::everywhere,
-/// as VSpace's map, unmap and protect do), plus `local_work` once: each kernel's own share of
-/// it (its munmap, for unmap), done by all at once right after they applied it.
+/// An ordered update proposed by kernel 0, which is also the sequencer (as the VSpace's home
+/// kernel, in mk-bench vm), completing once every kernel applied it (Completion::everywhere, as
+/// VSpace's map, unmap and protect do), plus `local_work` once: each kernel's own share of it
+/// (its munmap, for unmap), done by all at about the same time as they apply it.
 Result<double> project_everywhere_point(const Skb& machine, std::size_t kernels, RouteKind route,
                                         const SimCosts& costs, Duration local_work);
 

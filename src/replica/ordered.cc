@@ -49,12 +49,16 @@ void Replica::flush_sequencer() {
     batch_count_ = 0;
     header.b = committed_;
     commit_sent_ = committed_;
+    committing_wave_ = waves_started_ + 1;
     start_wave(WaveKind::sequence, header, std::move(body), {}, first, last);
+    committing_wave_ = 0;
   } else if (committed_ > commit_sent_) {
     // Step "commit": nothing new to number, so the committed prefix travels alone.
     header.b = committed_;
     commit_sent_ = committed_;
+    committing_wave_ = waves_started_ + 1;
     start_wave(WaveKind::commit_up_to, header, {}, {}, 0, 0);
+    committing_wave_ = 0;
   }
 }
 
@@ -112,16 +116,29 @@ void Replica::commit_through(std::uint64_t seq) {
 }
 
 void Replica::confirm_applied(const std::vector<std::uint64_t>& numbers) {
-  // Step "confirm" comes after the turn (start_confirms): this may run while a view change's
-  // record is being installed, whose epoch the wave must not travel in.
+  // On the sequencer, applying while its own commit-carrying wave starts: every replica applies
+  // that commit before it answers the wave, so the wave's completion is the confirmation.
+  // Otherwise step "confirm" comes after the turn (start_confirms): this may run while a view
+  // change's record is being installed, whose epoch the wave must not travel in.
   for (std::uint64_t number : numbers) {
     auto it = pending_.find(number);
     if (it == pending_.end()) continue;
     it->second.phase = Phase::confirming;
-    it->second.confirm = 0;
+    it->second.confirm = committing_wave_;
   }
-  confirm_due_ = true;
-  host_.schedule(*this);
+  if (committing_wave_ == 0) {
+    confirm_due_ = true;
+    host_.schedule(*this);
+  }
+}
+
+void Replica::confirmed_by(std::uint64_t wave) {
+  std::vector<std::uint64_t> done;
+  for (const auto& [number, pending] : pending_) {
+    if (pending.phase == Phase::confirming && pending.confirm == wave) done.push_back(number);
+  }
+  for (std::uint64_t number : done)
+    finish(number, {});
 }
 
 void Replica::start_confirms() {

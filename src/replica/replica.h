@@ -169,6 +169,9 @@ class Replica {
   void confirm_applied(const std::vector<std::uint64_t>& numbers);
   /// Starts the confirm wave for the proposals confirm_applied left waiting for one.
   void start_confirms();
+  /// Completes the proposals confirming with wave `wave` (rooted here), which every member
+  /// answered: a confirm wave, or the sequencer's commit-carrying wave.
+  void confirmed_by(std::uint64_t wave);
   /// A confirm wave's local step: answered now, or once this replica applied the sequence
   /// number the wave carries.
   std::optional<Vote> sync(const WaveKey& key, std::span<const std::byte> body);
@@ -302,6 +305,8 @@ class Replica {
   std::uint64_t commit_seen_ = 0;
   std::multimap<std::uint64_t, WaveKey> syncs_;  ///< Confirm waves waiting, by the seq they need.
   bool confirm_due_ = false;  ///< confirm_applied left proposals waiting for a confirm wave.
+  /// The sequencer's commit-carrying wave whose local step runs now, or 0.
+  std::uint64_t committing_wave_ = 0;
 
   // The sequencer's side of ordered broadcast.
   std::uint64_t next_seq_ = 1;

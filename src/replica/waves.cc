@@ -163,6 +163,11 @@ void Replica::wave_finished(const WaveKey& key, WaveState done) {
     if (auto open = open_waves_.find(done.id); open != open_waves_.end()) open_waves_.erase(open);
     host_.schedule(*this);  // The stable prefix may have moved.
   }
+  // Waves are numbered per root, and a proposal confirming waits for one by its number.
+  if (done.kind == WaveKind::sequence || done.kind == WaveKind::commit_up_to ||
+      done.kind == WaveKind::confirm) {
+    confirmed_by(key.second);
+  }
   on_wave_done(done.kind, done);
   on_idle_maybe();
 }
@@ -264,17 +269,8 @@ void Replica::on_wave_done(WaveKind kind, const WaveState& state) {
     case WaveKind::sequence:
       sequence_done(state.id, state.last);
       return;
-    case WaveKind::confirm: {
-      std::vector<std::uint64_t> done;
-      for (const auto& [number, pending] : pending_) {
-        if (pending.phase == Phase::confirming && pending.confirm == state.id) {
-          done.push_back(number);
-        }
-      }
-      for (std::uint64_t number : done)
-        finish(number, {});
-      return;
-    }
+    case WaveKind::confirm:
+      return;  // wave_finished completed what it confirmed (confirmed_by)
     case WaveKind::commit_up_to:
       return;
     case WaveKind::freeze:
