@@ -52,7 +52,7 @@ class VSpace {
   /// From a task on member kernel `k`: a VSpace spanning `kernels` (members of `caps`, each
   /// once, at least one), with no mapping. Errors: invalid_argument (a kernel twice or not a
   /// member, none given), full (kMaxVSpaces VSpaces exist).
-  static Task<Result<VSpace>> create_async(Kernel& k, const CapabilityService& caps,
+  static Task<Result<VSpace>> create_async(Kernel& k, CapabilityService caps,
                                            std::vector<KernelId> kernels);
   /// Same, from outside the kernels (blocks, like System::run).
   static Result<VSpace> create(System& system, const CapabilityService& caps,

@@ -66,7 +66,7 @@ struct CreateVSpace {
 
 }  // namespace
 
-Task<Result<VSpace>> VSpace::create_async(Kernel& k, const CapabilityService& caps,
+Task<Result<VSpace>> VSpace::create_async(Kernel& k, CapabilityService caps,
                                           std::vector<KernelId> kernels) {
   if (kernels.empty()) co_return error(Errc::invalid_argument, "VSpace: no kernel to span");
   const std::vector<KernelId> members = caps.members(k);
@@ -102,41 +102,59 @@ Result<VSpace> VSpace::create(System& system, const CapabilityService& caps,
   return std::move(*made);
 }
 
-Task<Result<void>> VSpace::map(Kernel& k, CapSlot frame, std::uintptr_t address, std::size_t size,
-                               CapRights rights) const {
-  CapOp op = vspace_op(CapOp::Kind::map, id_, address, size, rights);
-  op.slot = frame;
-  auto done = co_await services::update_table(caps_.object_, k, op, Completion::everywhere);
+namespace {
+
+// The updates run as free functions of copies (the service's object, the operation): a task
+// may outlive the handle it was started from.
+
+Task<Result<void>> agreed(std::shared_ptr<const detail::CapabilityObject> object, Kernel& k,
+                          CapOp op) {
+  auto done = co_await services::update_table(std::move(object), k, op, Completion::everywhere);
   if (!done) co_return std::move(done).error();
   co_return Result<void>();
 }
 
-Task<Result<std::size_t>> VSpace::unmap(Kernel& k, std::uintptr_t address, std::size_t size) const {
-  const CapOp op = vspace_op(CapOp::Kind::unmap, id_, address, size, CapRights::none);
-  auto done = co_await services::update_table(caps_.object_, k, op, Completion::everywhere);
+Task<Result<std::size_t>> unmapped(std::shared_ptr<const detail::CapabilityObject> object,
+                                   Kernel& k, CapOp op) {
+  auto done = co_await services::update_table(std::move(object), k, op, Completion::everywhere);
   if (!done) co_return std::move(done).error();
   co_return static_cast<std::size_t>(done->unmapped);
 }
 
+template <class T>
+Task<Result<T>> failed(Error failure) {
+  co_return std::move(failure);
+}
+
+}  // namespace
+
+Task<Result<void>> VSpace::map(Kernel& k, CapSlot frame, std::uintptr_t address, std::size_t size,
+                               CapRights rights) const {
+  CapOp op = vspace_op(CapOp::Kind::map, id_, address, size, rights);
+  op.slot = frame;
+  return agreed(caps_.object_, k, op);
+}
+
+Task<Result<std::size_t>> VSpace::unmap(Kernel& k, std::uintptr_t address, std::size_t size) const {
+  return unmapped(caps_.object_, k,
+                  vspace_op(CapOp::Kind::unmap, id_, address, size, CapRights::none));
+}
+
 Task<Result<void>> VSpace::protect(Kernel& k, std::uintptr_t address, std::size_t size,
                                    CapRights rights) const {
-  const CapOp op = vspace_op(CapOp::Kind::protect, id_, address, size, rights);
-  auto done = co_await services::update_table(caps_.object_, k, op, Completion::everywhere);
-  if (!done) co_return std::move(done).error();
-  co_return Result<void>();
+  return agreed(caps_.object_, k, vspace_op(CapOp::Kind::protect, id_, address, size, rights));
 }
 
 Task<Result<void>> VSpace::span(Kernel& k, KernelId kernel) const {
   const std::vector<KernelId> members = caps_.members(k);
   if (!std::binary_search(members.begin(), members.end(), kernel)) {
-    co_return error(Errc::invalid_argument, "VSpace: kernel " + std::to_string(kernel) +
-                                                " is not a member of the capability service");
+    return failed<void>(error(
+        Errc::invalid_argument,
+        "VSpace: kernel " + std::to_string(kernel) + " is not a member of the capability service"));
   }
   CapOp op = vspace_op(CapOp::Kind::vspace_span, id_, 0, 0, CapRights::none);
   op.to = kernel;
-  auto done = co_await services::update_table(caps_.object_, k, op, Completion::everywhere);
-  if (!done) co_return std::move(done).error();
-  co_return Result<void>();
+  return agreed(caps_.object_, k, op);
 }
 
 namespace {
