@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -414,6 +415,35 @@ TEST_P(VSpaces, AKernelFailingDuringAnUnmapDoesNotStallIt) {
 
 INSTANTIATE_TEST_SUITE_P(Isolations, VSpaces, mk::test::kBothIsolations,
                          mk::test::isolation_param_name);
+
+TEST(VSpace, ARawTouchAfterUnmapStopsThatKernelProcessAlone) {
+  // Kernels as processes: the touch faults in kernel 2's process, which dies of it (mk says
+  // why on stderr); the others see a failed kernel and go on.
+  auto f = start(mk::test::config_for(3, mk::Isolation::processes), {0, 1, 2});
+  ASSERT_TRUE(f.vspace);
+  const std::int64_t frame = f.frame_on(0, 1, "raw");
+  ASSERT_GE(frame, 0);
+  const std::uintptr_t at = f.base();
+  ASSERT_EQ(f.map_on(0, static_cast<CapSlot>(frame), at, kPage, CapRights::read), kSucceeded);
+  auto touched = f.system->run(
+      2,
+      [](Kernel&, std::uintptr_t a) -> Task<int> {
+        co_return *reinterpret_cast<const volatile char*>(a);
+      },
+      at);
+  ASSERT_TRUE(touched.ok()) << touched.error().describe();
+  EXPECT_EQ(*touched, 'r');
+  ASSERT_EQ(f.unmap_on(0, at, kPage), static_cast<std::int64_t>(kPage));
+  auto faulted = f.system->run(
+      2,
+      [](Kernel&, std::uintptr_t a) -> Task<int> {
+        co_return *reinterpret_cast<const volatile char*>(a);
+      },
+      at);
+  EXPECT_FALSE(faulted.ok()) << "a touch of an unmapped page read " << *faulted;
+  EXPECT_TRUE(f.system->wait_until_failed(2, std::chrono::seconds(10)).ok());
+  EXPECT_EQ(f.load_on(1, at, 3), kFault);
+}
 
 TEST(VSpace, CreateRefusesBadKernelLists) {
   const mk::NodeBytes pool{0, kPoolBytes};
