@@ -95,7 +95,7 @@ std::string bars_plot(
   for (const auto& [category, results] : cells) {
     std::string row = quote(category);
     for (const Result* r : results)
-      row += " " + point(r);
+      row += fmt::format(" {}", point(r));
     rows.push_back(row);
   }
   std::string out = block(name, rows);
@@ -177,8 +177,8 @@ Figure machine_figure(const Lookup& results, const MachineFacts& machine) {
       "set xrange [-0.5:{0}-0.5]\nset yrange [{0}-0.5:-0.5]\nset size ratio -1\n"
       "set palette defined (0 \"#08306b\", 1 \"#6baed6\", 2 \"#fff5eb\")\n"
       "set cblabel \"ns\"\nset cbrange [0:*]\n{1}{2}plot $rtt matrix with image notitle\n",
-      n, tics.empty() ? "" : "set xtics " + tics + "\n",
-      tics.empty() ? "" : "set ytics " + tics + "\n");
+      n, tics.empty() ? std::string() : fmt::format("set xtics {}\n", tics),
+      tics.empty() ? std::string() : fmt::format("set ytics {}\n", tics));
   return f;
 }
 
