@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <string>
 
+#include "mk/clock.h"
 #include "mk/result.h"
 #include "mk/route.h"
 #include "mk/sim_options.h"
@@ -31,5 +32,11 @@ Result<double> project_point(const Skb& machine, std::size_t kernels, RouteKind 
 /// trip to the sequencer as it would from most kernels, and complete once kernel 0 applied it.
 Result<double> project_ordered_point(const Skb& machine, std::size_t kernels, RouteKind route,
                                      const SimCosts& costs);
+
+/// The same ordered update, completing once every kernel applied it (Completion::everywhere,
+/// as VSpace's map, unmap and protect do), plus `local_work` once: each kernel's own share of
+/// it (its munmap, for unmap), done by all at once right after they applied it.
+Result<double> project_everywhere_point(const Skb& machine, std::size_t kernels, RouteKind route,
+                                        const SimCosts& costs, Duration local_work);
 
 }  // namespace mk::bench

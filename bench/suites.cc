@@ -11,6 +11,7 @@ void run_agreement(const Options& options, Report& report);
 void run_replica(const Options& options, Report& report);
 void run_project(const Options& options, Report& report);
 void run_caps(const Options& options, Report& report);
+void run_vm(const Options& options, Report& report);
 
 std::span<const Suite> suites() {
   static constexpr Suite kSuites[] = {
@@ -30,6 +31,7 @@ std::span<const Suite> suites() {
        run_project},
       {"caps", "capability copy, transfer, retype, revoke beside one table under a mutex",
        run_caps},
+      {"vm", "Figure 7: VSpace unmap on every kernel beside Linux munmap's TLB shootdown", run_vm},
   };
   return kSuites;
 }
