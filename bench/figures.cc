@@ -273,7 +273,8 @@ Figure shm_figure(const Lookup& results, std::size_t usable) {
     all.push_back(std::move(s));
   f.plot =
       "set logscale x 2\nset xlabel \"cache lines updated\"\nset ylabel \"ns per update\"\n"
-      "set yrange [0:*]\nset key top left\nset title \"one update of N shared lines\"\n";
+      "set yrange [0:*]\nset xrange [0.7:12]\nset key top left\n"
+      "set title \"one update of N shared lines\"\n";
   f.plot += lines_plot("shm", all);
   return f;
 }
@@ -383,7 +384,13 @@ Figure vm_figure(const Lookup& results) {
   f.plot =
       "set multiplot layout 1,2\nset logscale x 2\nset logscale y 10\nset xlabel \"cores\"\n"
       "set ylabel \"ns (log scale)\"\nset key top left\nset title \"measured here\"\n"
-      "set xrange [0.8:*]\n";
+      "";
+  double widest = 2;
+  for (const Series& series : left) {
+    for (const auto& [n, r] : series.points)
+      widest = std::max(widest, n);
+  }
+  f.plot += fmt::format("set xrange [0.7:{}]\n", widest * 1.4);
   f.plot += lines_plot("here", left);
   std::vector<Series> right;
   for (const auto& [machine, points] : fastest) {
@@ -395,7 +402,7 @@ Figure vm_figure(const Lookup& results) {
   for (auto& [os, s] : readings)
     right.push_back(std::move(s));
   if (!right.empty()) {
-    f.plot += "set title \"projected, and the paper\"\nset xrange [1.5:*]\n";
+    f.plot += "set title \"projected, and the paper\"\nset xrange [1.5:45]\n";
     f.plot += lines_plot("far", right);
   }
   f.plot += "unset multiplot\n";
