@@ -18,7 +18,9 @@ std::string number(double v) {
 std::vector<std::string> cells(const Report& report, const Result& r) {
   const auto q = report.ratio(r);
   return {r.name, number(r.value), describe_spread(r), r.unit,
-          r.baseline ? fmt::format("{} ({:.3f})", *r.baseline, q.value_or(0.0)) : "-"};
+          !r.baseline ? "-"
+          : q         ? fmt::format("{} ({:.3f})", *r.baseline, *q)
+                      : *r.baseline};
 }
 
 const std::vector<std::string> kHeader = {"result", "value", "run-to-run spread", "unit",
