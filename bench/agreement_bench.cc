@@ -48,7 +48,7 @@ constexpr std::array<Protocol, 3> kProtocols = {Protocol::one_phase, Protocol::t
                                                 Protocol::ordered};
 
 /// Kernel counts to measure: 2, 4, 8, ... up to every usable core, and every usable core; in a
-/// full run on a small machine also 4 and 8 kernels sharing its cores.
+/// full run (or a sweep) on a small machine also 4 and 8 kernels sharing its cores.
 std::vector<Layout> layouts(const std::vector<CoreId>& usable, bool quick) {
   std::vector<Layout> out;
   for (std::size_t n = 2; n < usable.size(); n *= 2)
@@ -292,7 +292,7 @@ void run_agreement(const Options& options, Report& report) {
              "  the same kernel to kernel 0. Names without kernels_N are for one kernel on every\n"
              "  usable core; kernels_N_on_C_cores shares C cores (kernels sleep instead of poll);\n"
              "  process.* are the same with every kernel a process of its own\n");
-  const auto all = layouts(usable, options.quick);
+  const auto all = layouts(usable, options.quick && !options.sweep);
   for (const Layout& layout : all) {
     measure_layout(layout, Isolation::threads, usable.size(), options, report);
   }

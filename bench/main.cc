@@ -12,9 +12,11 @@
 #include <string>
 #include <vector>
 
+#include "compare.h"
 #include "mk/skb.h"
 #include "profile.h"
 #include "report.h"
+#include "report_command.h"
 #include "suite.h"
 
 namespace {
@@ -66,6 +68,18 @@ int main(int argc, char** argv) {
   for (const auto& suite : mk::bench::suites()) {
     app.add_subcommand(std::string(suite.name), std::string(suite.summary));
   }
+  mk::bench::ReportRequest report_request;
+  auto* report_cmd = app.add_subcommand(
+      "report", "run suites several times; write results.json, report.md, report.html, plots");
+  report_cmd->add_option("--out", report_request.out, "directory to write the report to")
+      ->required();
+  report_cmd->add_option("--suites", report_request.suites,
+                         "suites to run, a,b,... (default: all)");
+  report_cmd->add_option("--runs", report_request.runs, "runs of each suite, for its spread")
+      ->capture_default_str();
+  std::vector<std::string> compared;
+  auto* compare_cmd = app.add_subcommand("compare", "each result's change from OLD to NEW JSON");
+  compare_cmd->add_option("files", compared, "OLD.json NEW.json")->expected(2)->required();
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -112,6 +126,8 @@ int main(int argc, char** argv) {
   }
 
   auto* chosen = app.get_subcommands().front();
+  if (chosen == compare_cmd) return mk::bench::run_compare(compared[0], compared[1]);
+  if (chosen == report_cmd) return mk::bench::run_report(report_request, options);
   mk::bench::Report report(chosen == all ? "all" : chosen->get_name());
   for (const auto& suite : mk::bench::suites()) {
     if (chosen == all || chosen->get_name() == suite.name) options.running.push_back(suite.name);

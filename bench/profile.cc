@@ -73,7 +73,7 @@ std::vector<std::string> profile_dirs() {
   return {MK_BENCH_SOURCE_PROFILES, MK_BENCH_INSTALLED_PROFILES};
 }
 
-Result<MachineProfile> load_profile(std::string_view name_or_path) {
+mk::Result<MachineProfile> load_profile(std::string_view name_or_path) {
   auto path = resolve(name_or_path);
   if (!path) return std::move(path).error();
   std::ifstream in(*path);

@@ -41,6 +41,6 @@ std::vector<std::string> profile_dirs();
 /// and the bad field; a profile must give "topology" and "clock_ghz". NAME.reference.json
 /// beside it, if present, must hold {"source", "unit": "cycles", "points": [{"cores", "route",
 /// "value"}, ...]}; a bad one is an error too.
-Result<MachineProfile> load_profile(std::string_view name_or_path);
+mk::Result<MachineProfile> load_profile(std::string_view name_or_path);
 
 }  // namespace mk::bench

@@ -12,6 +12,7 @@
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -313,32 +314,30 @@ std::optional<Rates> measure_rates(Config config, Isolation isolation, std::size
   return rates;
 }
 
-}  // namespace
-
-void run_replica(const Options& options, Report& report) {
-  auto skb = Skb::discover();
-  if (!skb) {
-    fmt::print(stderr, "mk-bench replica: {}\n", skb.error().describe());
-    return;
+/// Core counts to measure: every usable core; in a sweep also 2, 4, 8, ... below it.
+std::vector<std::size_t> core_counts(std::size_t usable, bool sweep) {
+  std::vector<std::size_t> counts;
+  if (sweep) {
+    for (std::size_t n = 2; n < usable; n *= 2)
+      counts.push_back(n);
   }
-  const std::vector<CoreId>& cores = skb->usable_cores();
+  counts.push_back(usable);
+  return counts;
+}
+
+/// Measures the maps with one kernel (or thread) on each of `cores`; `scope` goes into every
+/// result name ("" for every usable core, the names the README quotes).
+void measure_cores(const std::vector<CoreId>& cores, const std::string& scope,
+                   const Options& options, Report& report) {
   Config config;
   config.cores = cores;
   if (cores.size() == 1) {
-    config.cores.push_back(cores.front());
+    config.cores.assign(2, cores.front());
     config.kernels_per_core = 2;
   }
   const std::size_t repetitions = options.quick ? 3 : 7;
   const std::size_t reads = options.quick ? 1'000'000 : 10'000'000;
   const std::size_t updates = options.quick ? 5'000 : 50'000;
-  fmt::print(
-      stderr,
-      "mk-bench replica: a map of {} keys, ordered protocol over multicast; one kernel\n"
-      "  (or thread) per usable core; reads are co_await read(k, f), f a lookup (local_read:\n"
-      "  local(k, f), no wait for agreed updates); updates\n"
-      "  keep {} proposals in flight per kernel\n",
-      kKeys, kWindow);
-
   std::vector<double> mk_reads, mk_local_reads, locked_reads, mk_updates, locked_updates;
   std::vector<double> process_reads;
   for (std::size_t r = 0; r < repetitions; ++r) {
@@ -354,24 +353,52 @@ void run_replica(const Options& options, Report& report) {
     if (threads->update > 0) mk_updates.push_back(threads->update);
     if (processes->read > 0) process_reads.push_back(processes->read);
   }
-  report.add({"shared_mutex.read_ops", median(locked_reads), "op/s", std::nullopt, std::nullopt});
+  const auto name = [&](std::string_view what, std::string_view figure) {
+    return fmt::format("{}.{}{}", what, scope, figure);
+  };
+  report.add(
+      {name("shared_mutex", "read_ops"), median(locked_reads), "op/s", std::nullopt, std::nullopt});
   if (!mk_reads.empty()) {
-    report.add({"replica.read_ops", median(mk_reads), "op/s", "shared_mutex.read_ops",
-                Target{Target::Kind::at_least, 5.0}});
+    report.add({name("replica", "read_ops"), median(mk_reads), "op/s",
+                name("shared_mutex", "read_ops"), Target{Target::Kind::at_least, 5.0}});
   }
   if (!mk_local_reads.empty()) {
-    report.add({"replica.local_read_ops", median(mk_local_reads), "op/s", "shared_mutex.read_ops",
-                std::nullopt});
+    report.add({name("replica", "local_read_ops"), median(mk_local_reads), "op/s",
+                name("shared_mutex", "read_ops"), std::nullopt});
   }
   // Kernels as processes: the same reads, each kernel's replica in its own address space.
   if (!process_reads.empty()) {
-    report.add({"process.replica.read_ops", median(process_reads), "op/s", "replica.read_ops",
-                std::nullopt});
+    report.add({name("process.replica", "read_ops"), median(process_reads), "op/s",
+                name("replica", "read_ops"), std::nullopt});
   }
-  report.add({"mutex.update_ops", median(locked_updates), "op/s", std::nullopt, std::nullopt});
+  report.add(
+      {name("mutex", "update_ops"), median(locked_updates), "op/s", std::nullopt, std::nullopt});
   if (!mk_updates.empty()) {
-    report.add(
-        {"replica.update_ops", median(mk_updates), "op/s", "mutex.update_ops", std::nullopt});
+    report.add({name("replica", "update_ops"), median(mk_updates), "op/s",
+                name("mutex", "update_ops"), std::nullopt});
+  }
+}
+
+}  // namespace
+
+void run_replica(const Options& options, Report& report) {
+  auto skb = Skb::discover();
+  if (!skb) {
+    fmt::print(stderr, "mk-bench replica: {}\n", skb.error().describe());
+    return;
+  }
+  const std::vector<CoreId>& usable = skb->usable_cores();
+  fmt::print(
+      stderr,
+      "mk-bench replica: a map of {} keys, ordered protocol over multicast; one kernel\n"
+      "  (or thread) per usable core (cores_N: on the first N); reads are co_await read(k, f),\n"
+      "  f a lookup (local_read: local(k, f), no wait for agreed updates); updates\n"
+      "  keep {} proposals in flight per kernel\n",
+      kKeys, kWindow);
+  for (std::size_t n : core_counts(usable.size(), options.sweep)) {
+    std::vector<CoreId> cores = usable;
+    cores.resize(n);
+    measure_cores(cores, n == usable.size() ? "" : fmt::format("cores_{}.", n), options, report);
   }
 }
 

@@ -86,7 +86,11 @@ nlohmann::json Report::to_json() const {
                        {"value", r.value},
                        {"unit", r.unit},
                        {"baseline", r.baseline ? nlohmann::json(*r.baseline) : nullptr},
-                       {"ratio", q ? nlohmann::json(*q) : nullptr}});
+                       {"ratio", q ? nlohmann::json(*q) : nullptr},
+                       {"spread", r.spread ? nlohmann::json{{"min", r.spread->min},
+                                                            {"max", r.spread->max},
+                                                            {"runs", r.spread->runs}}
+                                           : nlohmann::json(nullptr)}});
   }
   return {{"bench", bench_}, {"results", results}};
 }

@@ -1,6 +1,7 @@
 // The results of a bench run: each figure beside its baseline from the same run.
 #pragma once
 
+#include <cstddef>
 #include <cstdio>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
@@ -16,6 +17,13 @@ struct Target {
   double ratio;  ///< The bound on value / baseline value.
 };
 
+/// How a result varied over repeated runs of its suite: measured, never assumed.
+struct Spread {
+  double min = 0.0;      ///< The lowest value any run gave.
+  double max = 0.0;      ///< The highest value any run gave.
+  std::size_t runs = 0;  ///< Runs of the suite that gave a value.
+};
+
 /// One measured figure.
 struct Result {
   std::string name;                     ///< Such as "urpc.rtt_ns".
@@ -23,6 +31,8 @@ struct Result {
   std::string unit;                     ///< Such as "ns", "msg/s", "fraction".
   std::optional<std::string> baseline;  ///< Name of the result it is compared with.
   std::optional<Target> target;         ///< The ratio it should reach, when there is one.
+  /// Over repeated runs (`mk-bench report`), `value` being their median; none for one run.
+  std::optional<Spread> spread = std::nullopt;
 };
 
 /// Collects results of one or more suites; prints them as a table or JSON.
@@ -43,7 +53,8 @@ class Report {
   /// A readable table: name, value, unit, baseline, ratio, target.
   void print_table(std::FILE* out) const;
 
-  /// {"bench": ..., "results": [{"name", "value", "unit", "baseline", "ratio"}, ...]}.
+  /// {"bench": ..., "results": [{"name", "value", "unit", "baseline", "ratio", "spread"}, ...]},
+  /// spread {"min", "max", "runs"} or null.
   nlohmann::json to_json() const;
 
   /// Every result so far.

@@ -228,8 +228,8 @@ std::optional<double> message_ns(MessageSetup& setup, std::uint32_t lines, std::
   return sum / static_cast<double>(per_client.size());
 }
 
-/// Core counts to measure: every usable core always; in a full run on a bigger machine also
-/// 2, 4, 8, ... below it, the x axis of the paper's figure.
+/// Core counts to measure: every usable core always; in a full run (or a sweep) on a bigger
+/// machine also 2, 4, 8, ... below it, the x axis of the paper's figure.
 std::vector<std::size_t> core_counts(std::size_t usable, bool quick) {
   std::vector<std::size_t> counts;
   if (!quick) {
@@ -303,7 +303,7 @@ void run_shm_vs_msg(const Options& options, Report& report) {
       "  update as a Kernel::call (waiting, like the atomics) or a one-way send. Each figure\n"
       "  is the median over repetitions of the mean ns per update of a core (a thread for\n"
       "  shared, a client kernel for message)\n");
-  for (std::size_t n : core_counts(usable.size(), options.quick)) {
+  for (std::size_t n : core_counts(usable.size(), options.quick && !options.sweep)) {
     const std::span<const CoreId> cores(usable.data(), n);
     const auto figures = measure(*skb, cores, repetitions, counts);
     // The figures on every usable core carry the names the README quotes; smaller core counts

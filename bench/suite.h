@@ -13,6 +13,9 @@ namespace mk::bench {
 /// Options every suite honours.
 struct Options {
   bool quick = false;  ///< Fewer iterations: seconds per suite, for the README's main job.
+  /// Every kernel or core count a suite supports (2, 4, 8, ... up to every usable core, and
+  /// more kernels than cores where that means something), even when quick: `mk-bench report`.
+  bool sweep = false;
   /// The machine `project` simulates, in Skb::load syntax (an hwloc XML file or a synthetic
   /// description); empty: the paper's 32-core AMD machine, "pack:8 numa:1 core:4 pu:1".
   std::string topology;

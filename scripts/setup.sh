@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config clang clang-format ccache
   libnuma-dev libhwloc-dev hwloc liburing-dev libboost-dev libfmt-dev
   libgtest-dev libcli11-dev nlohmann-json3-dev doxygen
-  libdpdk-dev libck-dev libreaderwriterqueue-dev
+  libdpdk-dev libck-dev libreaderwriterqueue-dev gnuplot-nox
 )
 
 missing=()
