@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdio>
+#include <functional>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
@@ -42,7 +43,13 @@ class Report {
   explicit Report(std::string bench) : bench_(std::move(bench)) {}
 
   /// Adds a result; its baseline, if any, must be added before or after, in the same report.
-  void add(Result result) { results_.push_back(std::move(result)); }
+  void add(Result result) {
+    if (on_add_) on_add_(result);
+    results_.push_back(std::move(result));
+  }
+
+  /// Calls `f` with each result as it is added (mk-bench report's progress, point by point).
+  void on_add(std::function<void(const Result&)> f) { on_add_ = std::move(f); }
 
   /// value / baseline's value, or nullopt when there is no baseline (or it is 0 or missing).
   std::optional<double> ratio(const Result& result) const;
@@ -65,6 +72,7 @@ class Report {
 
   std::string bench_;
   std::vector<Result> results_;
+  std::function<void(const Result&)> on_add_;
 };
 
 }  // namespace mk::bench

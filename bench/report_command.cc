@@ -173,7 +173,13 @@ int run_report(const ReportRequest& request, Options options) {
                suite.name, run + 1, request.runs, i, order.size(), clock_time(elapsed()),
                clock_time(seconds_left(order, i, first_run, options.quick)));
     const double before = elapsed();
+    // Point by point: each result as its suite measures it.
+    runs[run].on_add([&, name = suite.name](const Result& point) {
+      fmt::print(stderr, "mk-bench report:   {} run {}: {} = {:.4g} {} ({} elapsed)\n", name,
+                 run + 1, point.name, point.value, point.unit, clock_time(elapsed()));
+    });
     suite.run(options, runs[run]);
+    runs[run].on_add({});
     first_run.try_emplace(suite.name, elapsed() - before);
   }
 
