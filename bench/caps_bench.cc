@@ -572,8 +572,9 @@ void add_pair(Report& report, const std::string& stem, const Figure& service,
 }
 
 /// The simulator's revoke on every core of the profile's machine (the amd-8x4 profile unless
-/// --profile names another), for each route kind: an ordered update from kernel 0, under the
-/// cache-line model with the profile's asserted latencies.
+/// --profile names another), for each route kind: an ordered update from kernel 0 that
+/// completes once every kernel applied it, under the cache-line model with the profile's
+/// asserted latencies.
 void project_revoke(const Options& options, Report& report) {
   const std::string name = options.profile.empty() ? std::string("amd-8x4") : options.profile;
   auto profile = load_profile(name);
@@ -587,7 +588,9 @@ void project_revoke(const Options& options, Report& report) {
   const std::string unicast = fmt::format("caps.revoke.projected.unicast.{}.latency_ns", cores);
   bool have_unicast = false;
   for (RouteKind route : kRoutes) {
-    auto projected = project_ordered_point(*profile->machine, cores, route, costs);
+    // Revoke completes once every member applied it (its unmapping and freeing are done).
+    auto projected =
+        project_ordered_point(*profile->machine, cores, route, costs, Completion::everywhere);
     if (!projected) {
       fmt::print(stderr, "mk-bench caps: projection over {}: {}\n", to_string(route),
                  projected.error().describe());
@@ -632,7 +635,7 @@ void run_caps(const Options& options, Report& report) {
              "  had copies on N kernels. Baseline (shared_mutex_ns): one capability table in\n"
              "  shared memory under one std::mutex, the same operations applied by threads on\n"
              "  the same cores. revoke.projected: the simulator's ordered update over every\n"
-             "  core of the {} profile\n",
+             "  core of the {} profile, complete once every kernel applied it (as revoke)\n",
              layout.kernels, layout.shared_cores ? " sharing the usable cores" : ", one per core",
              layout.kernels - 1, layout.kernels - 1,
              options.profile.empty() ? std::string("amd-8x4") : options.profile);

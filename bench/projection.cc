@@ -69,12 +69,12 @@ Result<double> project_point(const Skb& machine, std::size_t kernels, RouteKind 
 }
 
 Result<double> project_ordered_point(const Skb& machine, std::size_t kernels, RouteKind route,
-                                     const SimCosts& costs) {
+                                     const SimCosts& costs, Completion completion) {
   ReplicaOptions replica;
   replica.protocol = Protocol::ordered;
   replica.route = route;
   replica.sequencer = static_cast<KernelId>(kernels > 0 ? kernels - 1 : 0);
-  return project_update(machine, kernels, costs, std::move(replica));
+  return project_update(machine, kernels, costs, std::move(replica), completion);
 }
 
 Result<double> project_everywhere_point(const Skb& machine, std::size_t kernels, RouteKind route,

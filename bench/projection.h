@@ -7,6 +7,7 @@
 #include <string>
 
 #include "mk/clock.h"
+#include "mk/proposal.h"
 #include "mk/result.h"
 #include "mk/route.h"
 #include "mk/sim_options.h"
@@ -29,9 +30,10 @@ Result<double> project_point(const Skb& machine, std::size_t kernels, RouteKind 
 
 /// The same for an ordered update (Protocol::ordered, as the capability service's updates are):
 /// proposed by kernel 0, numbered by kernel `kernels - 1` as sequencer, so that it pays the
-/// trip to the sequencer as it would from most kernels, and complete once kernel 0 applied it.
+/// trip to the sequencer as it would from most kernels, and complete as `completion` says.
 Result<double> project_ordered_point(const Skb& machine, std::size_t kernels, RouteKind route,
-                                     const SimCosts& costs);
+                                     const SimCosts& costs,
+                                     Completion completion = Completion::local);
 
 /// An ordered update proposed by kernel 0, which is also the sequencer (as the VSpace's home
 /// kernel, in mk-bench vm), completing once every kernel applied it (Completion::everywhere, as
