@@ -16,8 +16,10 @@ namespace mk {
 /// When an update of Protocol::ordered completes for its proposer. (One-phase and two-phase
 /// updates always complete once every member applied them.)
 enum class Completion : std::uint8_t {
-  local,       ///< Once the proposer's own replica applied it (the default).
-  everywhere,  ///< Once every member's replica applied it: one more wave over the members.
+  local,  ///< Once the proposer's own replica applied it (the default).
+  /// Once every member's replica applied it: the sequencer's own commit wave shows it, or,
+  /// from another kernel, one more wave over the members (docs/replica.md, step "confirm").
+  everywhere,
 };
 
 namespace detail {

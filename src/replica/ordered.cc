@@ -144,7 +144,7 @@ void Replica::confirmed_by(std::uint64_t wave) {
 void Replica::start_confirms() {
   confirm_due_ = false;
   // Step "confirm": one wave, which every replica answers once it has applied as far as this
-  // one has; its completion completes the proposals (on_wave_done, confirm). Their deadlines
+  // one has; its completion completes the proposals (confirmed_by). Their deadlines
   // stay: a member slow to apply makes them time out, not wait without end.
   const std::uint64_t wave = waves_started_ + 1;
   bool any = false;

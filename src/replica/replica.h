@@ -165,7 +165,8 @@ class Replica {
   void commit_through(std::uint64_t seq);
   void sequence_done(std::uint64_t first, std::uint64_t last);
   /// Completion::everywhere: this kernel's proposals `numbers`, applied here, complete once a
-  /// confirm wave shows every member applied as far; the wave starts after the turn.
+  /// wave shows every member applied as far: the sequencer's commit wave under way, or a
+  /// confirm wave started after the turn.
   void confirm_applied(const std::vector<std::uint64_t>& numbers);
   /// Starts the confirm wave for the proposals confirm_applied left waiting for one.
   void start_confirms();
