@@ -5,7 +5,6 @@
 // Control datagrams and deaths become items of the kernel's own inbox, so that they are handled
 // inside a turn, exactly like the system messages of kernels that are threads.
 #include "runtime/kernel_process.h"
-#include "runtime/kept_descriptors.h"
 
 #include <dirent.h>
 #include <numa.h>
@@ -34,6 +33,7 @@
 #include "runtime/barrier.h"
 #include "runtime/control.h"
 #include "runtime/idle_waiter.h"
+#include "runtime/kept_descriptors.h"
 #include "runtime/kernel_core.h"
 #include "runtime/log.h"
 
