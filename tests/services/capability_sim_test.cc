@@ -33,6 +33,8 @@
 #include "mk/seed_harness.h"
 #include "mk/simulation.h"
 #include "mk/skb.h"
+#include "replica_sim/sim_machines.h"
+#include "service_sim.h"
 #include "services/cap_table.h"
 #include "test_scale.h"
 
@@ -69,22 +71,8 @@ std::size_t page() {
   return mk::NodeMemory::page_size();
 }
 
-/// The fault a seed injects while a revoke is under way, besides the random stalls and delays.
-enum class Fault { none, crash, crash_mid_turn, stall };
-
-const char* fault_name(Fault fault) {
-  switch (fault) {
-    case Fault::none:
-      return "none";
-    case Fault::crash:
-      return "crash";
-    case Fault::crash_mid_turn:
-      return "crash mid-turn";
-    case Fault::stall:
-      return "stall";
-  }
-  return "?";
-}
+using Fault = mk::test::SeedFault;
+using mk::test::fault_name;
 
 /// A capability the workload made, as the test knows it.
 struct Record {
@@ -729,11 +717,7 @@ Task<std::vector<mk::Result<CapInfo>>> identify_all(Kernel& k, mk::CapabilitySer
 }
 
 std::vector<KernelId> live(mk::Simulation& sim, const World& w) {
-  std::vector<KernelId> out;
-  for (KernelId id : w.members) {
-    if (!sim.crashed(id)) out.push_back(id);
-  }
-  return out;
+  return mk::test::live_members(sim, w.members);
 }
 
 /// Property 1: the capabilities every completed revoke removed are unreachable, on their
@@ -1202,28 +1186,14 @@ mk::Result<void> scenario(mk::Simulation& sim, Stats& stats) {
 
 /// The machine every seed runs on, loaded once (hwloc would cost more than a run).
 mk::SimulationOptions machine() {
-  static const char* const kMachine = "pack:2 numa:2 core:2 pu:1";
-  static const mk::Result<mk::Skb> loaded = mk::Skb::from_synthetic(kMachine);
-  mk::SimulationOptions options;
-  options.topology = kMachine;
-  if (loaded) options.skb = *loaded;
-  options.kernels = kMaxKernels;
-  options.costs.jitter = 300ns;
-  options.faults.end = 400us;
-  options.faults.stalls = 3;
-  options.faults.delays = 3;
-  return options;
-}
-
-std::string current_test() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  return std::string(info->test_suite_name()) + "." + info->name();
+  return mk::test::services_machine(kMaxKernels);
 }
 
 TEST(CapabilitySim, RevokeRetypeMemoryAndDeadlinesHoldOverManySeeds) {
   Stats stats;
-  auto report = mk::run_seeds({.seeds = mk::test::scaled(1000), .test_name = current_test()},
-                              machine(), [&](mk::Simulation& sim) { return scenario(sim, stats); });
+  auto report =
+      mk::run_seeds({.seeds = mk::test::scaled(1000), .test_name = mk::test::current_test()},
+                    machine(), [&](mk::Simulation& sim) { return scenario(sim, stats); });
   EXPECT_TRUE(report.ok()) << report.describe();
   EXPECT_EQ(report.seeds_run, report.seeds_planned);
   ::testing::Test::RecordProperty(

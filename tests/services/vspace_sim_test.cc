@@ -43,6 +43,8 @@
 #include "mk/skb.h"
 #include "mk/vspace.h"
 #include "replica/replica.h"
+#include "replica_sim/sim_machines.h"
+#include "service_sim.h"
 #include "services/cap_table.h"
 #include "test_scale.h"
 
@@ -82,22 +84,8 @@ std::size_t page() {
   return mk::NodeMemory::page_size();
 }
 
-/// The fault a seed injects while an unmap is under way, besides the random stalls and delays.
-enum class Fault { none, crash, crash_mid_turn, stall };
-
-const char* fault_name(Fault fault) {
-  switch (fault) {
-    case Fault::none:
-      return "none";
-    case Fault::crash:
-      return "crash";
-    case Fault::crash_mid_turn:
-      return "crash mid-turn";
-    case Fault::stall:
-      return "stall";
-  }
-  return "?";
-}
+using Fault = mk::test::SeedFault;
+using mk::test::fault_name;
 
 /// A Frame capability a client holds.
 struct Cap {
@@ -728,11 +716,7 @@ Task<void> client(Kernel& k, std::shared_ptr<World> w, std::size_t round) {
 // --- the driver and its checks ---
 
 std::vector<KernelId> live(mk::Simulation& sim, const World& w) {
-  std::vector<KernelId> out;
-  for (KernelId id : w.members) {
-    if (!sim.crashed(id)) out.push_back(id);
-  }
-  return out;
+  return mk::test::live_members(sim, w.members);
 }
 
 /// True when some map that returned ok (or of unknown outcome) covers `m`.
@@ -1137,28 +1121,14 @@ mk::Result<void> scenario(mk::Simulation& sim, Stats& stats) {
 
 /// The machine every seed runs on, loaded once (hwloc would cost more than a run).
 mk::SimulationOptions machine() {
-  static const char* const kMachine = "pack:2 numa:2 core:2 pu:1";
-  static const mk::Result<mk::Skb> loaded = mk::Skb::from_synthetic(kMachine);
-  mk::SimulationOptions options;
-  options.topology = kMachine;
-  if (loaded) options.skb = *loaded;
-  options.kernels = kMaxKernels;
-  options.costs.jitter = 300ns;
-  options.faults.end = 400us;
-  options.faults.stalls = 3;
-  options.faults.delays = 3;
-  return options;
-}
-
-std::string current_test() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  return std::string(info->test_suite_name()) + "." + info->name();
+  return mk::test::services_machine(kMaxKernels);
 }
 
 TEST(VSpaceSim, UnmapsCompleteEverywhereReplicasAgreeAndNothingHangsOverManySeeds) {
   Stats stats;
-  auto report = mk::run_seeds({.seeds = mk::test::scaled(1000), .test_name = current_test()},
-                              machine(), [&](mk::Simulation& sim) { return scenario(sim, stats); });
+  auto report =
+      mk::run_seeds({.seeds = mk::test::scaled(1000), .test_name = mk::test::current_test()},
+                    machine(), [&](mk::Simulation& sim) { return scenario(sim, stats); });
   EXPECT_TRUE(report.ok()) << report.describe();
   EXPECT_EQ(report.seeds_run, report.seeds_planned);
   ::testing::Test::RecordProperty(

@@ -60,6 +60,18 @@ struct Fixture {
         *caps, pages, text);
     return done ? *done : -100 - code_of(done);
   }
+  /// A copy of kernel 0's `slot` with `rights` (mint), in kernel 0's CSpace: its slot, or -100
+  /// minus the error's code.
+  std::int64_t mint_on_0(CapSlot slot, CapRights rights) {
+    auto done = system->run(
+        0,
+        [](Kernel& k, CapabilityService c, CapSlot s, CapRights r) -> Task<std::int64_t> {
+          auto copy = co_await c.mint(k, s, r);
+          co_return copy ? static_cast<std::int64_t>(*copy) : -100 - code_of(copy);
+        },
+        *caps, slot, rights);
+    return done ? *done : -100 - code_of(done);
+  }
   /// map on kernel `on`: kSucceeded or the error's code.
   std::int64_t map_on(KernelId on, CapSlot frame, std::uintptr_t address, std::size_t size,
                       CapRights rights) {
@@ -216,17 +228,10 @@ TEST_P(VSpaces, ProtectNarrowsOnEveryKernelWithinTheCapabilitysRights) {
   EXPECT_EQ(f.store_on(2, at, "ye"), kSucceeded);
 
   // A read-only copy of the Frame maps read-only, and protect cannot widen it.
-  auto minted = f.system->run(
-      0,
-      [](Kernel& k, CapabilityService c, CapSlot s) -> Task<std::int64_t> {
-        auto copy = co_await c.mint(k, s, CapRights::read);
-        co_return copy ? static_cast<std::int64_t>(*copy) : -100 - code_of(copy);
-      },
-      *f.caps, static_cast<CapSlot>(frame));
-  ASSERT_TRUE(minted.ok());
-  ASSERT_GE(*minted, 0);
+  const std::int64_t minted = f.mint_on_0(static_cast<CapSlot>(frame), CapRights::read);
+  ASSERT_GE(minted, 0);
   const std::uintptr_t other = at + 8 * kPage;
-  ASSERT_EQ(f.map_on(0, static_cast<CapSlot>(*minted), other, kPage, CapRights::read), kSucceeded);
+  ASSERT_EQ(f.map_on(0, static_cast<CapSlot>(minted), other, kPage, CapRights::read), kSucceeded);
   EXPECT_EQ(f.protect_on(0, other, kPage, CapRights::read | CapRights::write),
             code_of(Errc::permission_denied));
   EXPECT_EQ(f.store_on(1, other, "no"), code_of(Errc::page_fault));
@@ -239,17 +244,10 @@ TEST_P(VSpaces, RevokeOfAMappedFrameUnmapsItEverywhere) {
   const std::int64_t frame = f.frame_on(0, 1, "revoked");
   ASSERT_GE(frame, 0);
   // A copy is mapped; revoking the original removes the copy, and its mapping with it.
-  auto copied = f.system->run(
-      0,
-      [](Kernel& k, CapabilityService c, CapSlot s) -> Task<std::int64_t> {
-        auto copy = co_await c.copy(k, s);
-        co_return copy ? static_cast<std::int64_t>(*copy) : -100 - code_of(copy);
-      },
-      *f.caps, static_cast<CapSlot>(frame));
-  ASSERT_TRUE(copied.ok());
-  ASSERT_GE(*copied, 0);
+  const std::int64_t copied = f.mint_on_0(static_cast<CapSlot>(frame), CapRights::all);
+  ASSERT_GE(copied, 0);
   const std::uintptr_t at = f.base() + kPage;
-  ASSERT_EQ(f.map_on(0, static_cast<CapSlot>(*copied), at, kPage, CapRights::read), kSucceeded);
+  ASSERT_EQ(f.map_on(0, static_cast<CapSlot>(copied), at, kPage, CapRights::read), kSucceeded);
   for (KernelId on = 0; on < kKernels; ++on)
     ASSERT_EQ(f.load_on(on, at, 7), "revoked") << "kernel " << on;
   auto revoked = f.system->run(
@@ -266,7 +264,7 @@ TEST_P(VSpaces, RevokeOfAMappedFrameUnmapsItEverywhere) {
     EXPECT_TRUE(f.mappings_on(on).empty()) << "kernel " << on;
   }
   // The revoked copy maps no more.
-  EXPECT_EQ(f.map_on(0, static_cast<CapSlot>(*copied), at, kPage, CapRights::read),
+  EXPECT_EQ(f.map_on(0, static_cast<CapSlot>(copied), at, kPage, CapRights::read),
             code_of(Errc::not_found));
 }
 
@@ -282,21 +280,14 @@ TEST_P(VSpaces, BadRequestsGetClearErrorsAndChangeNoPageTable) {
   const std::int64_t other = f.frame_on(0, 1, "other");
   ASSERT_GE(other, 0);
   const auto second = static_cast<CapSlot>(other);
-  auto read_only = f.system->run(
-      0,
-      [](Kernel& k, CapabilityService c, CapSlot s) -> Task<std::int64_t> {
-        auto copy = co_await c.mint(k, s, CapRights::read);
-        co_return copy ? static_cast<std::int64_t>(*copy) : -100 - code_of(copy);
-      },
-      *f.caps, second);
-  ASSERT_TRUE(read_only.ok());
-  ASSERT_GE(*read_only, 0);
+  const std::int64_t read_only = f.mint_on_0(second, CapRights::read);
+  ASSERT_GE(read_only, 0);
   auto removed = f.system->run(
       0,
       [](Kernel& k, CapabilityService c, CapSlot s) -> Task<std::int64_t> {
         co_return code_of(co_await c.remove(k, s));
       },
-      *f.caps, static_cast<CapSlot>(*read_only + 0));
+      *f.caps, static_cast<CapSlot>(read_only));
   ASSERT_TRUE(removed.ok());
   ASSERT_EQ(*removed, kSucceeded);
   const std::uintptr_t free_at = at + 4 * kPage;
@@ -312,7 +303,7 @@ TEST_P(VSpaces, BadRequestsGetClearErrorsAndChangeNoPageTable) {
   EXPECT_EQ(f.map_on(0, second, free_at, 2 * kPage, CapRights::read),
             code_of(Errc::invalid_argument));  // past the Frame's end
   EXPECT_EQ(f.map_on(0, second, free_at, kPage, CapRights::grant), code_of(Errc::invalid_argument));
-  EXPECT_EQ(f.map_on(0, static_cast<CapSlot>(*read_only), free_at, kPage, CapRights::read),
+  EXPECT_EQ(f.map_on(0, static_cast<CapSlot>(read_only), free_at, kPage, CapRights::read),
             code_of(Errc::not_found));  // removed
   EXPECT_EQ(f.unmap_on(0, free_at, kPage), -100 - code_of(Errc::not_found));
   EXPECT_EQ(f.unmap_on(0, at + 1, kPage), -100 - code_of(Errc::invalid_argument));
@@ -329,16 +320,9 @@ TEST_P(VSpaces, WriteRightsNeedAFrameCapabilityWithWrite) {
   ASSERT_TRUE(f.vspace);
   const std::int64_t frame = f.frame_on(0, 1, "x");
   ASSERT_GE(frame, 0);
-  auto read_only = f.system->run(
-      0,
-      [](Kernel& k, CapabilityService c, CapSlot s) -> Task<std::int64_t> {
-        auto copy = co_await c.mint(k, s, CapRights::read);
-        co_return copy ? static_cast<std::int64_t>(*copy) : -100 - code_of(copy);
-      },
-      *f.caps, static_cast<CapSlot>(frame));
-  ASSERT_TRUE(read_only.ok());
-  ASSERT_GE(*read_only, 0);
-  EXPECT_EQ(f.map_on(0, static_cast<CapSlot>(*read_only), f.base(), kPage,
+  const std::int64_t read_only = f.mint_on_0(static_cast<CapSlot>(frame), CapRights::read);
+  ASSERT_GE(read_only, 0);
+  EXPECT_EQ(f.map_on(0, static_cast<CapSlot>(read_only), f.base(), kPage,
                      CapRights::read | CapRights::write),
             code_of(Errc::permission_denied));
   EXPECT_TRUE(f.mappings_on(1).empty());
