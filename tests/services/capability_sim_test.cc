@@ -52,19 +52,15 @@ using mk::KernelId;
 using mk::Task;
 using mk::services::CapTable;
 
-/// The agreement's timeout: an update or read not done by then fails with timed_out.
-constexpr mk::Duration kTimeout = 200us;
-/// Every operation returns within this much virtual time after it starts, plus the length of a
-/// stall injected into its own kernel (a stalled kernel resumes nothing until the stall ends).
-constexpr mk::Duration kDeadline = 2 * kTimeout;
+constexpr mk::Duration kTimeout = mk::test::kServiceSimTimeout;
+constexpr mk::Duration kDeadline = mk::test::kServiceSimDeadline;
 /// Slots of each root CNode: small, so that full happens too.
 constexpr std::uint32_t kSlots = 40;
 constexpr std::size_t kPoolPages = 48;
 constexpr std::size_t kMaxKernels = 5;
 constexpr std::size_t kRounds = 3;
 constexpr std::size_t kOpsPerRound = 10;
-/// How far the driver lets the simulation run between looks at what is in flight.
-constexpr mk::Duration kStep = 250ns;
+constexpr mk::Duration kStep = mk::test::kServiceSimStep;
 constexpr std::size_t kNone = static_cast<std::size_t>(-1);
 
 std::size_t page() {

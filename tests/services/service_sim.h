@@ -6,12 +6,21 @@
 #include <cstddef>
 #include <vector>
 
+#include "mk/clock.h"
 #include "mk/kernel_id.h"
 #include "mk/sim_options.h"
 #include "mk/simulation.h"
 #include "mk/skb.h"
 
 namespace mk::test {
+
+/// The agreement's timeout in these tests: an update not done by then fails with timed_out.
+inline constexpr Duration kServiceSimTimeout = std::chrono::microseconds(200);
+/// Every operation returns within this much virtual time after it starts, plus the length of a
+/// stall injected into its own kernel (a stalled kernel resumes nothing until the stall ends).
+inline constexpr Duration kServiceSimDeadline = 2 * kServiceSimTimeout;
+/// How far a driver lets the simulation run between looks at what is in flight.
+inline constexpr Duration kServiceSimStep = std::chrono::nanoseconds(250);
 
 /// The fault a seed injects while an operation is under way, besides random stalls and delays.
 enum class SeedFault { none, crash, crash_mid_turn, stall };

@@ -61,11 +61,8 @@ using mk::Mapping;
 using mk::Task;
 using mk::services::CapTable;
 
-/// The agreement's timeout: an update not applied by then fails with timed_out.
-constexpr mk::Duration kTimeout = 200us;
-/// Every operation returns within this much virtual time after it starts, plus the length of a
-/// stall injected into its own kernel (a stalled kernel resumes nothing until the stall ends).
-constexpr mk::Duration kDeadline = 2 * kTimeout;
+constexpr mk::Duration kTimeout = mk::test::kServiceSimTimeout;
+constexpr mk::Duration kDeadline = mk::test::kServiceSimDeadline;
 constexpr std::uint32_t kSlots = 32;
 constexpr std::size_t kPoolPages = 48;
 /// The addresses the service reserves for mappings.
@@ -76,8 +73,7 @@ constexpr std::size_t kWindowPages = 12;
 constexpr std::size_t kMaxKernels = 5;
 constexpr std::size_t kRounds = 3;
 constexpr std::size_t kOpsPerRound = 12;
-/// How far the driver lets the simulation run between looks at what is in flight.
-constexpr mk::Duration kStep = 250ns;
+constexpr mk::Duration kStep = mk::test::kServiceSimStep;
 constexpr std::size_t kNone = static_cast<std::size_t>(-1);
 
 std::size_t page() {
