@@ -60,6 +60,12 @@ struct SimCosts {
   /// The cache-line model; when enabled it replaces `send`, `receive` and the channels'
   /// one-way latency (wake-ups still travel the one-way latency).
   LineCosts lines;
+  /// Also charge each kernel the host CPU time its turns take, as they run (execution-driven:
+  /// a send is stamped after the work that preceded it in the turn). For projecting the host
+  /// the simulation runs on, whose software costs no fixed figure captures; it adds the
+  /// simulator's own bookkeeping too, and makes virtual time depend on this run, so a
+  /// simulation that charges it is not reproducible. Off: virtual time depends on the seed alone.
+  bool host_cpu_time = false;
 };
 
 /// Faults drawn from the simulation's seed (a stream of its own, so the plan does not change

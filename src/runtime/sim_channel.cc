@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -54,6 +55,19 @@ struct SimRing {
   bool polling = false;
 };
 
+/// The simulator's own work inside a kernel's turn: the kernel is charged its host CPU time
+/// up to here (SimCosts::host_cpu_time), not the bookkeeping's, which the model prices.
+class Bookkeeping {
+ public:
+  Bookkeeping(SimExecutor& sim, KernelId kernel) : sim_(sim) { sim_.charge_cpu(kernel); }
+  ~Bookkeeping() { sim_.skip_cpu(); }
+  Bookkeeping(const Bookkeeping&) = delete;
+  Bookkeeping& operator=(const Bookkeeping&) = delete;
+
+ private:
+  SimExecutor& sim_;
+};
+
 class SimSender final : public ChannelSender {
  public:
   explicit SimSender(std::shared_ptr<SimRing> ring) : ring_(std::move(ring)) {}
@@ -63,6 +77,7 @@ class SimSender final : public ChannelSender {
 
   SendStatus try_send(MessageType type, std::span<const std::byte> payload) override {
     SimRing& ring = *ring_;
+    const Bookkeeping bookkeeping(ring.executor, ring.shape.from);
     if (ring.sender_closed || ring.receiver_gone) return SendStatus::closed;
     if (payload.size() > kMaxPayload) return SendStatus::too_large;
     const std::size_t per_slot = ring.shape.slot_payload;
@@ -115,6 +130,7 @@ class SimReceiver final : public ChannelReceiver {
     std::size_t delivered = 0;
     try {
       while (delivered < max_messages && has_message()) {
+        std::optional<Bookkeeping> bookkeeping(std::in_place, ring.executor, ring.shape.to);
         SimMessage message = std::move(ring.queue.front());
         ring.queue.pop_front();
         ring.releases.push_back(SimRing::Release{ring.receiver_time, message.slots});
@@ -123,6 +139,7 @@ class SimReceiver final : public ChannelReceiver {
         ring.executor.on_received(
             ring.shape.to, ring.shape.from, message.type,
             ring.shape.receive + ring.shape.read_per_slot * static_cast<int>(message.slots));
+        bookkeeping.reset();
         on_message(MessageView{message.type, message.payload});
       }
     } catch (...) {

@@ -156,6 +156,17 @@ bool SimExecutor::may_send(KernelId from) {
   return false;
 }
 
+void SimExecutor::charge_cpu(KernelId kernel) {
+  if (!costs_.host_cpu_time || running_ != kernel) return;
+  const auto now = std::chrono::steady_clock::now();
+  kernels_[kernel]->local += std::chrono::duration_cast<Duration>(now - cpu_mark_);
+  cpu_mark_ = now;
+}
+
+void SimExecutor::skip_cpu() noexcept {
+  if (costs_.host_cpu_time) cpu_mark_ = std::chrono::steady_clock::now();
+}
+
 Instant SimExecutor::charge_send(KernelId from, Duration cost) {
   SimKernel& sender = *kernels_[from];
   sender.local += cost;
@@ -284,7 +295,9 @@ void SimExecutor::step() {
   }
   running_ = id;
   if (k.mid_turn) k.sends_left = k.mid_turn->sends;
+  skip_cpu();
   const bool worked = k.kernel->run_turn();
+  charge_cpu(id);
   k.local += costs_.turn;
   trace_.record(at, id, SimEvent::turn, worked ? 1 : 0);
   if (k.crashing) {

@@ -2,6 +2,7 @@
 // scheduled by a discrete-event loop whose ties and jitter come from a seed.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -95,6 +96,12 @@ class SimExecutor final : public Executor {
   }
   /// Charges a send costing `cost` to `from` and returns the instant the message leaves.
   Instant charge_send(KernelId from, Duration cost);
+  /// With SimCosts::host_cpu_time, moves `kernel`'s clock on by the host CPU time since the
+  /// last charge (the running kernel's only); otherwise nothing.
+  void charge_cpu(KernelId kernel);
+  /// With SimCosts::host_cpu_time, forgets the host CPU time since the last charge: the
+  /// simulator's own bookkeeping, which the model prices instead.
+  void skip_cpu() noexcept;
   /// False when the message `from` is about to send is lost: `from` is crashing in the middle
   /// of its turn and has sent all it was to send.
   bool may_send(KernelId from);
@@ -195,6 +202,9 @@ class SimExecutor final : public Executor {
   /// The time of the channels made before start (the boot's probe), which never carry messages.
   Instant unstarted_time_{};
   std::optional<KernelId> running_;
+  /// With SimCosts::host_cpu_time: the host instant up to which the running kernel has been
+  /// charged its CPU time.
+  std::chrono::steady_clock::time_point cpu_mark_{};
   bool joined_ = false;
   FailureSink* sink_ = nullptr;
   /// By KernelId: when the last message it sent arrives. A crash is reported once everything
