@@ -21,13 +21,27 @@ inline constexpr std::size_t kMaxLineSize = 256;
 inline constexpr std::size_t kMaxSlots = std::size_t{1} << 20;
 
 // Header word: type in bits 0-15, payload length in 16-27, slot count in 28-35 (0 marks a
-// continuation slot), epoch in 36-63.
+// continuation slot), packed messages after the first in 36-39, the open bit in 40, epoch in
+// 41-63. The type and length are the slot's first message's; a urpc slot whose first message
+// leaves room carries more small messages after it (docs/transport.md, "Small messages share
+// slots"), each behind a sub-header of its own.
 inline constexpr unsigned kLengthShift = 16;
 inline constexpr unsigned kSlotsShift = 28;
-inline constexpr unsigned kEpochShift = 36;
+inline constexpr unsigned kExtraShift = 36;
+inline constexpr unsigned kOpenShift = 40;
+inline constexpr unsigned kEpochShift = 41;
 inline constexpr std::uint64_t kLengthMask = (std::uint64_t{1} << (kSlotsShift - kLengthShift)) - 1;
-inline constexpr std::uint64_t kSlotsMask = (std::uint64_t{1} << (kEpochShift - kSlotsShift)) - 1;
+inline constexpr std::uint64_t kSlotsMask = (std::uint64_t{1} << (kExtraShift - kSlotsShift)) - 1;
+inline constexpr std::uint64_t kExtraMask = (std::uint64_t{1} << (kOpenShift - kExtraShift)) - 1;
 inline constexpr std::uint64_t kEpochMask = (std::uint64_t{1} << (64 - kEpochShift)) - 1;
+/// Set while the sender may still append messages to the slot; cleared once it moved on.
+inline constexpr std::uint64_t kOpenBit = std::uint64_t{1} << kOpenShift;
+/// Most messages a slot carries after its first.
+inline constexpr std::size_t kMaxPacked = kExtraMask;
+/// Bytes in front of each message after a slot's first: its type and length, 16 bits each.
+inline constexpr std::size_t kPackedHeaderSize = 4;
+/// Packed messages start at multiples of this offset in the slot, so their sub-headers align.
+inline constexpr std::size_t kPackedAlign = 4;
 /// The epoch bits in place, for comparing a header with the epoch a position expects.
 inline constexpr std::uint64_t kEpochField = kEpochMask << kEpochShift;
 
@@ -56,6 +70,21 @@ constexpr std::size_t header_length(std::uint64_t header) noexcept {
 /// How many slots the message starting at this header occupies (0: a continuation slot).
 constexpr std::size_t header_slots(std::uint64_t header) noexcept {
   return (header >> kSlotsShift) & kSlotsMask;
+}
+
+/// How many messages after the first this header says its slot carries.
+constexpr std::size_t header_packed(std::uint64_t header) noexcept {
+  return (header >> kExtraShift) & kExtraMask;
+}
+
+/// `header` saying that its slot carries `packed` messages after the first.
+constexpr std::uint64_t with_packed(std::uint64_t header, std::size_t packed) noexcept {
+  return (header & ~(kExtraMask << kExtraShift)) | (std::uint64_t{packed} << kExtraShift);
+}
+
+/// Where a packed message's sub-header goes, after a slot's messages that end at `end`.
+constexpr std::size_t packed_offset(std::size_t end) noexcept {
+  return (end + kPackedAlign - 1) & ~(kPackedAlign - 1);
 }
 
 /// The shape of one ring: fixed at creation, so the hot paths only shift, mask and multiply.

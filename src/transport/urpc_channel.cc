@@ -1,6 +1,8 @@
 // The urpc fast path. The sender writes a slot's payload, then its header with a release
-// store; the receiver polls only the header of its next slot. Flow control goes the other way
-// through one line the receiver writes every quarter ring. docs/transport.md has the layout.
+// store; the receiver polls only the header of its next slot. A small message goes into the
+// slot the sender wrote last when it still has room and is open (the receiver stays on an open
+// slot), so small messages share lines. Flow control goes the other way through one line the
+// receiver writes every quarter ring. docs/transport.md has the layout.
 #include "transport/urpc_channel.h"
 
 #include <array>
@@ -75,6 +77,7 @@ class alignas(kMaxLineSize) UrpcSender final : public ChannelSender {
 
   void close() override {
     if (closed_) return;
+    close_open_slot();
     closed_ = true;
     // Release: a receiver that sees the close also sees every header written before it, so
     // its drain loop finds them all before closed() turns true.
@@ -92,19 +95,66 @@ class alignas(kMaxLineSize) UrpcSender final : public ChannelSender {
       return SendStatus::closed;
     }
     const std::size_t length = payload.size();
+    if (open_ && append(type, payload)) return SendStatus::ok;
     if (length > geometry_.payload) [[unlikely]] {
       return send_multi(type, payload);
     }
     if (write_pos_ == write_limit_ && !refresh_limit(1)) return status_when_refused();
+    close_open_slot();
     std::byte* slot = slots_ + geometry_.offset_of(write_pos_);
     if (length != 0) std::memcpy(slot, payload.data(), length);
+    std::uint64_t header = encode_header(type, length, 1, geometry_.epoch_bits(write_pos_));
+    if (fits_after(length, 0)) {
+      header |= kOpenBit;
+      open_ = true;
+      open_slot_ = slot;
+      open_end_ = length;
+      open_header_ = header;
+    }
     // Release: the payload stores above become visible no later than the header that
     // announces them; the receiver's acquire load of this header pairs with it.
-    header_of(slot, geometry_)
-        .store(encode_header(type, length, 1, geometry_.epoch_bits(write_pos_)),
-               std::memory_order_release);
+    header_of(slot, geometry_).store(header, std::memory_order_release);
     ++write_pos_;
     return SendStatus::ok;
+  }
+
+  /// True when a slot whose messages end at `end` has room for one more of at least `length`
+  /// bytes, and `packed` of them already follow its first.
+  bool fits_after(std::size_t end, std::size_t length, std::size_t packed = 0) const noexcept {
+    return packed < kMaxPacked &&
+           packed_offset(end) + kPackedHeaderSize + length <= geometry_.payload;
+  }
+
+  /// Adds a message to the open slot, after its last one; false (nothing written) when it does
+  /// not fit there.
+  bool append(MessageType type, std::span<const std::byte> payload) {
+    const std::size_t length = payload.size();
+    const std::size_t packed = header_packed(open_header_);
+    if (!fits_after(open_end_, length, packed)) return false;
+    std::byte* at = open_slot_ + packed_offset(open_end_);
+    const std::uint16_t sub_header[2] = {type, static_cast<std::uint16_t>(length)};
+    std::memcpy(at, sub_header, kPackedHeaderSize);
+    if (length != 0) std::memcpy(at + kPackedHeaderSize, payload.data(), length);
+    open_end_ = packed_offset(open_end_) + kPackedHeaderSize + length;
+    open_header_ = with_packed(open_header_, packed + 1);
+    // A slot that can take no more closes with this store: the receiver moves on at once.
+    if (!fits_after(open_end_, 0, packed + 1)) {
+      open_header_ &= ~kOpenBit;
+      open_ = false;
+    }
+    // Release: as in send; the receiver reloads this header and takes the messages it adds.
+    header_of(open_slot_, geometry_).store(open_header_, std::memory_order_release);
+    return true;
+  }
+
+  /// Tells the receiver that the open slot takes no more messages, so it can move past it.
+  void close_open_slot() noexcept {
+    if (!open_) return;
+    open_ = false;
+    open_header_ &= ~kOpenBit;
+    // Release: orders the close after the slot's messages (already published by their own
+    // release stores) and before anything written to later slots.
+    header_of(open_slot_, geometry_).store(open_header_, std::memory_order_release);
   }
 
   SendStatus send_multi(MessageType type, std::span<const std::byte> payload) {
@@ -112,6 +162,7 @@ class alignas(kMaxLineSize) UrpcSender final : public ChannelSender {
     if (length > kMaxPayload) return SendStatus::too_large;
     const std::size_t count = geometry_.slots_for(length);
     if (write_pos_ + count > write_limit_ && !refresh_limit(count)) return status_when_refused();
+    close_open_slot();
     scatter_continuation(slots_, geometry_, write_pos_, payload, count,
                          [this](std::byte* slot, std::uint64_t header) {
                            // Relaxed: nobody polls a continuation header; the first slot's
@@ -157,6 +208,10 @@ class alignas(kMaxLineSize) UrpcSender final : public ChannelSender {
   std::uint64_t write_pos_ = 0;  ///< Position of the next slot to write.
   std::uint64_t write_limit_;    ///< Published read position + slots, as last read.
   bool closed_ = false;
+  bool open_ = false;               ///< The last slot written takes more messages.
+  std::byte* open_slot_ = nullptr;  ///< That slot, while open_.
+  std::size_t open_end_ = 0;        ///< Where its last message ends, in bytes from its start.
+  std::uint64_t open_header_ = 0;   ///< Its header word as last stored.
 };
 
 class alignas(kMaxLineSize) UrpcReceiver final : public ChannelReceiver {
@@ -185,32 +240,27 @@ class alignas(kMaxLineSize) UrpcReceiver final : public ChannelReceiver {
     while (delivered < max_messages && !fault_) {
       std::byte* slot = slots_ + geometry_.offset_of(read_pos_);
       // Acquire: pairs with the sender's release store of this header, so the payload (and
-      // any continuation slots) written before it is visible now.
+      // any continuation slots, or packed messages) written before it is visible now.
       const std::uint64_t header = header_of(slot, geometry_).load(std::memory_order_acquire);
       if ((header & kEpochField) != geometry_.epoch_bits(read_pos_)) break;
-      const std::uint64_t position = read_pos_;
-      const std::size_t count = header_slots(header);
-      const std::size_t length = header_length(header);
-      // The sender may be another process and write anything: a length and slot count that do
-      // not describe a message this ring can hold stop the channel before anything is copied.
-      if (count == 1 ? length > geometry_.payload
-                     : length > kMaxPayload || count != geometry_.slots_for(length)) [[unlikely]] {
-        fault_ =
-            error(Errc::parse_error, "urpc: corrupt header at ring position " +
-                                         std::to_string(position) + ": " + std::to_string(length) +
-                                         " bytes in " + std::to_string(count) + " slots");
+      const std::size_t packed = header_packed(header);
+      const bool open = (header & kOpenBit) != 0;
+      if (taken_ == 0) {
+        if (!take_first(header, slot, on_message)) break;
+      } else if (packed + 1 > taken_) {
+        if (!take_packed(header, slot, on_message)) break;
+      } else if (packed + 1 < taken_) [[unlikely]] {
+        // The sender may be another process and write anything.
+        corrupt("the count of packed messages went back from " + std::to_string(taken_ - 1) +
+                " to " + std::to_string(packed));
         break;
-      }
-      // Advanced before the call, so a throwing on_message does not get the message again;
-      // the sender learns of it only through publish() below, after the call.
-      read_pos_ += count;
-      ++delivered;
-      if (count == 1) [[likely]] {
-        on_message(MessageView{header_type(header), {slot, length}});
+      } else if (open) {
+        break;  // Everything so far is taken; the sender may still add to this slot.
       } else {
-        on_message(MessageView{header_type(header), gather(slots_, geometry_, position, length,
-                                                           count, scratch_.data())});
+        next_slot(1);  // Closed after its last message was taken.
+        continue;
       }
+      ++delivered;
       if (read_pos_ - published_ >= publish_interval_) publish();
     }
     return delivered;
@@ -221,7 +271,14 @@ class alignas(kMaxLineSize) UrpcReceiver final : public ChannelReceiver {
     std::byte* slot = slots_ + geometry_.offset_of(read_pos_);
     // Relaxed: only a peek; poll loads the header again with acquire before reading payload.
     const std::uint64_t header = header_of(slot, geometry_).load(std::memory_order_relaxed);
-    return (header & kEpochField) == geometry_.epoch_bits(read_pos_);
+    if ((header & kEpochField) != geometry_.epoch_bits(read_pos_)) return false;
+    if (taken_ == 0 || header_packed(header) + 1 > taken_) return true;
+    if ((header & kOpenBit) != 0) return false;
+    // Taken and closed since: what counts is the next slot.
+    std::byte* next = slots_ + geometry_.offset_of(read_pos_ + 1);
+    // Relaxed: as above.
+    const std::uint64_t following = header_of(next, geometry_).load(std::memory_order_relaxed);
+    return (following & kEpochField) == geometry_.epoch_bits(read_pos_ + 1);
   }
 
   bool made_room() noexcept override { return std::exchange(room_made_, false); }
@@ -241,10 +298,87 @@ class alignas(kMaxLineSize) UrpcReceiver final : public ChannelReceiver {
     room_made_ = true;
   }
 
+  // Delivers the first message of the slot at read_pos_ (and of the slots it spans); false,
+  // with the fault set, when its header does not describe a message this ring can hold.
+  bool take_first(std::uint64_t header, std::byte* slot,
+                  FunctionRef<void(const MessageView&)> on_message) {
+    const std::uint64_t position = read_pos_;
+    const std::size_t count = header_slots(header);
+    const std::size_t length = header_length(header);
+    const std::size_t packed = header_packed(header);
+    const bool open = (header & kOpenBit) != 0;
+    // The sender may be another process and write anything: a length and slot count that do
+    // not describe a message this ring can hold stop the channel before anything is copied.
+    if (count == 1 ? length > geometry_.payload
+                   : length > kMaxPayload || count != geometry_.slots_for(length) || packed != 0 ||
+                         open) [[unlikely]] {
+      corrupt(std::to_string(length) + " bytes in " + std::to_string(count) + " slots" +
+              (count == 1 ? "" : " with packed messages or open"));
+      return false;
+    }
+    // Taken before the call, so a throwing on_message does not get the message again; the
+    // sender learns of it only through publish(), after the call.
+    if (count != 1) {
+      next_slot(count);
+      on_message(MessageView{header_type(header),
+                             gather(slots_, geometry_, position, length, count, scratch_.data())});
+      return true;
+    }
+    if (packed == 0 && !open) {
+      next_slot(1);
+    } else {
+      taken_ = 1;
+      taken_end_ = length;
+    }
+    on_message(MessageView{header_type(header), {slot, length}});
+    return true;
+  }
+
+  // Delivers the next packed message of the slot at read_pos_; false, with the fault set, when
+  // its sub-header does not fit the slot.
+  bool take_packed(std::uint64_t header, std::byte* slot,
+                   FunctionRef<void(const MessageView&)> on_message) {
+    const std::size_t at = packed_offset(taken_end_);
+    std::uint16_t sub_header[2] = {0, 0};
+    if (at + kPackedHeaderSize <= geometry_.payload) {
+      std::memcpy(sub_header, slot + at, kPackedHeaderSize);
+    }
+    const std::size_t length = sub_header[1];
+    if (at + kPackedHeaderSize + length > geometry_.payload) [[unlikely]] {
+      corrupt("packed message " + std::to_string(taken_) + " of " + std::to_string(length) +
+              " bytes at byte " + std::to_string(at) + " overruns the slot");
+      return false;
+    }
+    const std::byte* payload = slot + at + kPackedHeaderSize;
+    if (taken_ == header_packed(header) && (header & kOpenBit) == 0) {
+      next_slot(1);  // The slot's last message: move on before the call, as in take_first.
+    } else {
+      ++taken_;
+      taken_end_ = at + kPackedHeaderSize + length;
+    }
+    on_message(MessageView{sub_header[0], {payload, length}});
+    return true;
+  }
+
+  void next_slot(std::size_t count) noexcept {
+    read_pos_ += count;
+    taken_ = 0;
+    taken_end_ = 0;
+  }
+
+  void corrupt(const std::string& what) {
+    fault_ = error(Errc::parse_error, "urpc: corrupt header at ring position " +
+                                          std::to_string(read_pos_) + ": " + what);
+  }
+
   std::shared_ptr<UrpcRing> ring_;
   const SlotGeometry geometry_;
   std::byte* const slots_;
   const std::uint64_t publish_interval_;
+  /// Messages taken from the slot at read_pos_, which stays there while its sender may add
+  /// more (0: none yet; 1: the first; k: the first and k - 1 packed ones).
+  std::size_t taken_ = 0;
+  std::size_t taken_end_ = 0;    ///< Where the last message taken there ends, in bytes.
   std::uint64_t read_pos_ = 0;   ///< Position of the next message's first slot.
   std::uint64_t published_ = 0;  ///< The read position the sender was last told.
   bool room_made_ = false;       ///< A publish() since the last made_room().

@@ -69,7 +69,7 @@ TEST(PeerInput, ACorruptHeaderClosesThatChannelAndTheKernelServesTheOthers) {
   ASSERT_EQ(rings.size(), 1u);
 
   // Map it as kernel 0's process does, and write a one-slot header longer than a slot where
-  // the sixth message goes.
+  // kernel 1 reads next.
   auto geometry = mk::transport::make_geometry(
       mk::ChannelOptions{config.ring_slots, -1, system->skb().cache_line_size()});
   ASSERT_TRUE(geometry.ok());
@@ -82,12 +82,16 @@ TEST(PeerInput, ACorruptHeaderClosesThatChannelAndTheKernelServesTheOthers) {
   ::close(fd);
   ASSERT_NE(mapped, MAP_FAILED);
   auto* slots = static_cast<std::byte*>(mapped) + (aux + 2) * geometry->line_size;
-  auto* header =
-      reinterpret_cast<std::uint64_t*>(slots + geometry->offset_of(kFirst) + geometry->payload);
-  std::atomic_ref<std::uint64_t>(*header).store(
-      mk::transport::encode_header(Echo::kType, geometry->payload + 1, 1,
-                                   geometry->epoch_bits(kFirst)),
-      std::memory_order_release);
+  // The five calls took at most five slots (small messages share them), and the receiver
+  // waits at the last one it read or the one after: every slot up to there gets the header.
+  for (std::uint64_t position = 0; position <= kFirst; ++position) {
+    auto* header =
+        reinterpret_cast<std::uint64_t*>(slots + geometry->offset_of(position) + geometry->payload);
+    std::atomic_ref<std::uint64_t>(*header).store(
+        mk::transport::encode_header(Echo::kType, geometry->payload + 1, 1,
+                                     geometry->epoch_bits(position)),
+        std::memory_order_release);
+  }
   ::munmap(mapped, bytes);
 
   // Kernel 2's calls wake kernel 1, which finds the corrupt header, closes that channel, and

@@ -61,7 +61,8 @@ TEST_P(ChannelEdge, FullRingSaysFullAtOnceAndWritesNothing) {
   const std::size_t slots = transport::min_slots(transport::detected_line_size());
   make(slots);
   std::size_t sent = 0;
-  while (send(static_cast<MessageType>(sent), sent % (payload_per_slot() + 1)) == SendStatus::ok) {
+  // Sizes that leave no room for another message in their slot (urpc packs small ones).
+  while (send(static_cast<MessageType>(sent), payload_per_slot() - sent % 4) == SendStatus::ok) {
     ++sent;
     ASSERT_LE(sent, slots) << "more one-slot messages fit than the ring has slots";
   }
@@ -73,7 +74,7 @@ TEST_P(ChannelEdge, FullRingSaysFullAtOnceAndWritesNothing) {
   ASSERT_EQ(got.size(), sent);
   for (std::size_t i = 0; i < got.size(); ++i) {
     EXPECT_EQ(got[i].type, i);
-    EXPECT_EQ(got[i].length, i % (payload_per_slot() + 1));
+    EXPECT_EQ(got[i].length, payload_per_slot() - i % 4);
     EXPECT_TRUE(got[i].intact) << i;
   }
   EXPECT_FALSE(receiver_->has_message());
@@ -151,7 +152,9 @@ TEST_P(ChannelEdge, BatchSendStopsWhereTheRingIsFullAndPollDrainsAtMostMax) {
   const std::size_t slots = transport::min_slots(transport::detected_line_size());
   const std::size_t quarter = slots / 4;
   make(slots);
-  std::vector<std::vector<std::byte>> payloads(slots + 2 * quarter, std::vector<std::byte>(5));
+  // A whole slot each: urpc would pack smaller ones several to a slot.
+  std::vector<std::vector<std::byte>> payloads(slots + 2 * quarter,
+                                               std::vector<std::byte>(payload_per_slot()));
   std::vector<OutgoingMessage> batch;
   for (std::size_t i = 0; i < payloads.size(); ++i) {
     fill_pattern(payloads[i], i);
@@ -254,10 +257,40 @@ TEST_P(ChannelEdge, MadeRoomMeansTheSenderOfAFullRingCanSendAgain) {
   EXPECT_EQ(send(1, 8), SendStatus::ok);
 }
 
+TEST(UrpcPacking, SmallMessagesShareSlotsAndArriveInOrder) {
+  constexpr std::size_t kSlots = 64;
+  auto ends = make_channel(ChannelKind::urpc, {.slots = kSlots});
+  ASSERT_TRUE(ends.ok()) << ends.error().describe();
+  std::size_t sent = 0;
+  for (;; ++sent) {
+    std::uint64_t value = sent;
+    if (ends->sender->try_send(static_cast<MessageType>(sent % 7),
+                               std::as_bytes(std::span(&value, 1))) != SendStatus::ok) {
+      break;
+    }
+  }
+  EXPECT_GT(sent, 2 * kSlots) << "8-byte messages each took a slot of their own";
+  std::size_t got = 0;
+  bool in_order = true;
+  while (ends->receiver->poll(
+             [&](const MessageView& message) {
+               std::uint64_t value = ~std::uint64_t{0};
+               if (message.payload.size() == sizeof value)
+                 std::memcpy(&value, message.payload.data(), sizeof value);
+               in_order &= value == got && message.type == got % 7;
+               ++got;
+             },
+             16) != 0) {
+  }
+  EXPECT_EQ(got, sent);
+  EXPECT_TRUE(in_order);
+}
+
 TEST(UrpcMadeRoom, OnlyAPollThatToldTheSenderMakesRoom) {
   auto ends = make_channel(ChannelKind::urpc, {.slots = 64});
   ASSERT_TRUE(ends.ok()) << ends.error().describe();
-  const std::byte payload[8]{};
+  // A whole slot each, so that each message takes a slot of its own.
+  const std::vector<std::byte> payload(*single_slot_payload({.slots = 64}));
   auto poll_one = [&] { return ends->receiver->poll([](const MessageView&) {}, 1); };
   for (int i = 0; i < 20; ++i)
     ASSERT_EQ(ends->sender->try_send(1, payload), SendStatus::ok);

@@ -120,8 +120,9 @@ TEST(SharedChannel, ACorruptHeaderStopsTheChannelWithAnErrorAndNothingIsCopied) 
   for (const Case& bad : cases) {
     const SlotGeometry g = geometry(64);
     SharedPair pair = make_pair(g);
-    // One good message first: it is delivered; the corrupt one after it is not.
-    ASSERT_EQ(pair.sending.sender->try_send(3, bytes_of(10, 1)), mk::SendStatus::ok);
+    // One good message first, filling its slot: it is delivered; the corrupt one after it is
+    // not.
+    ASSERT_EQ(pair.sending.sender->try_send(3, bytes_of(g.payload, 1)), mk::SendStatus::ok);
     std::atomic_ref<std::uint64_t>(*header_at(pair, g, 1))
         .store(mk::transport::encode_header(4, bad.length, bad.slots, g.epoch_bits(1)),
                std::memory_order_release);
@@ -140,12 +141,73 @@ TEST(SharedChannel, ACorruptHeaderStopsTheChannelWithAnErrorAndNothingIsCopied) 
   }
 }
 
+/// A pair whose slot 0 holds an 8-byte message of type 3 and a packed one of type 4 and
+/// `second` bytes, and a poll that records the types it is given.
+struct PackedPair {
+  explicit PackedPair(std::size_t second) : g(geometry(64)), pair(make_pair(g)) {
+    EXPECT_EQ(pair.sending.sender->try_send(3, bytes_of(8, 1)), mk::SendStatus::ok);
+    EXPECT_EQ(pair.sending.sender->try_send(4, bytes_of(second, 2)), mk::SendStatus::ok);
+  }
+  std::size_t poll() {
+    return pair.receiving.receiver->poll(
+        [&](const mk::MessageView& message) { seen.push_back(message.type); }, 16);
+  }
+  /// Rewrites slot 0's count of packed messages, keeping the rest of its header.
+  void claim_packed(std::size_t packed) {
+    auto header = std::atomic_ref<std::uint64_t>(*header_at(pair, g, 0));
+    header.store(mk::transport::with_packed(header.load(std::memory_order_relaxed), packed),
+                 std::memory_order_release);
+  }
+  void expect_stopped(const char* what) {
+    const mk::Error* fault = pair.receiving.receiver->fault();
+    ASSERT_NE(fault, nullptr) << what;
+    EXPECT_EQ(fault->code, mk::Errc::parse_error) << what;
+    EXPECT_NE(fault->message.find("corrupt header"), std::string::npos) << what;
+    EXPECT_FALSE(pair.receiving.receiver->has_message()) << what;
+    EXPECT_EQ(poll(), 0u) << what;
+    EXPECT_EQ(seen, (std::vector<mk::MessageType>{3, 4})) << what;
+  }
+
+  SlotGeometry g;
+  SharedPair pair;
+  std::vector<mk::MessageType> seen;
+};
+
+TEST(SharedChannel, APackedMessageOverrunningItsSlotStopsTheChannel) {
+  PackedPair packed(8);  // The second message ends at byte 20.
+  ASSERT_EQ(packed.poll(), 2u);
+  std::byte* slot =
+      reinterpret_cast<std::byte*>(header_at(packed.pair, packed.g, 0)) - packed.g.payload;
+  const std::uint16_t sub_header[2] = {5, 40};  // 20 + 4 + 40 bytes: past the slot's 56.
+  std::memcpy(slot + 20, sub_header, sizeof sub_header);
+  packed.claim_packed(2);
+  EXPECT_EQ(packed.poll(), 0u);
+  packed.expect_stopped("overrun");
+}
+
+TEST(SharedChannel, APackedMessageWithNoRoomForItsSubHeaderStopsTheChannel) {
+  // The second message ends at byte 53: the next sub-header would start at 56, in the header
+  // word, so the sender closed the slot. A header that claims one more is corrupt.
+  PackedPair packed(41);
+  packed.claim_packed(2);
+  EXPECT_EQ(packed.poll(), 2u);
+  packed.expect_stopped("no room for the sub-header");
+}
+
+TEST(SharedChannel, ACountOfPackedMessagesThatGoesBackStopsTheChannel) {
+  PackedPair packed(8);
+  ASSERT_EQ(packed.poll(), 2u);
+  packed.claim_packed(0);
+  EXPECT_EQ(packed.poll(), 0u);
+  packed.expect_stopped("count went back");
+}
+
 TEST(SharedChannel, AReceiverThatLiesAboutItsPositionClosesTheChannel) {
   const SlotGeometry g = geometry(64);
   SharedPair pair = make_pair(g);
   // Fill the ring, so the sender must read the receiver's published position.
   std::size_t sent = 0;
-  while (pair.sending.sender->try_send(1, bytes_of(8, 0)) == mk::SendStatus::ok)
+  while (pair.sending.sender->try_send(1, bytes_of(g.payload, 0)) == mk::SendStatus::ok)
     ++sent;
   EXPECT_EQ(sent, g.slots);
   // The receiver's line: it claims to have read past what was ever written.
