@@ -77,8 +77,7 @@ struct Fabric {
   /// Hands `item` to kernel `kernel` (< size(), in this process): into its inbox, then rings
   /// its doorbell. The inbox takes ownership.
   void post(KernelId kernel, InboxItem* item) const noexcept {
-    kernels[kernel]->inbox.push(item);
-    kernels[kernel]->doorbell.ring();
+    runtime::post(kernels[kernel]->inbox, kernels[kernel]->doorbell, item);
   }
 };
 
