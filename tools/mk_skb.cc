@@ -131,16 +131,6 @@ int run_measure(mk::Skb& skb, const Arguments& args) {
   };
   auto origin = mk::load_or_measure_latencies(skb, setup, progress);
   if (!origin) return fail(origin.error());
-  auto woken = mk::load_or_measure_wake_costs(skb, setup);
-  if (!woken) return fail(woken.error());
-  std::printf("wake costs %s\n",
-              *woken == mk::LatencyOrigin::cache ? "read from the cache" : "measured and cached");
-  for (const mk::WakeCost& cost : skb.wake_costs()) {
-    std::printf("%s\n",
-                fmt::format("  {}: min {} ns, median {} ns ({})", mk::to_string(cost.mechanism),
-                            cost.min.count(), cost.median.count(), mk::to_string(cost.source))
-                    .c_str());
-  }
   std::printf("latencies %s for machine %s\n",
               *origin == mk::LatencyOrigin::cache ? "read from the cache" : "measured and cached",
               skb.fingerprint().c_str());
@@ -153,6 +143,16 @@ int run_measure(mk::Skb& skb, const Arguments& args) {
                   static_cast<long long>(latency.median.count()),
                   std::string(mk::to_string(latency.source)).c_str());
     }
+  }
+  auto woken = mk::load_or_measure_wake_costs(skb, setup);
+  if (!woken) return fail(woken.error());
+  std::printf("wake costs %s\n",
+              *woken == mk::LatencyOrigin::cache ? "read from the cache" : "measured and cached");
+  for (const mk::WakeCost& cost : skb.wake_costs()) {
+    std::printf("%s\n",
+                fmt::format("  {}: min {} ns, median {} ns ({})", mk::to_string(cost.mechanism),
+                            cost.min.count(), cost.median.count(), mk::to_string(cost.source))
+                    .c_str());
   }
   return 0;
 }

@@ -153,6 +153,12 @@ Result<BootPlan> plan_boot(const Config& config, const Skb& skb) {
                  "unknown value " + std::to_string(static_cast<int>(config.wait_backend)));
   }
 
+  if (config.wake_mechanism &&
+      !wake_mechanism_named(to_string(*config.wake_mechanism)).has_value()) {
+    return bad("wake_mechanism",
+               "unknown value " + std::to_string(static_cast<int>(*config.wake_mechanism)));
+  }
+
   if (config.isolation != Isolation::threads && config.isolation != Isolation::processes) {
     return bad("isolation", "unknown value " + std::to_string(static_cast<int>(config.isolation)));
   }

@@ -1,6 +1,7 @@
 // The wake probe: two pinned threads, one asleep in a kernel's waiter, one waking it.
 #include "mk/wake_probe.h"
 
+#include <dirent.h>
 #include <fmt/format.h>
 #include <pthread.h>
 #include <sched.h>
@@ -103,6 +104,18 @@ Result<WakeCost> measure_one(WakeMechanism mechanism, CoreId sleeper_core, CoreI
                   FactSource::measured};
 }
 
+/// Threads of this process, as /proc lists them (which is what a fork's check counts).
+std::size_t listed_threads() {
+  std::size_t count = 0;
+  if (DIR* dir = ::opendir("/proc/self/task")) {
+    while (dirent* entry = ::readdir(dir)) {
+      if (entry->d_name[0] != '.') ++count;
+    }
+    ::closedir(dir);
+  }
+  return count;
+}
+
 }  // namespace
 
 Result<std::vector<WakeCost>> measure_wake_costs(const Skb& skb, const WakeProbeOptions& options) {
@@ -114,15 +127,27 @@ Result<std::vector<WakeCost>> measure_wake_costs(const Skb& skb, const WakeProbe
   const auto& cores = skb.usable_cores();
   if (cores.empty()) return error(Errc::unavailable, "wake probe: no usable core");
   const CoreId sleeper = cores.size() > 1 ? cores[1] : cores[0];
+  const std::size_t threads_before = listed_threads();
   std::vector<WakeCost> costs;
+  std::optional<Error> failure;
   for (WakeMechanism mechanism : kWakeMechanisms) {
     if (!runtime::check_wake_mechanism(mechanism, WaitBackend::automatic, Isolation::threads)) {
       continue;
     }
     auto cost = measure_one(mechanism, sleeper, cores[0], options);
-    if (!cost) return std::move(cost).error();
+    if (!cost) {
+      failure = std::move(cost).error();
+      break;
+    }
     costs.push_back(*cost);
   }
+  // A joined thread may still be listed for a moment while the OS finishes it; a caller about
+  // to fork kernel processes counts the listed threads, so return once they are gone (or
+  // after a second, when something else started threads meanwhile).
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (listed_threads() > threads_before && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  if (failure) return std::move(*failure);
   return costs;
 }
 

@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "mk/executor.h"
+#include "runtime/doorbell.h"
 
 namespace mk::runtime {
 
@@ -27,7 +28,7 @@ inline constexpr std::uint32_t kWordAsleep = 2;
 /// One kernel's futex word, on lines of its own: in its waiter when kernels are threads, in
 /// memory every kernel process maps (the doorbell memory the host makes before it forks) when
 /// they are processes.
-struct alignas(128) WakeWord {
+struct alignas(kSeparation) WakeWord {
   std::atomic<std::uint32_t> state{kWordAwake};
 };
 
