@@ -7,7 +7,6 @@
 #include <string>
 #include <utility>
 
-#include "runtime/barrier.h"
 #include "runtime/kernel_core.h"
 #include "runtime/log.h"
 

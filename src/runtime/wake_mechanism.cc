@@ -52,6 +52,12 @@ Result<std::unique_ptr<IdleWaiter>> make_idle_waiter(const WakeSource& source, W
                        ", and futex(2) alone cannot also watch the kernel's control descriptor "
                        "(kernels as processes)");
   }
+  static std::once_flag logged;
+  std::call_once(logged, [&] {
+    log_line("futex wakes without io_uring (" +
+             (uring_failure ? uring_failure->message : std::string("wait_backend is poll")) +
+             "): idle kernels sleep in futex(2)");
+  });
   return make_futex_waiter(source.word);
 }
 
