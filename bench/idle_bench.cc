@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "mk/system.h"
+#include "mk/wake_probe.h"
 #include "stats.h"
 #include "suite.h"
 
@@ -205,6 +206,35 @@ void call_both_asleep_rtt(Config config, std::size_t rounds, std::vector<double>
   if (!measured) fmt::print(stderr, "mk-bench idle: {}\n", measured.error().describe());
 }
 
+/// Each wake mechanism's cost measured now (the SKB's probe: notification to the sleeper
+/// running), and the mechanism a System boots with here, with the cost the SKB holds for it.
+void add_wake_costs(const Options& options, const Skb& skb, const Config& config, Report& report) {
+  WakeProbeOptions probe;
+  probe.wakes = options.quick ? 200 : 1000;
+  auto costs = measure_wake_costs(skb, probe);
+  if (!costs) {
+    fmt::print(stderr, "mk-bench idle: {}\n", costs.error().describe());
+    return;
+  }
+  for (const WakeCost& cost : *costs) {
+    report.add({fmt::format("idle.wake.{}_ns", to_string(cost.mechanism)),
+                static_cast<double>(cost.median.count()), "ns", std::nullopt, std::nullopt});
+  }
+  auto booted = System::boot(config);
+  if (!booted) {
+    fmt::print(stderr, "mk-bench idle: {}\n", booted.error().describe());
+    return;
+  }
+  const WakeMechanism chosen = (*booted)->wake_mechanism();
+  fmt::print("mk-bench idle: kernels wake by {} (the SKB's choice; poll budget {} ns)\n",
+             to_string(chosen), (*booted)->poll_budget().count());
+  auto held = (*booted)->skb().wake_cost(chosen);
+  report.add({"idle.wake.chosen_ns", held ? static_cast<double>(held->median.count()) : -1.0, "ns",
+              std::nullopt, std::nullopt});
+  report.add({"idle.wake.chosen_index", static_cast<double>(static_cast<int>(chosen)),
+              "0=eventfd,1=futex,2=msg_ring", std::nullopt, std::nullopt});
+}
+
 }  // namespace
 
 void add_wake_rtt(const Options& options, Report& report) {
@@ -257,6 +287,7 @@ void run_idle(const Options& options, Report& report) {
   report.add({"idle.one_cpu", 1.0, "fraction", std::nullopt, std::nullopt});
   report.add({"idle.cpu_fraction", idle_cpu_fraction(config, window), "fraction", "idle.one_cpu",
               Target{Target::Kind::at_most, 0.01}});
+  add_wake_costs(options, *skb, config, report);
   add_wake_rtt(options, report);
   std::vector<double> futex_both_ns, wake_both_ns;
   for (std::size_t r = 0; r < repetitions; ++r) {

@@ -10,6 +10,8 @@
 #include "mk/latency_cache.h"
 #include "mk/latency_probe.h"
 #include "mk/skb.h"
+#include "mk/wake_probe.h"
+#include "runtime/idle_waiter.h"
 #include "skb_print.h"
 
 namespace {
@@ -49,6 +51,10 @@ mk::Result<mk::Skb> load(const Arguments& args) {
       } else if (cached.error().code != mk::Errc::not_found) {
         std::fprintf(stderr, "mk-skb: warning: ignoring the latency cache: %s\n",
                      cached.error().describe().c_str());
+      }
+      // A malformed file was reported above; a missing or empty list of wake costs is none.
+      if (auto wakes = mk::load_wake_cost_cache(mk::latency_cache_path(*dir, *skb), *skb)) {
+        if (auto added = skb->add_measured_wake_costs(*wakes); !added) return added.error();
       }
     }
   }
@@ -138,6 +144,48 @@ int run_measure(mk::Skb& skb, const Arguments& args) {
                   std::string(mk::to_string(latency.source)).c_str());
     }
   }
+  auto woken = mk::load_or_measure_wake_costs(skb, setup);
+  if (!woken) return fail(woken.error());
+  std::printf("wake costs %s\n",
+              *woken == mk::LatencyOrigin::cache ? "read from the cache" : "measured and cached");
+  for (const mk::WakeCost& cost : skb.wake_costs()) {
+    std::printf("%s\n",
+                fmt::format("  {}: min {} ns, median {} ns ({})", mk::to_string(cost.mechanism),
+                            cost.min.count(), cost.median.count(), mk::to_string(cost.source))
+                    .c_str());
+  }
+  return 0;
+}
+
+// The wake mechanisms: each one's cost and whether this machine lets kernels use it, and what
+// System::boot would choose (docs/runtime.md, "Wake mechanisms").
+int run_wake(const mk::Skb& skb) {
+  std::vector<mk::WakeMechanism> threads, processes;
+  for (mk::WakeMechanism mechanism : mk::kWakeMechanisms) {
+    auto cost = skb.wake_cost(mechanism);
+    const std::string priced = cost ? fmt::format("min {} ns, median {} ns ({})", cost->min.count(),
+                                                  cost->median.count(), mk::to_string(cost->source))
+                                    : std::string("no cost measured or asserted");
+    std::string usable;
+    for (mk::Isolation isolation : {mk::Isolation::threads, mk::Isolation::processes}) {
+      auto works =
+          mk::runtime::check_wake_mechanism(mechanism, mk::WaitBackend::automatic, isolation);
+      const char* name = isolation == mk::Isolation::threads ? "threads" : "processes";
+      if (works) {
+        (isolation == mk::Isolation::threads ? threads : processes).push_back(mechanism);
+        usable += fmt::format("; {}: usable", name);
+      } else {
+        usable += fmt::format("; {}: {}", name, works.error().message);
+      }
+    }
+    std::printf("%s\n", fmt::format("{}: {}{}", mk::to_string(mechanism), priced, usable).c_str());
+  }
+  for (const auto& [name, usable] : {std::pair{"threads", &threads}, {"processes", &processes}}) {
+    const mk::WakeMechanism chosen = skb.wake_mechanism(*usable);
+    std::printf("%s\n", fmt::format("chosen for kernels as {}: {}; poll budget {} ns", name,
+                                    mk::to_string(chosen), skb.poll_budget(1, chosen).count())
+                            .c_str());
+  }
   return 0;
 }
 
@@ -162,6 +210,8 @@ int run(const std::string& command, Arguments& args) {
     std::printf("%u\n", *central);
   } else if (command == "measure") {
     return run_measure(*skb, args);
+  } else if (command == "wake") {
+    return run_wake(*skb);
   }
   return 0;
 }
@@ -198,8 +248,10 @@ int main(int argc, char** argv) {
   place->add_flag("--json", args.json, "JSON output");
 
   app.add_subcommand("central", "the core with the lowest worst-case distance to the others");
+  app.add_subcommand("wake", "wake mechanisms: their costs, which work here, the chosen one");
 
-  CLI::App* measure = app.add_subcommand("measure", "measure and cache round-trip latencies");
+  CLI::App* measure =
+      app.add_subcommand("measure", "measure and cache round-trip latencies and wake costs");
   measure->add_flag("--remeasure", args.remeasure, "measure even if the cache has them");
   measure->add_option("--round-trips", args.round_trips, "timed round trips per pair")
       ->check(CLI::Range(std::size_t{1}, std::size_t{10'000'000}));
@@ -216,7 +268,7 @@ int main(int argc, char** argv) {
     if (!rest.empty()) {
       std::fprintf(stderr,
                    "mk-skb: error: unknown command or argument '%s' (commands: show, facts, "
-                   "route, place, central, measure)\n",
+                   "route, place, central, wake, measure)\n",
                    rest.front().c_str());
     } else {
       std::fprintf(stderr, "mk-skb: error: %s\n", e.what());

@@ -206,6 +206,17 @@ std::string show_text(const Skb& skb) {
       }
     }
   }
+  const std::vector<WakeCost> wakes = skb.wake_costs();
+  if (!wakes.empty() || skb.asserted_wake_mechanism()) {
+    out += "wake costs (notification to sleeper running):\n";
+    for (const WakeCost& cost : wakes) {
+      out += fmt::format("  {}: min {} ns, median {} ns ({})\n", to_string(cost.mechanism),
+                         cost.min.count(), cost.median.count(), to_string(cost.source));
+    }
+    // Among every mechanism; `mk-skb wake` says which this machine allows, as boot does.
+    out += fmt::format("  preferred: {}{}\n", to_string(skb.wake_mechanism()),
+                       skb.asserted_wake_mechanism() ? " (asserted)" : "");
+  }
   return out;
 }
 

@@ -10,6 +10,7 @@
 #include "mk/channel.h"
 #include "mk/core_id.h"
 #include "mk/result.h"
+#include "mk/wake.h"
 
 namespace mk {
 
@@ -64,6 +65,12 @@ struct Config {
 
   /// How idle kernels block.
   WaitBackend wait_backend = WaitBackend::automatic;
+
+  /// How a kernel wakes another that sleeps; empty: the SKB's choice (an asserted mechanism,
+  /// else the one with the lowest measured wake cost among those this machine, `wait_backend`
+  /// and `isolation` allow). A mechanism given here that the OS or the isolation refuses
+  /// fails boot with `unavailable`, saying why.
+  std::optional<WakeMechanism> wake_mechanism;
 
   /// Threads (the default) or processes; one program runs in both.
   Isolation isolation = Isolation::threads;

@@ -18,6 +18,7 @@
 #include "mk/result.h"
 #include "mk/route.h"
 #include "mk/topology.h"
+#include "mk/wake.h"
 
 namespace mk {
 
@@ -122,8 +123,23 @@ class Skb {
   /// the default of docs/skb.md bounded by the receiver's L2.
   std::size_t ring_slots(CoreId from, CoreId to) const;
   /// How long a kernel polls before sleeping when `kernels` kernels share the usable cores:
-  /// zero when kernels outnumber cores (a spinning kernel would steal another's core).
+  /// zero when kernels outnumber cores (a spinning kernel would steal another's core); else an
+  /// asserted budget; else as long as a wake by `mechanism` costs (its median wake cost, kept
+  /// within 1 us to 1 ms), so that an idle kernel never spends more than twice what the best
+  /// choice in hindsight would have; else, with no wake cost known, 20 us.
+  std::chrono::nanoseconds poll_budget(std::size_t kernels, WakeMechanism mechanism) const;
+  /// poll_budget(kernels, wake_mechanism()).
   std::chrono::nanoseconds poll_budget(std::size_t kernels) const;
+  /// Measured or asserted wake costs, one per mechanism that has one, in enumeration order.
+  std::vector<WakeCost> wake_costs() const;
+  /// The wake cost of `mechanism`; not_found when none was measured or asserted.
+  Result<WakeCost> wake_cost(WakeMechanism mechanism) const;
+  /// The mechanism a facts file asserted, if any.
+  std::optional<WakeMechanism> asserted_wake_mechanism() const;
+  /// The wake mechanism to use among `usable` (those the OS and the isolation allow): the
+  /// asserted one when it is usable; else the usable one with the lowest median wake cost;
+  /// else the first usable one (eventfd when `usable` is empty).
+  WakeMechanism wake_mechanism(std::span<const WakeMechanism> usable = kWakeMechanisms) const;
   /// A route of `kind` from `root` to `members` (the root may be among them). Errors for an
   /// empty set, a duplicate, or an unknown or unusable core, naming it.
   Result<Route> route(CoreId root, std::span<const CoreId> members, RouteKind kind) const;
@@ -140,6 +156,8 @@ class Skb {
 
   /// Records measured latencies; a pair asserted by a facts file keeps its asserted value.
   Result<void> add_measured_latencies(std::span<const CoreLatency> latencies);
+  /// Records measured wake costs; a mechanism whose cost a facts file asserted keeps it.
+  Result<void> add_measured_wake_costs(std::span<const WakeCost> costs);
   /// Applies a facts file (format in docs/skb.md); errors name the file, line and field.
   /// On error nothing is applied.
   Result<void> assert_facts_file(const std::string& path);

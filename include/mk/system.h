@@ -246,6 +246,9 @@ class System {
   Result<CoreId> core_of(KernelId kernel) const;
   /// The facts the System was booted with.
   const Skb& skb() const noexcept;
+  /// How its kernels wake each other: Config::wake_mechanism, else the SKB's choice among the
+  /// mechanisms that work here (docs/runtime.md, "Wake mechanisms").
+  WakeMechanism wake_mechanism() const noexcept;
   /// How long idle kernels poll before sleeping (the SKB's budget or the config's).
   std::chrono::nanoseconds poll_budget() const noexcept;
   /// Kernel `kernel`'s counters; not_found for an id out of range.

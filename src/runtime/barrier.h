@@ -8,9 +8,18 @@
 // thread that could be a sender and is running at that moment: the threads of this process
 // (MEMBARRIER_CMD_PRIVATE_EXPEDITED) when kernels are threads, the threads of every kernel
 // process (MEMBARRIER_CMD_GLOBAL_EXPEDITED, each process registered) when kernels are processes.
+//
+// Linux runs membarrier under one mutex, so kernels going idle together would queue there, each
+// paying a membarrier of its own. They share them instead (heavy_barrier): a sleeper's flags
+// are covered by any membarrier that *began* after they were visible, whoever ran it, once that
+// membarrier has *finished*. So a sleeper that finds another kernel of its process inside
+// membarrier waits for it to finish (spinning briefly, then in a futex), and runs one of its own
+// only when the one it waited for began too early to cover it. Why that is enough is argued at
+// heavy_barrier (barrier.cc); the sender's side is unchanged.
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 
 #include "runtime/sanitizer.h"
 
@@ -46,6 +55,13 @@ extern BarrierMode mode;
 extern int membarrier_command;
 /// The word both sides update in mode `shared_word`.
 extern std::atomic<unsigned> fallback_word;
+/// Membarriers of this process begun and finished, numbered from 1 (finished: the number of
+/// the last one that returned).
+extern std::atomic<std::uint64_t> membarriers_started;
+extern std::atomic<std::uint64_t> membarriers_finished;
+/// 0 when no thread of this process runs a shared membarrier, 1 when one does, 2 when one does
+/// and others wait for it in a futex on this word.
+extern std::atomic<std::uint32_t> membarrier_busy;
 }  // namespace barrier_state
 
 /// The fast side: between a store that publishes work and the load of "sleeping".
@@ -64,7 +80,13 @@ inline void light_barrier() noexcept {
   }
 }
 
-/// The slow side: between storing "sleeping" and re-checking for work.
+/// The slow side: between storing "sleeping" and re-checking for work. With membarrier, shared
+/// with the other kernels of this process that go idle at the same moment.
 void heavy_barrier() noexcept;
+
+/// heavy_barrier's membarrier mode once the caller's stores are visible (a seq_cst fence) and
+/// it read `seen` = membarriers_started: returns once a membarrier numbered above `seen` has
+/// finished, running it itself when none is under way. Returns true when it ran one itself.
+bool share_membarrier(std::uint64_t seen) noexcept;
 
 }  // namespace mk::runtime

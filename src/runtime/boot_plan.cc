@@ -3,8 +3,14 @@
 #include <algorithm>
 #include <atomic>
 #include <map>
+#include <mutex>
 #include <set>
 #include <string>
+#include <vector>
+
+#include "mk/wake_probe.h"
+#include "runtime/idle_waiter.h"
+#include "runtime/log.h"
 
 namespace mk::runtime {
 
@@ -147,6 +153,12 @@ Result<BootPlan> plan_boot(const Config& config, const Skb& skb) {
                  "unknown value " + std::to_string(static_cast<int>(config.wait_backend)));
   }
 
+  if (config.wake_mechanism &&
+      !wake_mechanism_named(to_string(*config.wake_mechanism)).has_value()) {
+    return bad("wake_mechanism",
+               "unknown value " + std::to_string(static_cast<int>(*config.wake_mechanism)));
+  }
+
   if (config.isolation != Isolation::threads && config.isolation != Isolation::processes) {
     return bad("isolation", "unknown value " + std::to_string(static_cast<int>(config.isolation)));
   }
@@ -168,6 +180,70 @@ Result<BootPlan> plan_boot(const Config& config, const Skb& skb) {
   plan.kernels_per_core = config.kernels_per_core;
   plan.capacity = std::max(plan.cores.size(), skb.usable_cores().size() * plan.kernels_per_core);
   return plan;
+}
+
+namespace {
+
+/// The live machine's wake costs, once per process: read from the cache, else measured.
+void learn_wake_costs(Skb& skb) {
+  static std::mutex mutex;
+  static std::map<std::string, std::vector<WakeCost>> known;  // By fingerprint.
+  std::lock_guard lock(mutex);
+  auto found = known.find(skb.fingerprint());
+  if (found == known.end()) {
+    Skb probe = skb;
+    auto learnt = load_or_measure_wake_costs(probe, LatencySetup{});
+    if (!learnt && learnt.error().code != Errc::unavailable) {
+      log_line("wake costs not cached: " + learnt.error().message);
+    }
+    // Without a cache directory (or with one that cannot be written) they are measured here.
+    if (probe.wake_costs().empty()) {
+      if (auto measured = measure_wake_costs(probe); measured) {
+        (void)probe.add_measured_wake_costs(*measured);
+      } else {
+        log_line("wake costs not measured: " + measured.error().message);
+      }
+    }
+    found = known.emplace(skb.fingerprint(), probe.wake_costs()).first;
+  }
+  (void)skb.add_measured_wake_costs(found->second);
+}
+
+}  // namespace
+
+Result<void> plan_wake(const Config& config, Skb& skb, BootPlan& plan) {
+  if (skb.is_live() && skb.wake_costs().empty()) learn_wake_costs(skb);
+  const Isolation isolation = config.isolation;
+  if (config.wake_mechanism) {
+    if (auto usable = check_wake_mechanism(*config.wake_mechanism, plan.wait_backend, isolation);
+        !usable) {
+      return error(usable.error().code, "wake_mechanism: " + usable.error().message);
+    }
+    plan.wake_mechanism = *config.wake_mechanism;
+  } else {
+    std::vector<WakeMechanism> usable;
+    std::optional<Error> asserted_refused;
+    for (WakeMechanism mechanism : kWakeMechanisms) {
+      auto works = check_wake_mechanism(mechanism, plan.wait_backend, isolation);
+      if (works) {
+        usable.push_back(mechanism);
+      } else if (skb.asserted_wake_mechanism() == mechanism) {
+        asserted_refused = std::move(works).error();
+      }
+    }
+    if (usable.empty()) {
+      return error(Errc::unavailable, "wake_mechanism: no wake mechanism works here");
+    }
+    plan.wake_mechanism = skb.wake_mechanism(usable);
+    if (asserted_refused) {
+      log_line("the asserted " + asserted_refused->message + "; kernels wake by " +
+               std::string(to_string(plan.wake_mechanism)) + " instead");
+    }
+  }
+  if (!config.poll_budget && plan.poll_budget > std::chrono::nanoseconds::zero()) {
+    plan.poll_budget = skb.poll_budget(plan.cores.size(), plan.wake_mechanism);
+  }
+  return {};
 }
 
 Result<int> plan_added_kernel(const BootPlan& plan, const Skb& skb, CoreId core) {

@@ -28,6 +28,8 @@ struct BootPlan {
   std::size_t line_size = 0;
   std::size_t poll_batch = 0;
   WaitBackend wait_backend = WaitBackend::automatic;
+  /// How kernels wake each other (plan_wake); eventfd until chosen.
+  WakeMechanism wake_mechanism = WakeMechanism::eventfd;
   std::optional<std::chrono::nanoseconds> stall_timeout;
   /// Kernel::system_id: given at boot, unique among the program's Systems.
   std::uint64_t system_id = 0;
@@ -37,6 +39,15 @@ struct BootPlan {
 /// (or unavailable for a machine without usable cores) with the field's name in the message.
 /// The ring size is checked apart, by check_ring_slots, once the executor exists.
 Result<BootPlan> plan_boot(const Config& config, const Skb& skb);
+
+/// Chooses the plan's wake mechanism for kernels that sleep in the OS (threads of the threaded
+/// executor, or processes): `config.wake_mechanism` when given (`unavailable`, saying why, if
+/// this machine or the isolation refuses it), else the SKB's choice among the mechanisms that
+/// work here (an asserted one that does not is passed over, with one log line). On the live
+/// machine, an SKB without wake costs gets them first: from the latency cache, else measured
+/// and cached (once per process). Then derives the poll budget from the chosen mechanism's
+/// wake cost, unless the config gave one or kernels share cores.
+Result<void> plan_wake(const Config& config, Skb& skb, BootPlan& plan);
 
 /// Makes and drops, through `executor`, one channel of each kind the system may use, so that a
 /// slot count the transport refuses is reported at boot, under the field's name, rather than

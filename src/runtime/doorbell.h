@@ -12,6 +12,10 @@
 // with an exchange notifies. The barrier pair (runtime/barrier.h) makes sure that of a waker
 // and a sleeper at least one sees the other's store: the sleeper its work, or the waker its
 // flag. So no work waits for a wake-up that never comes.
+//
+// How the notification itself travels (an eventfd, a futex word, a MSG_RING completion) is the
+// notifier's business (runtime/idle_waiter.h, "Wake mechanisms" in docs/runtime.md): every
+// mechanism sits behind Notifier::notify, called only from here.
 #pragma once
 
 #include <atomic>
@@ -19,6 +23,7 @@
 
 #include "mk/executor.h"
 #include "runtime/barrier.h"
+#include "runtime/inbox.h"
 
 namespace mk::runtime {
 
@@ -107,9 +112,40 @@ struct PairFlags {
   }
 };
 
-/// The sleeper's barrier, between raising its flags and its last look for work.
+/// The sleeper's barrier, between raising its flags and its last look for work: shared with
+/// other kernels of this process going idle at the same moment (runtime/barrier.h).
 inline void sleep_barrier() noexcept {
   heavy_barrier();
+}
+
+/// The one way work is handed to a kernel of this process from another thread: into its
+/// inbox, then its doorbell rung. The inbox takes ownership of `item`.
+void post(Inbox& inbox, Doorbell& doorbell, InboxItem* item) noexcept;
+
+/// The sleeper's whole side of the handshake: raises `room_wanted` on every channel the
+/// kernel waits for room in (`for_each_wanting_room(f)` calls f(PairFlags&) on each),
+/// `receiver_asleep` on every channel it receives on (`for_each_receiving`), and its own
+/// doorbell; takes the sleep barrier; looks for work once more (`has_work()`). True when it
+/// found none and may block; false when it found some, and then it has lowered its flags.
+template <class ForEachWantingRoom, class ForEachReceiving, class HasWork>
+bool announce_sleep(Doorbell& own, ForEachWantingRoom for_each_wanting_room,
+                    ForEachReceiving for_each_receiving, HasWork has_work) noexcept {
+  for_each_wanting_room([](PairFlags& flags) { flags.want_room(); });
+  for_each_receiving([](PairFlags& flags) { flags.raise_receiver_asleep(); });
+  own.raise();
+  sleep_barrier();
+  if (!has_work()) return true;
+  for_each_receiving([](PairFlags& flags) { flags.lower_receiver_asleep(); });
+  own.lower();
+  return false;
+}
+
+/// The sleeper, once awake (or once announce_sleep found work): lowers its flags.
+/// `room_wanted` stays: the receiver clears it when it makes room.
+template <class ForEachReceiving>
+void end_sleep(Doorbell& own, ForEachReceiving for_each_receiving) noexcept {
+  for_each_receiving([](PairFlags& flags) { flags.lower_receiver_asleep(); });
+  own.lower();
 }
 
 }  // namespace mk::runtime

@@ -48,7 +48,8 @@ struct Fabric {
   /// In a kernel process (Isolation::processes): how its monitor reaches other kernels and
   /// the host. Null when kernels are threads: then they use each other's inboxes. In a kernel
   /// process the entries of other kernels are this process's view of them (their notifier
-  /// writes their eventfd; their offline and failed flags are what this kernel has learnt).
+  /// wakes them by the System's wake mechanism: their eventfd or their futex word; their
+  /// offline and failed flags are what this kernel has learnt).
   ControlPort* control = nullptr;
 
   /// Kernels running now (ids below it are valid).
@@ -77,8 +78,7 @@ struct Fabric {
   /// Hands `item` to kernel `kernel` (< size(), in this process): into its inbox, then rings
   /// its doorbell. The inbox takes ownership.
   void post(KernelId kernel, InboxItem* item) const noexcept {
-    kernels[kernel]->inbox.push(item);
-    kernels[kernel]->doorbell.ring();
+    runtime::post(kernels[kernel]->inbox, kernels[kernel]->doorbell, item);
   }
 };
 

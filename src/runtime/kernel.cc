@@ -7,7 +7,6 @@
 #include <string>
 #include <utility>
 
-#include "runtime/barrier.h"
 #include "runtime/kernel_core.h"
 #include "runtime/log.h"
 
@@ -382,29 +381,23 @@ std::optional<Instant> Kernel::next_deadline() const noexcept {
 bool Kernel::prepare_to_sleep() noexcept {
   runtime::KernelCore& k = *core_;
   runtime::CurrentKernel scope(*this);
-  // The handshake is runtime/doorbell.h's: raise every flag, the sleep barrier, a last look.
-  for (KernelId to : k.backlog_) {
-    runtime::Outbox& box = *k.outboxes_[to];
-    if (box.flags) box.flags->want_room();
-  }
-  for (runtime::Inbound& in : k.inbound_) {
-    if (in.flags) in.flags->raise_receiver_asleep();
-  }
-  k.shared.doorbell.raise();
-  runtime::sleep_barrier();
-  if (k.has_work()) {
-    end_sleep();
-    return false;
-  }
-  runtime::Counters::bump(k.counters.sleeps);
-  return true;
+  // The handshake is runtime/doorbell.h's; the kernel only names its flags.
+  const bool asleep = runtime::announce_sleep(
+      k.shared.doorbell,
+      [&k](auto raise) {
+        for (KernelId to : k.backlog_) {
+          runtime::Outbox& box = *k.outboxes_[to];
+          if (box.flags) raise(*box.flags);
+        }
+      },
+      [&k](auto raise) { k.for_each_inbound_flags(raise); }, [&k] { return k.has_work(); });
+  if (asleep) runtime::Counters::bump(k.counters.sleeps);
+  return asleep;
 }
 
 void Kernel::end_sleep() noexcept {
-  for (runtime::Inbound& in : core_->inbound_) {
-    if (in.flags) in.flags->lower_receiver_asleep();
-  }
-  core_->shared.doorbell.lower();
+  runtime::KernelCore& k = *core_;
+  runtime::end_sleep(k.shared.doorbell, [&k](auto lower) { k.for_each_inbound_flags(lower); });
 }
 
 bool Kernel::stopped() const noexcept {

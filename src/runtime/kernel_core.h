@@ -133,6 +133,14 @@ class KernelCore {
   /// Destroys every task that never finished; after the executor stopped running the kernel.
   void teardown() noexcept;
 
+  /// Calls f(PairFlags&) on the flags of every channel this kernel receives on.
+  template <class F>
+  void for_each_inbound_flags(F f) {
+    for (Inbound& in : inbound_) {
+      if (in.flags) f(*in.flags);
+    }
+  }
+
   // Tasks (kernel.cc).
   void spawn(Task<void> task);
   void make_ready(std::coroutine_handle<> handle) { ready_.push_back(handle); }

@@ -36,6 +36,7 @@
 #include "runtime/kept_descriptors.h"
 #include "runtime/kernel_core.h"
 #include "runtime/log.h"
+#include "runtime/wake_word.h"
 
 namespace mk::runtime {
 
@@ -103,6 +104,9 @@ class KernelProcess final : public ControlPort {
   void on_death(KernelId peer);
   Result<void> add_peer(KernelId peer, pid_t pid, int eventfd, int writer, CoreId core, int node);
   void flush_control();
+  /// How this kernel wakes kernel `peer`: its eventfd, or its futex word in the doorbell
+  /// memory, as the plan's wake mechanism says.
+  std::unique_ptr<Notifier> make_peer_notifier(KernelId peer, int eventfd) const;
   void reply(ControlKind kind, std::uint64_t request, std::vector<std::byte> body = {});
   static Task<void> serve_remote(KernelProcess& self, detail::RemoteEntry entry,
                                  std::vector<std::byte> arguments, std::uint64_t request);
@@ -116,7 +120,7 @@ class KernelProcess final : public ControlPort {
   ProcessExecutor executor_;
   Fabric fabric_;
   std::vector<std::unique_ptr<KernelShared>> peers_;  ///< By KernelId; empty for this kernel.
-  std::vector<std::unique_ptr<EventfdNotifier>> notifiers_;
+  std::vector<std::unique_ptr<Notifier>> notifiers_;
   std::vector<int> writers_;  ///< By KernelId.
   std::vector<pid_t> pids_;   ///< By KernelId; 0 until known.
   std::vector<int> pidfds_;   ///< By KernelId; -1 when not watched.
@@ -209,20 +213,12 @@ Result<void> KernelProcess::build() {
   pids_.assign(plan.capacity, 0);
   pidfds_.assign(plan.capacity, -1);
 
-  if (plan.wait_backend != WaitBackend::poll) {
-    auto uring = make_uring_waiter(launch_.peer_eventfds[id_]);
-    if (uring) {
-      waiter_ = std::move(*uring);
-    } else if (plan.wait_backend == WaitBackend::io_uring ||
-               uring.error().code != Errc::unavailable) {
-      return std::move(uring).error();
-    }
-  }
-  if (!waiter_) {
-    auto polled = make_poll_waiter(launch_.peer_eventfds[id_]);
-    if (!polled) return std::move(polled).error();
-    waiter_ = std::move(*polled);
-  }
+  // A kernel process must also watch its epoll set: make_idle_waiter gives none that cannot.
+  auto waiter = make_idle_waiter(
+      WakeSource{plan.wake_mechanism, launch_.peer_eventfds[id_], &launch_.wake_words[id_]},
+      plan.wait_backend, true);
+  if (!waiter) return std::move(waiter).error();
+  waiter_ = std::move(*waiter);
   epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epoll_ < 0) return error(Errc::io_error, std::string("epoll: ") + std::strerror(errno));
   epoll_event control{};
@@ -241,7 +237,7 @@ Result<void> KernelProcess::build() {
       continue;
     }
     peers_[peer] = std::make_unique<KernelShared>();
-    notifiers_[peer] = std::make_unique<EventfdNotifier>(launch_.peer_eventfds[peer]);
+    notifiers_[peer] = make_peer_notifier(peer, launch_.peer_eventfds[peer]);
     peers_[peer]->doorbell.notifier = notifiers_[peer].get();
     fabric_.kernels[peer] = peers_[peer].get();
     writers_[peer] = launch_.peer_writers[peer];
@@ -555,6 +551,13 @@ void KernelProcess::on_death(KernelId peer) {
   core().shared.inbox.push(make_peer_failed(peer).release());
 }
 
+std::unique_ptr<Notifier> KernelProcess::make_peer_notifier(KernelId peer, int eventfd) const {
+  if (launch_.plan->wake_mechanism == WakeMechanism::futex) {
+    return std::make_unique<WordNotifier>(launch_.wake_words[peer], true);
+  }
+  return std::make_unique<EventfdNotifier>(eventfd);
+}
+
 Result<void> KernelProcess::add_peer(KernelId peer, pid_t pid, int eventfd, int writer,
                                      CoreId core_id, int node) {
   if (eventfd < 0 || writer < 0) {
@@ -563,7 +566,7 @@ Result<void> KernelProcess::add_peer(KernelId peer, pid_t pid, int eventfd, int 
     return error(Errc::parse_error, "kernel_added without its descriptors");
   }
   peers_[peer] = std::make_unique<KernelShared>();
-  notifiers_[peer] = std::make_unique<EventfdNotifier>(eventfd);
+  notifiers_[peer] = make_peer_notifier(peer, eventfd);
   peers_[peer]->doorbell.notifier = notifiers_[peer].get();
   fabric_.kernels[peer] = peers_[peer].get();
   fabric_.cores[peer] = core_id;

@@ -15,6 +15,8 @@
 
 namespace mk::runtime {
 
+struct WakeWord;
+
 /// What a kernel process needs, in its copy of the host's memory (made by fork). Descriptors
 /// are the child's copies of the host's; it closes every other descriptor it inherited.
 struct KernelLaunch {
@@ -27,6 +29,8 @@ struct KernelLaunch {
   int host_writer = -1;            ///< Sends to the host.
   std::vector<int> peer_writers;   ///< By KernelId: sends to that kernel's monitor.
   std::vector<int> peer_eventfds;  ///< By KernelId: wakes that kernel; its own is its waiter's.
+  /// By KernelId, for the plan's capacity: the kernels' futex words, in shared memory.
+  WakeWord* wake_words = nullptr;
 };
 
 /// Runs kernel `launch.id` in the calling process, a child just forked from the host, until it

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include "runtime/kernel_process.h"
 #include "runtime/log.h"
 #include "runtime/sanitizer.h"
+#include "runtime/wake_word.h"
 #include "transport/channel_options.h"
 #include "transport/urpc_channel.h"
 
@@ -95,6 +97,7 @@ ProcessHost::ProcessHost(BootPlan plan, const Skb& skb, std::function<Result<voi
 
 ProcessHost::~ProcessHost() {
   (void)shutdown();
+  if (wake_words_ != nullptr) ::munmap(wake_words_, plan_.capacity * sizeof(WakeWord));
 }
 
 Result<std::unique_ptr<ProcessHost>> ProcessHost::boot(BootPlan plan, const Skb& skb,
@@ -105,6 +108,17 @@ Result<std::unique_ptr<ProcessHost>> ProcessHost::boot(BootPlan plan, const Skb&
   auto socket = make_control_socket();
   if (!socket) return std::move(socket).error();
   host->socket_ = *socket;
+  // The doorbells' futex words, one per kernel the System may ever have, in memory every
+  // kernel process maps: made before any fork, so kernels forked later (add_kernel) have it
+  // too, at the same address.
+  void* words = ::mmap(nullptr, host->plan_.capacity * sizeof(WakeWord), PROT_READ | PROT_WRITE,
+                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (words == MAP_FAILED) {
+    return error(Errc::io_error, std::string("doorbell memory: mmap: ") + std::strerror(errno));
+  }
+  host->wake_words_ = static_cast<WakeWord*>(words);
+  for (std::size_t i = 0; i < host->plan_.capacity; ++i)
+    new (&host->wake_words_[i]) WakeWord();
   Lock lock(host->mutex_);
   std::optional<Error> failure;
   // Every kernel's sockets before any fork: each kernel process starts with all of them.
@@ -174,6 +188,7 @@ Result<void> ProcessHost::fork_kernel(KernelId id) {
   launch.setup = &setup_;
   launch.host = self_;
   launch.control_reader = children_[id].reader;
+  launch.wake_words = wake_words_;
   launch.host_writer = socket_.writer;
   for (const Child& each : children_) {
     launch.peer_writers.push_back(each.writer);

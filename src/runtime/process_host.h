@@ -27,6 +27,8 @@
 
 namespace mk::runtime {
 
+struct WakeWord;
+
 /// The kernel processes of one System, as the host sees and drives them.
 class ProcessHost {
  public:
@@ -124,6 +126,9 @@ class ProcessHost {
   bool stopping_ = false;
   bool shut_down_ = false;
   ControlSocket socket_;  ///< The host's: kernels hold its writer.
+  /// By KernelId, plan_.capacity of them: the kernels' futex words (wake mechanism futex),
+  /// in memory shared with every kernel process.
+  WakeWord* wake_words_ = nullptr;
   std::vector<Child> children_;
   std::map<std::uint64_t, Pending> pending_;
   std::uint64_t next_request_ = 1;

@@ -120,6 +120,9 @@ Result<std::unique_ptr<System>> System::boot(Config config, std::unique_ptr<Exec
                    "channel_kind: kernel processes share urpc rings only (a lockfree queue "
                    "cannot live in memory two processes map at different addresses)");
     }
+    if (auto woken = runtime::plan_wake(config, impl->skb, impl->plan); !woken) {
+      return std::move(woken).error();
+    }
     auto host = runtime::ProcessHost::boot(impl->plan, impl->skb, impl->setup);
     if (!host) return std::move(host).error();
     impl->processes = std::move(*host);
@@ -128,9 +131,12 @@ Result<std::unique_ptr<System>> System::boot(Config config, std::unique_ptr<Exec
   runtime::init_barriers();
 
   if (!executor) {
-    executor = std::make_unique<runtime::ThreadedExecutor>(
-        runtime::ThreadedOptions{impl->plan.poll_budget, impl->plan.wait_backend,
-                                 impl->plan.numa_nodes, impl->plan.stall_timeout});
+    if (auto woken = runtime::plan_wake(config, impl->skb, impl->plan); !woken) {
+      return std::move(woken).error();
+    }
+    executor = std::make_unique<runtime::ThreadedExecutor>(runtime::ThreadedOptions{
+        impl->plan.poll_budget, impl->plan.wait_backend, impl->plan.wake_mechanism,
+        impl->plan.numa_nodes, impl->plan.stall_timeout});
   }
   // After the executor exists: it makes the channels, and a simulator's need not live on
   // this machine's NUMA nodes.
@@ -370,6 +376,10 @@ Result<CoreId> System::core_of(KernelId kernel) const {
     return error(Errc::not_found, "kernel " + std::to_string(kernel) + ": no such kernel");
   }
   return impl_->plan.cores[kernel];
+}
+
+WakeMechanism System::wake_mechanism() const noexcept {
+  return impl_->plan.wake_mechanism;
 }
 
 const Skb& System::skb() const noexcept {

@@ -160,18 +160,8 @@ Result<std::unique_ptr<IdleWaiter>> ThreadedExecutor::prepare(std::size_t index,
   if (numa_available() >= 0 && options_.numa_nodes[index] >= 0) {
     numa_set_preferred(options_.numa_nodes[index]);
   }
-  if (options_.wait_backend == WaitBackend::poll) return make_poll_waiter();
-  auto waiter = make_uring_waiter();
-  if (waiter || options_.wait_backend == WaitBackend::io_uring ||
-      waiter.error().code != Errc::unavailable) {
-    return waiter;
-  }
-  static std::once_flag logged;
-  std::call_once(logged, [&] {
-    log_line("io_uring unavailable (" + waiter.error().message +
-             "); idle kernels sleep in ppoll on an eventfd instead");
-  });
-  return make_poll_waiter();
+  return make_idle_waiter(WakeSource{options_.wake_mechanism, -1, nullptr}, options_.wait_backend,
+                          false);
 }
 
 void ThreadedExecutor::thread_main(std::size_t index, Kernel& kernel) {

@@ -25,6 +25,7 @@ namespace mk::runtime {
 struct ThreadedOptions {
   std::chrono::nanoseconds poll_budget{0};  ///< How long an idle kernel polls before sleeping.
   WaitBackend wait_backend = WaitBackend::automatic;
+  WakeMechanism wake_mechanism = WakeMechanism::eventfd;  ///< How kernels wake each other.
   std::vector<int> numa_nodes;  ///< By KernelId: where the kernel's memory should come from.
   /// Awake without finishing a loop iteration for this long: reported failed. Empty: never.
   std::optional<std::chrono::nanoseconds> stall_timeout;

@@ -30,8 +30,9 @@ class Asserter {
   Result<void> apply(const json& doc) {
     if (!doc.is_object()) return fail("", "the document must be a JSON object");
     static const std::set<std::string> kKeys = {
-        "cpukinds",   "cores",          "latencies", "distances", "transports", "cache_line_size",
-        "ring_slots", "poll_budget_ns", "topology",  "clock_ghz", "notes"};
+        "cpukinds",        "cores",          "latencies",      "distances", "transports",
+        "cache_line_size", "ring_slots",     "poll_budget_ns", "topology",  "clock_ghz",
+        "notes",           "wake_mechanism", "wake_costs"};
     if (auto bad = unknown_key(doc, kKeys, "")) return std::move(*bad);
     // Descriptions for people and for tools that load the machine themselves (mk-bench
     // --profile); the SKB checks their form and keeps nothing of them.
@@ -73,6 +74,14 @@ class Asserter {
       auto budget = integer(doc["poll_budget_ns"], "poll_budget_ns", 0, kMaxPollBudgetNs);
       if (!budget) return std::move(budget).error();
       facts_.asserted_poll_budget = std::chrono::nanoseconds(*budget);
+    }
+    if (doc.contains("wake_mechanism")) {
+      auto mechanism = wake_mechanism(doc["wake_mechanism"], "wake_mechanism");
+      if (!mechanism) return std::move(mechanism).error();
+      facts_.asserted_wake_mechanism = *mechanism;
+    }
+    if (doc.contains("wake_costs")) {
+      if (auto r = each(doc["wake_costs"], "wake_costs", &Asserter::wake_cost); !r) return r;
     }
     facts_.refresh_usable();
     if (facts_.usable.empty()) return fail("cores", "the facts leave no usable core");
@@ -283,6 +292,35 @@ class Asserter {
     facts_.latencies[detail::make_pair_key(cores->first, cores->second)] =
         CoreLatency{cores->first, cores->second, std::chrono::nanoseconds(min),
                     std::chrono::nanoseconds(*median), FactSource::asserted};
+    return {};
+  }
+
+  Result<WakeMechanism> wake_mechanism(const json& value, std::string_view path) const {
+    const std::string name =
+        value.is_string() ? value.get<std::string>() : detail::json_excerpt(value);
+    if (auto mechanism = wake_mechanism_named(name)) return *mechanism;
+    return fail(path, fmt::format("unknown wake mechanism '{}' (expected eventfd, futex or "
+                                  "msg_ring)",
+                                  detail::text_excerpt(name)));
+  }
+
+  Result<void> wake_cost(const json& entry, const std::string& path) {
+    if (auto bad = unknown_key(entry, {"mechanism", "min_ns", "median_ns"}, path)) return *bad;
+    if (!entry.contains("mechanism")) return fail(path, "missing field 'mechanism'");
+    auto mechanism = wake_mechanism(entry["mechanism"], path + ".mechanism");
+    if (!mechanism) return std::move(mechanism).error();
+    if (!entry.contains("median_ns")) return fail(path, "missing field 'median_ns'");
+    auto median = integer(entry["median_ns"], path + ".median_ns", 0, kMaxLatencyNs);
+    if (!median) return std::move(median).error();
+    std::int64_t min = *median;
+    if (entry.contains("min_ns")) {
+      auto value = integer(entry["min_ns"], path + ".min_ns", 0, *median);
+      if (!value) return std::move(value).error();
+      min = *value;
+    }
+    facts_.wake_costs[*mechanism] =
+        WakeCost{*mechanism, std::chrono::nanoseconds(min), std::chrono::nanoseconds(*median),
+                 FactSource::asserted};
     return {};
   }
 

@@ -133,6 +133,15 @@ std::vector<Fact> Skb::facts() const {
     add("machine", "poll_budget_ns", std::to_string(facts.asserted_poll_budget->count()),
         FactSource::asserted);
   }
+  for (const auto& [mechanism, cost] : facts.wake_costs) {
+    const std::string subject = fmt::format("wake {}", to_string(mechanism));
+    add(subject, "wake_min_ns", std::to_string(cost.min.count()), cost.source);
+    add(subject, "wake_median_ns", std::to_string(cost.median.count()), cost.source);
+  }
+  if (facts.asserted_wake_mechanism) {
+    add("machine", "wake_mechanism", std::string(to_string(*facts.asserted_wake_mechanism)),
+        FactSource::asserted);
+  }
   return out;
 }
 

@@ -14,6 +14,7 @@
 #include "mk/fact.h"
 #include "mk/latency.h"
 #include "mk/topology.h"
+#include "mk/wake.h"
 
 namespace mk::detail {
 
@@ -63,6 +64,8 @@ struct SkbFacts {
   std::map<std::pair<CoreId, CoreId>, ChannelKind> asserted_transports;  // ordered (from, to)
   std::optional<std::size_t> asserted_ring_slots;
   std::optional<std::chrono::nanoseconds> asserted_poll_budget;
+  std::map<WakeMechanism, WakeCost> wake_costs;  // measured or asserted, by mechanism
+  std::optional<WakeMechanism> asserted_wake_mechanism;
 
   /// The core with OS index `pu`, or nullptr.
   const CoreInfo* find(CoreId pu) const;

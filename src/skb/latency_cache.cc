@@ -10,6 +10,7 @@
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "skb/json_errors.h"
 
@@ -81,11 +82,57 @@ Result<std::vector<CoreLatency>> load_latency_cache(const std::string& path, con
   return latencies;
 }
 
+Result<std::vector<WakeCost>> load_wake_cost_cache(const std::string& path, const Skb& skb) {
+  // The same checks of the file and its machine as for the latencies.
+  if (auto latencies = load_latency_cache(path, skb); !latencies)
+    return std::move(latencies).error();
+  auto text = detail::read_text_file(path, "latency cache");
+  if (!text) return std::move(text).error();
+  auto doc = detail::parse_json(*text, path);
+  if (!doc) return std::move(doc).error();
+  if (!doc->contains("wake_costs")) {
+    return error(Errc::not_found, fmt::format("latency cache '{}' holds no wake costs", path));
+  }
+  const auto& list = (*doc)["wake_costs"];
+  auto bad = [&](std::string_view what) {
+    return error(Errc::parse_error, fmt::format("latency cache '{}': {}", path, what));
+  };
+  if (!list.is_array()) return bad("'wake_costs' is not an array");
+  constexpr std::uint64_t kMaxNs = std::numeric_limits<std::int64_t>::max();
+  auto fits = [](const nlohmann::json& value) {
+    return value.is_number_unsigned() && value.get<std::uint64_t>() <= kMaxNs;
+  };
+  std::vector<WakeCost> costs;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const auto& entry = list[i];
+    std::optional<WakeMechanism> mechanism;
+    if (entry.is_object() && entry.contains("mechanism") && entry["mechanism"].is_string()) {
+      mechanism = wake_mechanism_named(entry["mechanism"].get<std::string>());
+    }
+    if (!mechanism || !entry.contains("min_ns") || !fits(entry["min_ns"]) ||
+        !entry.contains("median_ns") || !fits(entry["median_ns"]) ||
+        entry["median_ns"].get<std::uint64_t>() < entry["min_ns"].get<std::uint64_t>()) {
+      return bad(fmt::format("wake_costs[{}] is malformed: {}", i, detail::json_excerpt(entry)));
+    }
+    costs.push_back(WakeCost{
+        *mechanism, std::chrono::nanoseconds(entry["min_ns"].get<std::int64_t>()),
+        std::chrono::nanoseconds(entry["median_ns"].get<std::int64_t>()), FactSource::measured});
+  }
+  return costs;
+}
+
 Result<void> save_latency_cache(const std::string& path, const Skb& skb) {
   nlohmann::json doc;
   doc["fingerprint"] = skb.fingerprint();
   doc["origin"] = skb.origin();
   doc["latencies"] = nlohmann::json::array();
+  doc["wake_costs"] = nlohmann::json::array();
+  for (const WakeCost& cost : skb.wake_costs()) {
+    if (cost.source != FactSource::measured) continue;
+    doc["wake_costs"].push_back({{"mechanism", std::string(to_string(cost.mechanism))},
+                                 {"min_ns", cost.min.count()},
+                                 {"median_ns", cost.median.count()}});
+  }
   const auto& cores = skb.usable_cores();
   for (std::size_t i = 0; i < cores.size(); ++i) {
     for (std::size_t j = i + 1; j < cores.size(); ++j) {
@@ -94,6 +141,26 @@ Result<void> save_latency_cache(const std::string& path, const Skb& skb) {
       doc["latencies"].push_back({{"between", {cores[i], cores[j]}},
                                   {"min_ns", latency->min.count()},
                                   {"median_ns", latency->median.count()}});
+    }
+  }
+  // What the file already holds of a kind nothing was measured of here stays: measuring
+  // latencies does not forget the wake costs, nor the other way round.
+  if (doc["latencies"].empty()) {
+    if (auto kept = load_latency_cache(path, skb)) {
+      for (const CoreLatency& latency : *kept) {
+        doc["latencies"].push_back({{"between", {latency.a, latency.b}},
+                                    {"min_ns", latency.min.count()},
+                                    {"median_ns", latency.median.count()}});
+      }
+    }
+  }
+  if (doc["wake_costs"].empty()) {
+    if (auto kept = load_wake_cost_cache(path, skb)) {
+      for (const WakeCost& cost : *kept) {
+        doc["wake_costs"].push_back({{"mechanism", std::string(to_string(cost.mechanism))},
+                                     {"min_ns", cost.min.count()},
+                                     {"median_ns", cost.median.count()}});
+      }
     }
   }
   const std::filesystem::path target(path);

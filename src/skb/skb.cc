@@ -12,10 +12,14 @@
 namespace mk {
 namespace {
 
-// A kernel that finds nothing to do polls this long before it sleeps: long enough to catch
-// the reply of a call to another core without paying a sleep/wake, short enough that an idle
-// kernel costs close to nothing (docs/skb.md).
+// Without a measured wake cost, a kernel that finds nothing to do polls this long before it
+// sleeps: long enough to catch the reply of a call to another core without paying a
+// sleep/wake, short enough that an idle kernel costs close to nothing (docs/skb.md).
 constexpr std::chrono::nanoseconds kDefaultPollBudget = std::chrono::microseconds(20);
+// Bounds on a budget derived from a wake cost: below a microsecond a kernel would sleep between
+// two messages of one burst; above a millisecond an idle system would burn a core's worth.
+constexpr std::chrono::nanoseconds kMinDerivedPollBudget = std::chrono::microseconds(1);
+constexpr std::chrono::nanoseconds kMaxDerivedPollBudget = std::chrono::milliseconds(1);
 
 // Ring capacity when nothing bounds it: the ChannelOptions default.
 constexpr std::size_t kDefaultRingSlots = 256;
@@ -50,6 +54,25 @@ std::string_view to_string(FactSource source) noexcept {
       return "asserted";
   }
   return "unknown";
+}
+
+std::string_view to_string(WakeMechanism mechanism) noexcept {
+  switch (mechanism) {
+    case WakeMechanism::eventfd:
+      return "eventfd";
+    case WakeMechanism::futex:
+      return "futex";
+    case WakeMechanism::msg_ring:
+      return "msg_ring";
+  }
+  return "unknown";
+}
+
+std::optional<WakeMechanism> wake_mechanism_named(std::string_view name) noexcept {
+  for (WakeMechanism mechanism : kWakeMechanisms) {
+    if (to_string(mechanism) == name) return mechanism;
+  }
+  return std::nullopt;
 }
 
 Skb::Skb(std::shared_ptr<const detail::SkbFacts> facts) : facts_(std::move(facts)) {}
@@ -262,9 +285,71 @@ std::size_t Skb::ring_slots(CoreId /*from*/, CoreId to) const {
   return std::max(slots, min_ring_slots(facts_->line_size));
 }
 
-std::chrono::nanoseconds Skb::poll_budget(std::size_t kernels) const {
+std::chrono::nanoseconds Skb::poll_budget(std::size_t kernels, WakeMechanism mechanism) const {
   if (kernels > facts_->usable.size()) return std::chrono::nanoseconds(0);
-  return facts_->asserted_poll_budget.value_or(kDefaultPollBudget);
+  if (facts_->asserted_poll_budget) return *facts_->asserted_poll_budget;
+  // Ski rental: a kernel that polls as long as a wake costs before it sleeps spends at most
+  // twice what knowing when the next message comes would have cost it.
+  auto cost = facts_->wake_costs.find(mechanism);
+  if (cost == facts_->wake_costs.end()) return kDefaultPollBudget;
+  return std::clamp(cost->second.median, kMinDerivedPollBudget, kMaxDerivedPollBudget);
+}
+
+std::chrono::nanoseconds Skb::poll_budget(std::size_t kernels) const {
+  return poll_budget(kernels, wake_mechanism());
+}
+
+std::vector<WakeCost> Skb::wake_costs() const {
+  std::vector<WakeCost> costs;
+  for (const auto& [mechanism, cost] : facts_->wake_costs)
+    costs.push_back(cost);
+  return costs;
+}
+
+Result<WakeCost> Skb::wake_cost(WakeMechanism mechanism) const {
+  auto it = facts_->wake_costs.find(mechanism);
+  if (it == facts_->wake_costs.end()) {
+    return error(Errc::not_found,
+                 fmt::format("no wake cost measured or asserted for {}", to_string(mechanism)));
+  }
+  return it->second;
+}
+
+std::optional<WakeMechanism> Skb::asserted_wake_mechanism() const {
+  return facts_->asserted_wake_mechanism;
+}
+
+WakeMechanism Skb::wake_mechanism(std::span<const WakeMechanism> usable) const {
+  if (usable.empty()) return WakeMechanism::eventfd;
+  auto allowed = [&](WakeMechanism mechanism) {
+    return std::find(usable.begin(), usable.end(), mechanism) != usable.end();
+  };
+  if (facts_->asserted_wake_mechanism && allowed(*facts_->asserted_wake_mechanism)) {
+    return *facts_->asserted_wake_mechanism;
+  }
+  std::optional<WakeCost> best;
+  for (const auto& [mechanism, cost] : facts_->wake_costs) {
+    if (allowed(mechanism) && (!best || cost.median < best->median)) best = cost;
+  }
+  return best ? best->mechanism : usable.front();
+}
+
+Result<void> Skb::add_measured_wake_costs(std::span<const WakeCost> costs) {
+  auto next = std::make_shared<detail::SkbFacts>(*facts_);
+  for (const WakeCost& cost : costs) {
+    if (!wake_mechanism_named(to_string(cost.mechanism)) || cost.min.count() < 0 ||
+        cost.median < cost.min) {
+      return error(Errc::invalid_argument,
+                   fmt::format("measured wake cost of {} is inconsistent (min {} ns, median {} ns)",
+                               to_string(cost.mechanism), cost.min.count(), cost.median.count()));
+    }
+    auto [slot, inserted] = next->wake_costs.try_emplace(cost.mechanism, cost);
+    if (!inserted && slot->second.source == FactSource::asserted) continue;
+    slot->second = cost;
+    slot->second.source = FactSource::measured;
+  }
+  facts_ = std::move(next);
+  return {};
 }
 
 Result<void> Skb::add_measured_latencies(std::span<const CoreLatency> latencies) {

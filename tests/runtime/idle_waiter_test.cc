@@ -1,4 +1,4 @@
-// Both idle waiters: a notification is never lost, and deadlines end a wait.
+// Every idle waiter: a notification is never lost, and deadlines end a wait.
 // Single-mode: a waiter alone, woken by threads of one process; no System runs.
 #include "runtime/idle_waiter.h"
 
@@ -11,11 +11,21 @@
 
 namespace {
 
-class IdleWaiterTest : public ::testing::TestWithParam<int> {
+/// The waiters: io_uring with each mechanism, ppoll on an eventfd, futex(2).
+enum class Kind { uring_eventfd, uring_futex, uring_msg_ring, poll, futex };
+
+class IdleWaiterTest : public ::testing::TestWithParam<Kind> {
  protected:
   std::unique_ptr<mk::runtime::IdleWaiter> make() {
-    auto waiter =
-        GetParam() == 0 ? mk::runtime::make_uring_waiter() : mk::runtime::make_poll_waiter();
+    using mk::WakeMechanism;
+    auto uring = [](WakeMechanism mechanism) {
+      return mk::runtime::make_uring_waiter(mk::runtime::WakeSource{mechanism, -1, nullptr});
+    };
+    auto waiter = GetParam() == Kind::uring_eventfd    ? uring(WakeMechanism::eventfd)
+                  : GetParam() == Kind::uring_futex    ? uring(WakeMechanism::futex)
+                  : GetParam() == Kind::uring_msg_ring ? uring(WakeMechanism::msg_ring)
+                  : GetParam() == Kind::poll           ? mk::runtime::make_poll_waiter()
+                                                       : mk::runtime::make_futex_waiter();
     if (!waiter && waiter.error().code == mk::Errc::unavailable) return nullptr;
     EXPECT_TRUE(waiter.ok()) << waiter.error().describe();
     return waiter.ok() ? std::move(*waiter) : nullptr;
@@ -24,7 +34,7 @@ class IdleWaiterTest : public ::testing::TestWithParam<int> {
 
 TEST_P(IdleWaiterTest, NotificationBeforeWaitEndsTheWait) {
   auto waiter = make();
-  if (!waiter) GTEST_SKIP() << "io_uring unavailable here";
+  if (!waiter) GTEST_SKIP() << "unavailable here";
   waiter->notify();
   waiter->wait(std::nullopt);  // Would block forever if the notification were lost.
   SUCCEED();
@@ -32,14 +42,14 @@ TEST_P(IdleWaiterTest, NotificationBeforeWaitEndsTheWait) {
 
 TEST_P(IdleWaiterTest, PastDeadlineEndsTheWait) {
   auto waiter = make();
-  if (!waiter) GTEST_SKIP() << "io_uring unavailable here";
+  if (!waiter) GTEST_SKIP() << "unavailable here";
   waiter->wait(std::chrono::steady_clock::now());
   SUCCEED();
 }
 
 TEST_P(IdleWaiterTest, NearerDeadlineReplacesAFarOne) {
   auto waiter = make();
-  if (!waiter) GTEST_SKIP() << "io_uring unavailable here";
+  if (!waiter) GTEST_SKIP() << "unavailable here";
   waiter->notify();
   waiter->wait(std::chrono::steady_clock::now() + std::chrono::hours(1));
   // The hour-long timer is still armed; a nearer one must replace it, or this blocks.
@@ -80,11 +90,27 @@ TEST_P(IdleWaiterTest, NotificationFromAnotherThreadWakesASleeper) {
   }
   done.store(true);
   sleeper.join();
-  if (unavailable.load()) GTEST_SKIP() << "io_uring unavailable here";
+  if (unavailable.load()) GTEST_SKIP() << "unavailable here";
   EXPECT_EQ(wakes.load(), kRounds);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, IdleWaiterTest, ::testing::Values(0, 1),
-                         [](const auto& info) { return info.param == 0 ? "io_uring" : "poll"; });
+INSTANTIATE_TEST_SUITE_P(Backends, IdleWaiterTest,
+                         ::testing::Values(Kind::uring_eventfd, Kind::uring_futex,
+                                           Kind::uring_msg_ring, Kind::poll, Kind::futex),
+                         [](const auto& info) {
+                           switch (info.param) {
+                             case Kind::uring_eventfd:
+                               return "io_uring_eventfd";
+                             case Kind::uring_futex:
+                               return "io_uring_futex";
+                             case Kind::uring_msg_ring:
+                               return "io_uring_msg_ring";
+                             case Kind::poll:
+                               return "poll";
+                             case Kind::futex:
+                               return "futex";
+                           }
+                           return "unknown";
+                         });
 
 }  // namespace
