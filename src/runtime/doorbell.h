@@ -75,24 +75,26 @@ struct PairFlags {
   alignas(kSeparation) std::atomic<bool> receiver_asleep{false};
 
   /// The sender, after publishing a message: wakes the receiver if it sleeps on this channel.
-  void ring_receiver(Notifier& receiver) noexcept {
+  /// Takes the receiver's doorbell, not its notifier, so that the fast path reads no line of
+  /// the receiver's but this flag.
+  void ring_receiver(const Doorbell& receiver) noexcept {
     light_barrier();
     // Relaxed, as in Doorbell::ring; the exchange makes one sender per channel pay for it.
     if (receiver_asleep.load(std::memory_order_relaxed) &&
         receiver_asleep.exchange(false, std::memory_order_acq_rel)) {
-      receiver.notify();
+      receiver.notifier->notify();
     }
   }
   /// The receiver, after a poll that published a new read position: wakes the sender if it
   /// sleeps waiting for room.
-  void ring_sender(Notifier& sender) noexcept {
+  void ring_sender(const Doorbell& sender) noexcept {
     light_barrier();
     // Relaxed: ordered by the barrier pair; the flag itself carries no data.
     if (room_wanted.load(std::memory_order_relaxed)) {
       // Relaxed: the sender sets it again, before its sleep barrier, each time it sleeps.
       room_wanted.store(false, std::memory_order_relaxed);
       // The flag says the sender sleeps (or is about to): wake it without looking further.
-      sender.notify();
+      sender.notifier->notify();
     }
   }
   /// The sender, before its sleep barrier: it waits for room in this channel.

@@ -11,7 +11,6 @@
 #include <optional>
 #include <span>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "mk/channel.h"
@@ -23,6 +22,7 @@
 #include "mk/task.h"
 #include "runtime/call_table.h"
 #include "runtime/fabric.h"
+#include "runtime/handler_table.h"
 #include "runtime/timer_queue.h"
 #include "runtime/wire.h"
 
@@ -233,7 +233,7 @@ class KernelCore {
   std::vector<std::unique_ptr<Outbox>> outboxes_;  ///< By KernelId; made on first use.
   std::vector<KernelId> backlog_;                  ///< Outboxes with queued messages.
   std::vector<Inbound> inbound_;
-  std::unordered_map<MessageType, std::unique_ptr<detail::HandlerBase>> handlers_;
+  HandlerTable handlers_;
   /// Tasks in until_failed, with the kernel each waits for.
   std::vector<std::pair<KernelId, detail::Waiter*>> failure_waiters_;
   std::vector<std::function<void(KernelId)>> failure_listeners_;

@@ -147,8 +147,7 @@ Result<void> KernelCore::add_handler(MessageType type,
     return error(Errc::invalid_argument, "Kernel::handle on kernel " + std::to_string(id) +
                                              " from a thread that is not running it");
   }
-  auto [it, inserted] = handlers_.try_emplace(type, std::move(handler));
-  if (!inserted) {
+  if (!handlers_.add(type, std::move(handler))) {
     return error(Errc::already_exists, "kernel " + std::to_string(id) +
                                            " already has a handler for message type " +
                                            std::to_string(type));
@@ -179,7 +178,7 @@ Transmit KernelCore::transmit(KernelId to, MessageType type, const Envelope& env
     const SendStatus status = box.sender->try_send(type, encoded.bytes());
     if (status == SendStatus::ok) {
       Counters::bump(counters.messages_sent);
-      if (box.flags) box.flags->ring_receiver(*fabric.kernels[to]->doorbell.notifier);
+      if (box.flags) box.flags->ring_receiver(fabric.kernels[to]->doorbell);
       return Transmit::sent;
     }
     if (status != SendStatus::full) {
@@ -230,7 +229,7 @@ bool KernelCore::flush(KernelId to, Outbox& box) {
     }
     box.queue.pop_front();
   }
-  if (sent && box.flags) box.flags->ring_receiver(*fabric.kernels[to]->doorbell.notifier);
+  if (sent && box.flags) box.flags->ring_receiver(fabric.kernels[to]->doorbell);
   return sent;
 }
 
@@ -273,7 +272,7 @@ bool KernelCore::poll_channels() {
     // A sender waiting for room that this poll did not show it would wake only to sleep again.
     if (flags == nullptr || !receiver->made_room()) continue;
     // The sender may be asleep waiting for the room this poll made.
-    flags->ring_sender(*fabric.kernels[from]->doorbell.notifier);
+    flags->ring_sender(fabric.kernels[from]->doorbell);
   }
   return received;
 }
@@ -306,8 +305,8 @@ void KernelCore::dispatch(KernelId from, const MessageView& message) {
     return;
   }
   const std::uint32_t call_id = is_request ? envelope.call_id : 0;
-  auto handler = handlers_.find(message.type);
-  if (handler == handlers_.end()) {
+  detail::HandlerBase* handler = handlers_.find(message.type);
+  if (handler == nullptr) {
     Counters::bump(counters.rejected_messages);
     if (is_request) {
       reply_error(from, call_id, message.type,
@@ -318,7 +317,7 @@ void KernelCore::dispatch(KernelId from, const MessageView& message) {
     return;
   }
   try {
-    handler->second->on_message(self, from, call_id, body);
+    handler->on_message(self, from, call_id, body);
   } catch (...) {
     const Error failure =
         error(Errc::handler_failed,

@@ -22,6 +22,19 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
+/// Idle turns between two looks at the clock while a kernel spends its poll budget.
+constexpr unsigned kSpinsPerClockRead = 32;
+
+/// True when `core` shares its physical core with another usable PU.
+bool has_smt_sibling(const Skb& skb, CoreId core) {
+  auto info = skb.core_info(core);
+  if (!info || info->core < 0) return true;  // Unknown: assume a sibling, and pause.
+  for (const CoreInfo& other : skb.cores()) {
+    if (other.pu != core && other.core == info->core && other.usable()) return true;
+  }
+  return false;
+}
+
 Result<void> pin_thread(hwloc_topology_t topology, KernelId id, CoreId core) {
   hwloc_bitmap_t set = hwloc_bitmap_alloc();
   if (set == nullptr) return error(Errc::io_error, "hwloc_bitmap_alloc failed");
@@ -188,6 +201,9 @@ void ThreadedExecutor::thread_main(std::size_t index, Kernel& kernel) {
 
 void ThreadedExecutor::loop(Kernel& kernel, IdleWaiter& waiter, Heartbeat& heartbeat) {
   const auto budget = options_.poll_budget;
+  // A pause while spinning gives the core's other hardware threads the pipeline; without
+  // another one it only delays the turn that finds the message (about 80 cycles on Zen 4).
+  const bool relax = has_smt_sibling(kernel.skb(), kernel.core());
   // Relaxed, all of it: the stall detector only samples whether the count moves, and a
   // stale view delays its verdict by one sample at most.
   auto beat = [&heartbeat] {
@@ -200,8 +216,11 @@ void ThreadedExecutor::loop(Kernel& kernel, IdleWaiter& waiter, Heartbeat& heart
     if (budget > std::chrono::nanoseconds::zero()) {
       const Instant idle_since = clock_.now();
       bool worked = false;
-      while (!worked && clock_.now() - idle_since < budget) {
-        cpu_relax();
+      // A look at the clock costs about what an idle turn does, and each turn spent spinning
+      // past a message's arrival is latency: the clock is read every kSpinsPerClockRead turns.
+      for (unsigned spins = 1; !worked; ++spins) {
+        if (spins % kSpinsPerClockRead == 0 && clock_.now() - idle_since >= budget) break;
+        if (relax) cpu_relax();
         beat();
         worked = kernel.run_turn();
       }
