@@ -2,9 +2,12 @@
 // does not measure again.
 #pragma once
 
+#include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "mk/channel_cost.h"
 #include "mk/latency.h"
 #include "mk/result.h"
 #include "mk/skb.h"
@@ -22,7 +25,23 @@ std::string latency_cache_path(const std::string& dir, const Skb& skb);
 /// machine lacks, or when it belongs to another machine.
 Result<std::vector<CoreLatency>> load_latency_cache(const std::string& path, const Skb& skb);
 
-/// Writes `skb`'s measured latencies to `path` (atomically, creating the directory).
+/// Writes `skb`'s measured latencies, channel costs and prefetch pair distance to `path`
+/// (atomically, creating the directory).
 Result<void> save_latency_cache(const std::string& path, const Skb& skb);
+
+/// The other measured facts a latency cache keeps beside the latencies.
+struct ChannelMeasurements {
+  std::vector<ChannelCost> costs;            ///< Round trips per pair and channel kind.
+  std::optional<std::size_t> prefetch_pair;  ///< Absent when it could not be measured.
+};
+
+/// The channel costs and prefetch pair distance cached in `path` for `skb`'s machine (empty for
+/// a cache written before they were measured). Errors as load_latency_cache's.
+Result<ChannelMeasurements> load_channel_measurements(const std::string& path, const Skb& skb);
+
+/// Adds every measured fact cached for `skb`'s machine in `dir` (empty: the default cache
+/// directory) to it, measuring nothing. false when there is no cache file; errors name a file
+/// that is malformed or belongs to another machine.
+Result<bool> load_cached_measurements(Skb& skb, const std::string& dir = {});
 
 }  // namespace mk

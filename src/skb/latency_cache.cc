@@ -11,6 +11,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "skb/channel_measurements.h"
 #include "skb/json_errors.h"
 
 namespace mk {
@@ -96,6 +97,7 @@ Result<void> save_latency_cache(const std::string& path, const Skb& skb) {
                                   {"median_ns", latency->median.count()}});
     }
   }
+  detail::add_channel_measurements(doc, skb);
   const std::filesystem::path target(path);
   std::error_code ec;
   if (target.has_parent_path()) std::filesystem::create_directories(target.parent_path(), ec);
