@@ -37,25 +37,16 @@ int fail(const mk::Error& err) {
   return 1;
 }
 
-// The machine, with its cached latencies (live machine) and the user's facts on top.
+// The machine, with its cached measurements (live machine) and the user's facts on top.
 mk::Result<mk::Skb> load(const Arguments& args) {
   auto skb = mk::Skb::load(args.topology);
   if (!skb) return skb;
   if (skb->is_live()) {
-    auto dir = args.cache_dir.empty() ? mk::default_latency_cache_dir()
-                                      : mk::Result<std::string>(args.cache_dir);
-    if (dir) {
-      auto cached = mk::load_latency_cache(mk::latency_cache_path(*dir, *skb), *skb);
-      if (cached) {
-        if (auto added = skb->add_measured_latencies(*cached); !added) return added.error();
-      } else if (cached.error().code != mk::Errc::not_found) {
-        std::fprintf(stderr, "mk-skb: warning: ignoring the latency cache: %s\n",
-                     cached.error().describe().c_str());
-      }
-      // A malformed file was reported above; a missing or empty list of wake costs is none.
-      if (auto wakes = mk::load_wake_cost_cache(mk::latency_cache_path(*dir, *skb), *skb)) {
-        if (auto added = skb->add_measured_wake_costs(*wakes); !added) return added.error();
-      }
+    // Latencies, wake costs, round trips per channel kind and the prefetch pair distance, as
+    // boot loads them.
+    if (auto cached = mk::load_cached_measurements(*skb, args.cache_dir); !cached) {
+      std::fprintf(stderr, "mk-skb: warning: ignoring the latency cache: %s\n",
+                   cached.error().describe().c_str());
     }
   }
   if (!args.facts.empty()) {

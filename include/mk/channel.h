@@ -1,6 +1,13 @@
 // Channels: one-way single-producer single-consumer message rings between two kernels.
 #pragma once
 
+// The SKB knows the machine and nothing of the transport: the transport derives a channel's
+// shape from the SKB's facts, never the other way round. src/skb is compiled with MK_SKB_LAYER,
+// so that including this header there, directly or through another header, fails the build.
+#ifdef MK_SKB_LAYER
+#error "the SKB must not include mk/channel.h: it names channel kinds through mk/channel_kind.h"
+#endif
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -8,24 +15,11 @@
 #include <span>
 #include <string_view>
 
+#include "mk/channel_kind.h"
 #include "mk/function_ref.h"
 #include "mk/result.h"
 
 namespace mk {
-
-/// Which implementation carries a channel's messages. All share the ChannelSender and
-/// ChannelReceiver interface, so the runtime picks a kind per pair of kernels at run time.
-enum class ChannelKind : std::uint8_t {
-  urpc,      ///< Cache-line slot ring on the receiver's NUMA node; the default between cores.
-  lockfree,  ///< Boost.Lockfree spsc_queue of slots; the portable baseline.
-  local,     ///< Both ends on one kernel (one thread): no atomics.
-};
-
-/// Short stable name of a channel kind: "urpc", "lockfree" or "local".
-std::string_view to_string(ChannelKind kind) noexcept;
-
-/// Parses "urpc", "lockfree" or "local".
-Result<ChannelKind> parse_channel_kind(std::string_view name);
 
 /// Tag carried in every message header: chosen by the application, below
 /// kFirstReservedMessageType.
@@ -58,16 +52,31 @@ enum class SendStatus : std::uint8_t {
 /// Short stable name of a send status.
 std::string_view to_string(SendStatus status) noexcept;
 
-/// How to build a channel. The runtime passes the SKB's line size and the receiver's node.
+/// Slots a ring has when nothing asks for another count: the ChannelOptions default, and what
+/// the transport derives from the SKB's facts when neither Config::ring_slots nor the SKB's
+/// asserted ring_slots says otherwise (mk/channel_geometry.h).
+inline constexpr std::size_t kDefaultRingSlots = 256;
+
+/// The largest separation (ChannelOptions::separation) a channel accepts, and so the largest
+/// prefetch pair distance of the SKB that mk can honour: structures laid out at compile time
+/// (alignas) are aligned to it, so that they are apart on any machine mk runs on.
+inline constexpr std::size_t kMaxSeparation = 256;
+
+/// How to build a channel. The runtime derives them from the SKB's facts
+/// (channel_options_for, mk/channel_geometry.h); make_channel checks them by the same rule.
 struct ChannelOptions {
   /// Ring capacity in slots (one slot per cache line): a power of two, at least enough that a
   /// kMaxPayload message fits in three quarters of the ring (64 on 64-byte lines), at most 2^20.
-  std::size_t slots = 256;
+  std::size_t slots = kDefaultRingSlots;
   /// NUMA node for the urpc ring's memory; -1: the calling thread's node. Ignored when the
   /// machine has no NUMA support; the lockfree and local kinds check it, then use the heap.
   int receiver_numa_node = -1;
-  /// Cache-line size in bytes, a power of two from 32 to 256; 0: detect it (sysconf, /sys).
+  /// Cache-line size in bytes, a power of two from 32 to 256; 0: this machine's, as the SKB
+  /// detects it without hwloc (sysconf, then /sys, then 64).
   std::size_t line_size = 0;
+  /// Bytes that keep the ring's words written by different ends apart: the SKB's prefetch pair
+  /// distance, a power of two from the line size to kMaxSeparation; 0: the line size.
+  std::size_t separation = 0;
 };
 
 /// Payload bytes one slot carries for a channel made with `options`: the line size less the

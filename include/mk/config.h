@@ -56,8 +56,10 @@ struct Config {
   /// this many kernels. Must be 0 when kernels outnumber the usable cores.
   std::optional<std::chrono::nanoseconds> poll_budget;
 
-  /// Slots per channel ring, checked against the transport's limits at boot.
-  std::size_t ring_slots = 256;
+  /// Slots per channel ring; empty: what the transport derives from the SKB's facts for each
+  /// pair (an asserted ring_slots, else kDefaultRingSlots bounded by the receiver's L2:
+  /// mk/channel_geometry.h). Checked at boot by the transport's rule, naming this field.
+  std::optional<std::size_t> ring_slots;
 
   /// Most messages a kernel takes from one channel per turn (1 to 65536), so that one busy
   /// sender cannot starve the others or the kernel's ready tasks.

@@ -2,9 +2,12 @@
 // a second run does not measure again.
 #pragma once
 
+#include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "mk/channel_cost.h"
 #include "mk/latency.h"
 #include "mk/result.h"
 #include "mk/skb.h"
@@ -27,8 +30,24 @@ Result<std::vector<CoreLatency>> load_latency_cache(const std::string& path, con
 /// or holds none; parse_error as for load_latency_cache.
 Result<std::vector<WakeCost>> load_wake_cost_cache(const std::string& path, const Skb& skb);
 
-/// Writes `skb`'s measured latencies and wake costs to `path` (atomically, creating the
-/// directory). Of the two kinds, one `skb` has nothing measured of keeps what the file held.
+/// Writes `skb`'s measured latencies, wake costs, channel costs and prefetch pair distance to
+/// `path` (atomically, creating the directory). Latencies and wake costs `skb` has nothing
+/// measured of keep what the file held.
 Result<void> save_latency_cache(const std::string& path, const Skb& skb);
+
+/// The other measured facts a latency cache keeps beside the latencies.
+struct ChannelMeasurements {
+  std::vector<ChannelCost> costs;            ///< Round trips per pair and channel kind.
+  std::optional<std::size_t> prefetch_pair;  ///< Absent when it could not be measured.
+};
+
+/// The channel costs and prefetch pair distance cached in `path` for `skb`'s machine (empty for
+/// a cache written before they were measured). Errors as load_latency_cache's.
+Result<ChannelMeasurements> load_channel_measurements(const std::string& path, const Skb& skb);
+
+/// Adds every measured fact cached for `skb`'s machine in `dir` (empty: the default cache
+/// directory) to it, measuring nothing. false when there is no cache file; errors name a file
+/// that is malformed or belongs to another machine.
+Result<bool> load_cached_measurements(Skb& skb, const std::string& dir = {});
 
 }  // namespace mk

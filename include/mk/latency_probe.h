@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "mk/channel.h"
+#include "mk/channel_cost.h"
 #include "mk/function_ref.h"
 #include "mk/latency.h"
 #include "mk/result.h"
@@ -47,9 +48,19 @@ Result<std::vector<CoreLatency>> measure_latencies(const Skb& skb,
                                                    const LatencyProbeOptions& options,
                                                    LatencyProgress progress);
 
-/// Adds this machine's latencies to `skb`: from its cache file when that has every pair and
-/// `setup.remeasure` is false, otherwise measured now and cached. A malformed cache file is an
-/// error naming it (remeasure replaces it).
+/// Round trips between every pair of usable cores over channels of each kind that joins two
+/// cores (urpc and lockfree), for Skb::transport; the live machine only. `options.kind` is
+/// ignored. `progress` counts pairs.
+Result<std::vector<ChannelCost>> measure_channel_costs(const Skb& skb,
+                                                       const LatencyProbeOptions& options,
+                                                       LatencyProgress progress);
+
+/// Adds this machine's measured facts to `skb`: latencies, round trips per channel kind and the
+/// prefetch pair distance. From its cache file when that has every pair and `setup.remeasure`
+/// is false; otherwise measured now (measure_prefetch_pair, measure_channel_costs; the urpc
+/// round trips are the latencies) and cached. A prefetch pair distance the probe cannot tell
+/// is left to the SKB's derived value. A malformed cache file is an error naming it (remeasure
+/// replaces it).
 Result<LatencyOrigin> load_or_measure_latencies(Skb& skb, const LatencySetup& setup,
                                                 LatencyProgress progress);
 

@@ -4,12 +4,14 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "mk/channel.h"
+#include "mk/channel_cost.h"
+#include "mk/channel_kind.h"
 #include "mk/core_id.h"
 #include "mk/fact.h"
 #include "mk/latency.h"
@@ -67,8 +69,19 @@ class Skb {
   /// Identifies the machine: a hash of the discovered topology (and the host name when live).
   /// Measured facts are cached under it.
   const std::string& fingerprint() const;
-  /// Cache-line size in bytes.
+  /// Cache-line size in bytes (the L1 data cache's): hwloc's, else the operating system's on
+  /// the live machine, else 64 (derived); a facts file may assert it.
   std::size_t cache_line_size() const;
+  /// Where cache_line_size() comes from.
+  FactSource cache_line_size_source() const;
+  /// Bytes the hardware moves between cores together: the distance that keeps two words
+  /// written by different cores from disturbing each other. The line size where lines travel
+  /// alone, two lines where an adjacent-line prefetcher fetches lines in aligned pairs. Asserted
+  /// (facts file), else measured (mk::measure_prefetch_pair, cached per machine), else derived:
+  /// twice a line below 128 bytes, a line from 128 bytes up. Never less than the line size.
+  std::size_t prefetch_pair_distance() const;
+  /// Where prefetch_pair_distance() comes from.
+  FactSource prefetch_pair_source() const;
   /// Cores that are online and allowed, in increasing order.
   const std::vector<CoreId>& usable_cores() const;
   /// True when `core` exists, is online and is allowed.
@@ -116,12 +129,19 @@ class Skb {
   Result<std::vector<CoreId>> cores_of_package(int package) const;
   /// Usable cores sharing `core`'s cache of `level`; not_found when it has no such cache.
   Result<std::vector<CoreId>> cores_sharing_cache(CoreId core, int level) const;
-  /// Transport for messages from `from` to `to` (`local` when equal, urpc otherwise).
-  /// A facts file may assert another kind for a pair.
+  /// Transport for messages from `from` to `to`: an asserted kind; else `local` when equal;
+  /// else, when round trips over both urpc and lockfree channels were measured for the pair,
+  /// the cheaper (lower median; urpc on a tie); else urpc.
   ChannelKind transport(CoreId from, CoreId to) const;
-  /// Ring capacity in slots for a channel from `from` to `to`: an asserted value, otherwise
-  /// the default of docs/skb.md bounded by the receiver's L2.
-  std::size_t ring_slots(CoreId from, CoreId to) const;
+  /// Where transport(from, to) comes from: asserted, measured, or derived (the defaults).
+  FactSource transport_source(CoreId from, CoreId to) const;
+  /// The measured round trip between `a` and `b` over channels of `kind`; not_found when that
+  /// was not measured.
+  Result<CoreLatency> channel_cost(CoreId a, CoreId b, ChannelKind kind) const;
+  /// Ring capacity in slots a facts file asserted, if any. The SKB checks only that it is a
+  /// positive number: the transport derives every channel's slot count (mk/channel_geometry.h)
+  /// and refuses, naming this fact, a count its rule does not allow.
+  std::optional<std::size_t> asserted_ring_slots() const;
   /// How long a kernel polls before sleeping when `kernels` kernels share the usable cores:
   /// zero when kernels outnumber cores (a spinning kernel would steal another's core); else an
   /// asserted budget; else as long as a wake by `mechanism` costs (its median wake cost, kept
@@ -158,6 +178,13 @@ class Skb {
   Result<void> add_measured_latencies(std::span<const CoreLatency> latencies);
   /// Records measured wake costs; a mechanism whose cost a facts file asserted keeps it.
   Result<void> add_measured_wake_costs(std::span<const WakeCost> costs);
+  /// Records measured round trips per channel kind (for transport()). Errors, and nothing is
+  /// recorded, for a core that is not usable, a pair of one core, a `local` kind (it joins no
+  /// two cores) or a median below the minimum.
+  Result<void> add_measured_channel_costs(std::span<const ChannelCost> costs);
+  /// Records the measured prefetch pair distance: a power of two from 16 to 4096 bytes, else
+  /// invalid_argument. An asserted distance still wins.
+  Result<void> add_measured_prefetch_pair(std::size_t bytes);
   /// Applies a facts file (format in docs/skb.md); errors name the file, line and field.
   /// On error nothing is applied.
   Result<void> assert_facts_file(const std::string& path);

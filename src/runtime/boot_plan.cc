@@ -12,6 +12,9 @@
 #include "runtime/idle_waiter.h"
 #include "runtime/log.h"
 
+#include "mk/channel_geometry.h"
+#include "runtime/doorbell.h"
+
 namespace mk::runtime {
 
 namespace {
@@ -53,33 +56,22 @@ Result<std::vector<CoreId>> choose_cores(const Config& config, const Skb& skb) {
   return config.cores;
 }
 
-}  // namespace
+// The runtime's structures are laid out at compile time, aligned to kSeparation; the SKB's
+// prefetch pair distance reaches them only through the transport's rule, which refuses one
+// above kMaxSeparation. So they are apart whatever the SKB measures.
+static_assert(kSeparation >= kMaxSeparation,
+              "runtime structures must be apart by any separation a channel accepts");
 
-Result<void> check_ring_slots(const BootPlan& plan, const Skb& skb, Executor& executor) {
-  std::set<ChannelKind> kinds{ChannelKind::local};
-  if (plan.channel_kind) {
-    kinds.insert(*plan.channel_kind);
-  } else {
-    std::set<CoreId> distinct(plan.cores.begin(), plan.cores.end());
-    for (CoreId from : distinct) {
-      for (CoreId to : distinct) {
-        ChannelKind kind = skb.transport(from, to);
-        kinds.insert(kind == ChannelKind::local ? ChannelKind::urpc : kind);
-      }
-    }
-    if (distinct.size() < plan.cores.size()) kinds.insert(ChannelKind::urpc);
-  }
-  for (ChannelKind kind : kinds) {
-    auto probe = executor.make_channel(
-        0, 0, kind, ChannelOptions{plan.ring_slots, plan.numa_nodes.front(), plan.line_size});
-    if (!probe) {
-      return error(probe.error().code, "ring_slots: " + std::to_string(plan.ring_slots) +
-                                           " refused by the " + std::string(to_string(kind)) +
-                                           " transport: " + probe.error().message);
-    }
-  }
+// The transport's geometry rule for channels into `core` (what a channel needs depends on its
+// receiver alone): errors name ring_slots or the SKB's fact.
+Result<void> check_channels_into(const Skb& skb, CoreId core,
+                                 std::optional<std::size_t> ring_slots) {
+  auto options = channel_options_for(skb, core, core, ring_slots);
+  if (!options) return std::move(options).error();
   return {};
 }
+
+}  // namespace
 
 Result<BootPlan> plan_boot(const Config& config, const Skb& skb) {
   if (config.kernels_per_core < 1 || config.kernels_per_core > kMaxKernelsPerCore) {
@@ -175,8 +167,11 @@ Result<BootPlan> plan_boot(const Config& config, const Skb& skb) {
   static std::atomic<std::uint64_t> systems{0};
   plan.system_id = systems.fetch_add(1, std::memory_order_relaxed) + 1;
 
-  plan.line_size = skb.cache_line_size();
   plan.ring_slots = config.ring_slots;
+  for (CoreId core : distinct) {
+    if (auto checked = check_channels_into(skb, core, plan.ring_slots); !checked)
+      return checked.error();
+  }
   plan.kernels_per_core = config.kernels_per_core;
   plan.capacity = std::max(plan.cores.size(), skb.usable_cores().size() * plan.kernels_per_core);
   return plan;
@@ -270,6 +265,9 @@ Result<int> plan_added_kernel(const BootPlan& plan, const Skb& skb, CoreId core)
   }
   auto node = skb.numa_node_of(core);
   if (!node) return error(node.error().code, what + ": no NUMA node: " + node.error().message);
+  if (auto checked = check_channels_into(skb, core, plan.ring_slots); !checked) {
+    return error(checked.error().code, what + ": " + checked.error().message);
+  }
   return *node;
 }
 

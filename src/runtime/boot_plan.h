@@ -24,8 +24,7 @@ struct BootPlan {
   std::size_t capacity = 0;
   std::chrono::nanoseconds poll_budget{0};
   std::optional<ChannelKind> channel_kind;
-  std::size_t ring_slots = 0;
-  std::size_t line_size = 0;
+  std::optional<std::size_t> ring_slots;  ///< Config::ring_slots.
   std::size_t poll_batch = 0;
   WaitBackend wait_backend = WaitBackend::automatic;
   /// How kernels wake each other (plan_wake); eventfd until chosen.
@@ -37,7 +36,8 @@ struct BootPlan {
 
 /// Checks `config` field by field against `skb`; the first bad field gives invalid_argument
 /// (or unavailable for a machine without usable cores) with the field's name in the message.
-/// The ring size is checked apart, by check_ring_slots, once the executor exists.
+/// Every kernel's channels are checked by the transport's geometry rule (channel_options_for),
+/// so that a ring_slots, or an SKB fact, no channel can be laid out with fails boot, naming it.
 Result<BootPlan> plan_boot(const Config& config, const Skb& skb);
 
 /// Chooses the plan's wake mechanism for kernels that sleep in the OS (threads of the threaded
@@ -49,14 +49,9 @@ Result<BootPlan> plan_boot(const Config& config, const Skb& skb);
 /// wake cost, unless the config gave one or kernels share cores.
 Result<void> plan_wake(const Config& config, Skb& skb, BootPlan& plan);
 
-/// Makes and drops, through `executor`, one channel of each kind the system may use, so that a
-/// slot count the transport refuses is reported at boot, under the field's name, rather than
-/// at first send.
-Result<void> check_ring_slots(const BootPlan& plan, const Skb& skb, Executor& executor);
-
 /// Checks that one more kernel may run on `core` beside `plan`'s (System::add_kernel): the
-/// core is usable, not over kernels_per_core, and not shared while kernels poll. Returns the
-/// core's NUMA node.
+/// core is usable, not over kernels_per_core, not shared while kernels poll, and its channels
+/// can be laid out. Returns the core's NUMA node.
 Result<int> plan_added_kernel(const BootPlan& plan, const Skb& skb, CoreId core);
 
 }  // namespace mk::runtime

@@ -27,10 +27,11 @@
 
 namespace mk::runtime {
 
-/// Alignment that keeps two independently written atomics off each other's cache lines: two
-/// lines, so that adjacent-line prefetch does not pair them either. A compile-time bound only;
-/// channel geometry still comes from the SKB's line size.
-inline constexpr std::size_t kSeparation = 128;
+/// Alignment that keeps two independently written atomics apart: the SKB measures how far
+/// apart that is (Skb::prefetch_pair_distance), but alignas needs a constant, so this is the
+/// largest distance the transport accepts from the SKB (kMaxSeparation), which covers every
+/// machine mk runs on. Memory laid out at run time (channel rings) uses the SKB's own value.
+inline constexpr std::size_t kSeparation = kMaxSeparation;
 
 /// One kernel's doorbell: the flag it raises before sleeping and how to wake it.
 struct Doorbell {

@@ -1,5 +1,7 @@
 #include "runtime/fabric.h"
 
+#include "mk/channel_geometry.h"
+
 namespace mk::runtime {
 
 ChannelKind Fabric::kind_between(KernelId from, KernelId to) const {
@@ -10,6 +12,14 @@ ChannelKind Fabric::kind_between(KernelId from, KernelId to) const {
   // channel has no atomics, so they get the cross-core ring instead.
   if (kind == ChannelKind::local) return ChannelKind::urpc;
   return kind;
+}
+
+Result<ChannelOptions> Fabric::channel_options(KernelId from, KernelId to) const {
+  auto options = channel_options_for(*skb, cores[from], cores[to], ring_slots);
+  if (!options) return options;
+  // The kernel's node as booted (BootPlan::numa_nodes), which is the SKB's node of its core.
+  options->receiver_numa_node = numa_nodes[to];
+  return options;
 }
 
 }  // namespace mk::runtime

@@ -41,8 +41,7 @@ struct Fabric {
   const Skb* skb = nullptr;
   Executor* executor = nullptr;            ///< Makes the channels (Executor::make_channel).
   std::optional<ChannelKind> forced_kind;  ///< Config::channel_kind.
-  std::size_t ring_slots = 0;
-  std::size_t line_size = 0;
+  std::optional<std::size_t> ring_slots;   ///< Config::ring_slots.
   std::size_t poll_batch = 0;
   std::uint64_t system_id = 0;  ///< BootPlan::system_id.
   /// In a kernel process (Isolation::processes): how its monitor reaches other kernels and
@@ -74,6 +73,9 @@ struct Fabric {
 
   /// The channel kind from kernel `from` to kernel `to`.
   ChannelKind kind_between(KernelId from, KernelId to) const;
+  /// The options of the channel from kernel `from` to kernel `to`: the transport's geometry
+  /// from the SKB's facts (channel_options_for), on `to`'s NUMA node.
+  Result<ChannelOptions> channel_options(KernelId from, KernelId to) const;
 
   /// Hands `item` to kernel `kernel` (< size(), in this process): into its inbox, then rings
   /// its doorbell. The inbox takes ownership.

@@ -203,7 +203,6 @@ Result<void> KernelProcess::build() {
   fabric_.skb = launch_.skb;
   fabric_.executor = &executor_;
   fabric_.ring_slots = plan.ring_slots;
-  fabric_.line_size = plan.line_size;
   fabric_.poll_batch = plan.poll_batch;
   fabric_.system_id = plan.system_id;
   fabric_.control = this;

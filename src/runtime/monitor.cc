@@ -135,9 +135,9 @@ bool KernelCore::take_inbox() {
 std::optional<Error> KernelCore::start_bind(KernelId to, Outbox& box) {
   if (to == id) {
     // A kernel calling itself needs no monitor: both ends stay on this thread.
-    auto ends = fabric.executor->make_channel(
-        id, id, ChannelKind::local,
-        ChannelOptions{fabric.ring_slots, fabric.numa_nodes[id], fabric.line_size});
+    auto options = fabric.channel_options(id, id);
+    if (!options) return std::move(options).error();
+    auto ends = fabric.executor->make_channel(id, id, ChannelKind::local, *options);
     if (!ends) return std::move(ends).error();
     inbound_.push_back(Inbound{id, std::move(ends->receiver), nullptr});
     box.sender = std::move(ends->sender);
@@ -162,8 +162,9 @@ void KernelCore::on_bind_request(KernelId from) {
     return;
   }
   const ChannelKind kind = fabric.kind_between(from, id);
-  auto ends = fabric.executor->make_channel(
-      from, id, kind, ChannelOptions{fabric.ring_slots, fabric.numa_nodes[id], fabric.line_size});
+  auto options = fabric.channel_options(from, id);
+  auto ends = options ? fabric.executor->make_channel(from, id, kind, *options)
+                      : Result<ChannelEnds>(std::move(options).error());
   if (!ends) {
     post_to(from, new BindFailure(id, error(ends.error().code,
                                             "binding a channel from kernel " +

@@ -65,21 +65,6 @@ std::optional<Error> refuse_threads(const char* what) {
                    " (boot, and add kernels, before starting threads; or use isolation threads)");
 }
 
-/// Makes and drops a ring as the kernel processes will bind them (shared urpc, on the first
-/// kernel's node), so that a ring_slots the transport refuses fails boot, naming the field,
-/// rather than every kernel's first send.
-Result<void> probe_ring(const BootPlan& plan) {
-  auto refused = [&](const Error& why) {
-    return error(why.code, "ring_slots: " + std::to_string(plan.ring_slots) +
-                               " refused by the urpc transport: " + why.message);
-  };
-  auto geometry = transport::make_geometry(ChannelOptions{plan.ring_slots, -1, plan.line_size});
-  if (!geometry) return refused(geometry.error());
-  auto ring = transport::make_shared_urpc_receiver(*geometry, plan.numa_nodes.front(), 1);
-  if (!ring) return refused(ring.error());
-  return {};
-}
-
 std::string describe_exit(const siginfo_t& info) {
   if (info.si_code == CLD_EXITED) return "exited with status " + std::to_string(info.si_status);
   const char* name = ::strsignal(info.si_status);
@@ -103,7 +88,6 @@ ProcessHost::~ProcessHost() {
 Result<std::unique_ptr<ProcessHost>> ProcessHost::boot(BootPlan plan, const Skb& skb,
                                                        std::function<Result<void>(Kernel&)> setup) {
   if (auto refused = refuse_threads("System::boot")) return std::move(*refused);
-  if (auto probed = probe_ring(plan); !probed) return std::move(probed).error();
   auto host = std::unique_ptr<ProcessHost>(new ProcessHost(std::move(plan), skb, std::move(setup)));
   auto socket = make_control_socket();
   if (!socket) return std::move(socket).error();

@@ -23,8 +23,13 @@ std::size_t flag_lines(std::size_t line_size) {
   return (sizeof(PairFlags) + line_size - 1) / line_size;
 }
 
-Result<transport::SlotGeometry> geometry_of(const Fabric& fabric) {
-  return transport::make_geometry(ChannelOptions{fabric.ring_slots, -1, fabric.line_size});
+Result<transport::SlotGeometry> geometry_of(const Fabric& fabric, KernelId from, KernelId to) {
+  auto options = fabric.channel_options(from, to);
+  if (!options) return std::move(options).error();
+  // The node is the receiver's business (make_shared_urpc_receiver); both ends derive the same
+  // shape from the same SKB, and the sender checks the ring it maps against it.
+  options->receiver_numa_node = -1;
+  return transport::make_geometry(*options);
 }
 
 }  // namespace
@@ -41,7 +46,7 @@ void KernelCore::bind_shared(KernelId from) {
                                      " to kernel " + std::to_string(id) + ": " + failure.message));
     fabric.control->send(from, std::move(out));
   };
-  auto geometry = geometry_of(fabric);
+  auto geometry = geometry_of(fabric, from, id);
   if (!geometry) return fail(geometry.error());
   const std::size_t lines = flag_lines(geometry->line_size);
   auto end = transport::make_shared_urpc_receiver(*geometry, fabric.numa_nodes[id], lines);
@@ -62,7 +67,7 @@ void KernelCore::bind_shared(KernelId from) {
 void KernelCore::on_shared_bind_reply(KernelId to, int fd, std::uint64_t slots,
                                       std::uint64_t line_size) {
   auto attach = [&]() -> Result<transport::SharedUrpcSender> {
-    auto geometry = geometry_of(fabric);
+    auto geometry = geometry_of(fabric, id, to);
     if (!geometry) return std::move(geometry).error();
     if (slots != geometry->slots || line_size != geometry->line_size) {
       return error(Errc::parse_error, "kernel " + std::to_string(to) + " bound a ring of " +

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "mk/domain.h"
+#include "mk/latency_cache.h"
 #include "runtime/barrier.h"
 #include "runtime/boot_plan.h"
 #include "runtime/fabric.h"
@@ -94,6 +95,12 @@ Result<std::unique_ptr<System>> System::boot(Config config) {
 Result<std::unique_ptr<System>> System::boot(Config config, std::unique_ptr<Executor> executor) {
   auto skb = Skb::discover();
   if (!skb) return std::move(skb).error();
+  // What `mk-skb measure` measured on this machine (round trips per channel kind, which pick
+  // each pair's transport, and the prefetch pair distance). Boot measures nothing itself: that
+  // is quadratic in the cores. A cache it cannot read leaves the SKB's defaults, and says so.
+  if (auto cached = load_cached_measurements(*skb); !cached) {
+    runtime::log_line("boot: measured facts not used: " + cached.error().describe());
+  }
   return boot(std::move(config), std::move(executor), std::move(*skb));
 }
 
@@ -138,11 +145,6 @@ Result<std::unique_ptr<System>> System::boot(Config config, std::unique_ptr<Exec
         impl->plan.poll_budget, impl->plan.wait_backend, impl->plan.wake_mechanism,
         impl->plan.numa_nodes, impl->plan.stall_timeout});
   }
-  // After the executor exists: it makes the channels, and a simulator's need not live on
-  // this machine's NUMA nodes.
-  if (auto slots = runtime::check_ring_slots(impl->plan, impl->skb, *executor); !slots) {
-    return std::move(slots).error();
-  }
   impl->executor = std::move(executor);
 
   runtime::Fabric& fabric = impl->fabric;
@@ -155,7 +157,6 @@ Result<std::unique_ptr<System>> System::boot(Config config, std::unique_ptr<Exec
   fabric.executor = impl->executor.get();
   fabric.forced_kind = impl->plan.channel_kind;
   fabric.ring_slots = impl->plan.ring_slots;
-  fabric.line_size = impl->plan.line_size;
   fabric.poll_batch = impl->plan.poll_batch;
   fabric.system_id = impl->plan.system_id;
   fabric.kernels.resize(capacity);
@@ -242,9 +243,6 @@ Result<KernelId> System::add_kernel(CoreId core) {
   runtime::BootPlan grown = impl_->plan;
   grown.cores.push_back(core);
   grown.numa_nodes.push_back(*node);
-  if (auto slots = runtime::check_ring_slots(grown, impl_->skb, *impl_->executor); !slots) {
-    return std::move(slots).error();
-  }
 
   runtime::Fabric& fabric = impl_->fabric;
   const KernelId id = static_cast<KernelId>(impl_->kernels.size());

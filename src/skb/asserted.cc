@@ -2,11 +2,13 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "mk/skb.h"
 #include "skb/facts.h"
+#include "skb/host_line_size.h"
 #include "skb/json_errors.h"
 
 namespace mk {
@@ -17,8 +19,9 @@ using nlohmann::json;
 // Bounds that catch typos (a latency in seconds, a ring of a billion slots), not policy.
 constexpr std::int64_t kMaxLatencyNs = 1'000'000'000;
 constexpr std::int64_t kMaxDistance = 1'000'000;
-constexpr std::int64_t kMaxRingSlots = 1 << 20;
-constexpr std::int64_t kMinRingSlots = 64;
+// Slot counts are the transport's to judge (mk/channel_geometry.h): this only keeps a count a
+// number of slots at all.
+constexpr std::int64_t kMaxRingSlots = std::numeric_limits<std::int64_t>::max();
 constexpr std::int64_t kMaxPollBudgetNs = 10'000'000'000;
 constexpr double kMaxClockGhz = 100;
 
@@ -29,10 +32,20 @@ class Asserter {
 
   Result<void> apply(const json& doc) {
     if (!doc.is_object()) return fail("", "the document must be a JSON object");
-    static const std::set<std::string> kKeys = {
-        "cpukinds",        "cores",          "latencies",      "distances", "transports",
-        "cache_line_size", "ring_slots",     "poll_budget_ns", "topology",  "clock_ghz",
-        "notes",           "wake_mechanism", "wake_costs"};
+    static const std::set<std::string> kKeys = {"cpukinds",
+                                                "cores",
+                                                "latencies",
+                                                "distances",
+                                                "transports",
+                                                "cache_line_size",
+                                                "prefetch_pair_distance",
+                                                "ring_slots",
+                                                "poll_budget_ns",
+                                                "topology",
+                                                "clock_ghz",
+                                                "notes",
+                                                "wake_mechanism",
+                                                "wake_costs"};
     if (auto bad = unknown_key(doc, kKeys, "")) return std::move(*bad);
     // Descriptions for people and for tools that load the machine themselves (mk-bench
     // --profile); the SKB checks their form and keeps nothing of them.
@@ -54,20 +67,23 @@ class Asserter {
       if (auto r = each(doc["transports"], "transports", &Asserter::transport); !r) return r;
     }
     if (doc.contains("cache_line_size")) {
-      auto size = integer(doc["cache_line_size"], "cache_line_size", 16, 4096);
+      auto size = line_bytes(doc["cache_line_size"], "cache_line_size");
       if (!size) return std::move(size).error();
-      if ((*size & (*size - 1)) != 0) {
-        return fail("cache_line_size", fmt::format("{} is not a power of two", *size));
-      }
-      facts_.line_size = static_cast<std::size_t>(*size);
+      facts_.line_size = *size;
       facts_.line_size_source = FactSource::asserted;
     }
-    if (doc.contains("ring_slots")) {
-      auto slots = integer(doc["ring_slots"], "ring_slots", kMinRingSlots, kMaxRingSlots);
-      if (!slots) return std::move(slots).error();
-      if ((*slots & (*slots - 1)) != 0) {
-        return fail("ring_slots", fmt::format("{} is not a power of two", *slots));
+    if (doc.contains("prefetch_pair_distance")) {
+      auto pair = line_bytes(doc["prefetch_pair_distance"], "prefetch_pair_distance");
+      if (!pair) return std::move(pair).error();
+      if (*pair < facts_.line_size) {
+        return fail("prefetch_pair_distance", fmt::format("{} is less than the cache line size, {}",
+                                                          *pair, facts_.line_size));
       }
+      facts_.asserted_prefetch_pair = *pair;
+    }
+    if (doc.contains("ring_slots")) {
+      auto slots = integer(doc["ring_slots"], "ring_slots", 1, kMaxRingSlots);
+      if (!slots) return std::move(slots).error();
       facts_.asserted_ring_slots = static_cast<std::size_t>(*slots);
     }
     if (doc.contains("poll_budget_ns")) {
@@ -115,6 +131,16 @@ class Asserter {
       }
     }
     return {};
+  }
+
+  // A size in bytes of what the hardware moves: a power of two from 16 to 4096.
+  Result<std::size_t> line_bytes(const json& value, std::string_view path) const {
+    auto size = integer(value, path, 16, 4096);
+    if (!size) return std::move(size).error();
+    if (!detail::plausible_line_size(static_cast<std::size_t>(*size))) {
+      return fail(path, fmt::format("{} is not a power of two", *size));
+    }
+    return static_cast<std::size_t>(*size);
   }
 
   Error fail(std::string_view path, std::string_view what) const {

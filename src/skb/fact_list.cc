@@ -47,6 +47,8 @@ std::vector<Fact> Skb::facts() const {
   add("machine", "origin", facts.origin);
   add("machine", "fingerprint", facts.fingerprint, FactSource::derived);
   add("machine", "cache_line_size", std::to_string(facts.line_size), facts.line_size_source);
+  add("machine", "prefetch_pair_distance", std::to_string(prefetch_pair_distance()),
+      prefetch_pair_source());
   const MachineCounts n = counts();
   add("machine", "usable_pus", std::to_string(n.pus), FactSource::derived);
   add("machine", "usable_cores", std::to_string(n.cores), FactSource::derived);
@@ -119,12 +121,21 @@ std::vector<Fact> Skb::facts() const {
     add(pair_subject(pair.first, pair.second), "latency_median_ns",
         std::to_string(latency.median.count()), latency.source);
   }
+  for (const auto& [pair, costs] : facts.channel_costs) {
+    for (const auto& [kind, cost] : costs) {
+      add(pair_subject(pair.first, pair.second), fmt::format("{}_median_ns", to_string(kind)),
+          std::to_string(cost.median.count()), cost.source);
+    }
+    // The choice the costs make, both ways, unless a facts file made it.
+    for (auto [from, to] : {pair, std::pair(pair.second, pair.first)}) {
+      if (transport_source(from, to) != FactSource::measured) continue;
+      add(fmt::format("pu {}->pu {}", from, to), "transport",
+          std::string(to_string(transport(from, to))), FactSource::measured);
+    }
+  }
   for (const auto& [pair, kind] : facts.asserted_transports) {
-    const char* name = kind == ChannelKind::urpc       ? "urpc"
-                       : kind == ChannelKind::lockfree ? "lockfree"
-                                                       : "local";
-    add(fmt::format("pu {}->pu {}", pair.first, pair.second), "transport", name,
-        FactSource::asserted);
+    add(fmt::format("pu {}->pu {}", pair.first, pair.second), "transport",
+        std::string(to_string(kind)), FactSource::asserted);
   }
   if (facts.asserted_ring_slots) {
     add("machine", "ring_slots", std::to_string(*facts.asserted_ring_slots), FactSource::asserted);

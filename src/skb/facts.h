@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "mk/channel.h"
+#include "mk/channel_kind.h"
 #include "mk/fact.h"
 #include "mk/latency.h"
 #include "mk/topology.h"
@@ -55,11 +55,15 @@ struct SkbFacts {
 
   std::size_t line_size = 64;
   FactSource line_size_source = FactSource::discovered;
+  // The adjacent-line prefetch pair distance; derived from line_size when neither is set.
+  std::optional<std::size_t> measured_prefetch_pair;
+  std::optional<std::size_t> asserted_prefetch_pair;
 
   std::optional<DistanceMatrix> numa_distances;
   std::optional<DistanceMatrix> package_distances;
 
   std::map<CorePair, CoreLatency> latencies;
+  std::map<CorePair, std::map<ChannelKind, CoreLatency>> channel_costs;  // measured per kind
   std::map<CorePair, int> asserted_distances;
   std::map<std::pair<CoreId, CoreId>, ChannelKind> asserted_transports;  // ordered (from, to)
   std::optional<std::size_t> asserted_ring_slots;

@@ -13,6 +13,7 @@
 #include <map>
 #include <utility>
 
+#include "skb/host_line_size.h"
 #include "skb/hwloc_probe.h"
 #include "skb/json_errors.h"
 
@@ -69,11 +70,6 @@ Result<std::vector<CoreId>> cores_of(hwloc_const_bitmap_t set, std::string_view 
 bool is_data_cache(hwloc_obj_t obj) {
   return hwloc_obj_type_is_dcache(obj->type) &&
          obj->attr->cache.type != HWLOC_OBJ_CACHE_INSTRUCTION;
-}
-
-// A line size mk can lay rings out with: the facts file's bounds for cache_line_size.
-bool plausible_line_size(unsigned size) {
-  return size >= 16 && size <= 4096 && (size & (size - 1)) == 0;
 }
 
 // A matrix whose objects are all there (read_distances checks).
@@ -368,10 +364,11 @@ Result<std::shared_ptr<SkbFacts>> read_topology(hwloc_topology_t topology, std::
   }
   facts->line_size_source = FactSource::discovered;
   if (facts->line_size == 0) {
-    const long detected = live ? sysconf(_SC_LEVEL1_DCACHE_LINESIZE) : 0;
-    // 64 bytes is the line of every x86-64 and most Arm64 cores mk targets.
-    facts->line_size = detected > 0 ? static_cast<std::size_t>(detected) : 64;
-    facts->line_size_source = live && detected > 0 ? FactSource::discovered : FactSource::derived;
+    // The operating system's answer on the live machine (the detection a channel made without
+    // an SKB uses too); a described machine that does not say gets the fallback.
+    const std::size_t reported = live ? reported_line_size() : 0;
+    facts->line_size = reported != 0 ? reported : kFallbackLineSize;
+    facts->line_size_source = reported != 0 ? FactSource::discovered : FactSource::derived;
   }
 
   std::string host;

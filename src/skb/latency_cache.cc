@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "skb/channel_measurements.h"
 #include "skb/json_errors.h"
 
 namespace mk {
@@ -163,6 +164,7 @@ Result<void> save_latency_cache(const std::string& path, const Skb& skb) {
       }
     }
   }
+  detail::add_channel_measurements(doc, skb);
   const std::filesystem::path target(path);
   std::error_code ec;
   if (target.has_parent_path()) std::filesystem::create_directories(target.parent_path(), ec);

@@ -3,10 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <bit>
 #include <filesystem>
 
 #include "skb/facts.h"
+#include "skb/host_line_size.h"
 #include "skb/hwloc_loader.h"
 
 namespace mk {
@@ -21,24 +21,9 @@ constexpr std::chrono::nanoseconds kDefaultPollBudget = std::chrono::microsecond
 constexpr std::chrono::nanoseconds kMinDerivedPollBudget = std::chrono::microseconds(1);
 constexpr std::chrono::nanoseconds kMaxDerivedPollBudget = std::chrono::milliseconds(1);
 
-// Ring capacity when nothing bounds it: the ChannelOptions default.
-constexpr std::size_t kDefaultRingSlots = 256;
-// A slot is one line: payload words, then an 8-byte header (docs/transport.md).
-constexpr std::size_t kSlotHeader = 8;
-
-// Room for two messages of kMaxPayload, so that a full-size message never waits for the
-// receiver to drain the ring completely; and never fewer than 64 slots.
-std::size_t min_ring_slots(std::size_t line_size) {
-  const std::size_t payload = line_size > kSlotHeader ? line_size - kSlotHeader : 1;
-  return std::max<std::size_t>(64, std::bit_ceil(2 * ((kMaxPayload + payload - 1) / payload)));
-}
-
-std::size_t floor_pow2(std::size_t value) {
-  std::size_t result = 1;
-  while (result * 2 <= value)
-    result *= 2;
-  return result;
-}
+// Lines of 128 bytes or more are not known to travel in pairs; shorter ones are, on the x86
+// cores whose adjacent-line prefetcher fetches 128-byte-aligned pairs (docs/skb.md).
+constexpr std::size_t kUnpairedLineSize = 128;
 
 }  // namespace
 
@@ -120,6 +105,26 @@ const std::string& Skb::fingerprint() const {
 }
 std::size_t Skb::cache_line_size() const {
   return facts_->line_size;
+}
+FactSource Skb::cache_line_size_source() const {
+  return facts_->line_size_source;
+}
+std::size_t Skb::prefetch_pair_distance() const {
+  const std::size_t line = facts_->line_size;
+  std::size_t pair = line < kUnpairedLineSize ? 2 * line : line;
+  if (facts_->asserted_prefetch_pair) {
+    pair = *facts_->asserted_prefetch_pair;
+  } else if (facts_->measured_prefetch_pair) {
+    pair = *facts_->measured_prefetch_pair;
+  }
+  // A line is the least that travels; a pair measured before a larger line was asserted says
+  // no more than that.
+  return std::max(pair, line);
+}
+FactSource Skb::prefetch_pair_source() const {
+  if (facts_->asserted_prefetch_pair) return FactSource::asserted;
+  if (facts_->measured_prefetch_pair) return FactSource::measured;
+  return FactSource::derived;
 }
 const std::vector<CoreId>& Skb::usable_cores() const {
   return facts_->usable;
@@ -262,27 +267,47 @@ Result<std::vector<CoreId>> Skb::cores_sharing_cache(CoreId core, int level) con
   return error(Errc::not_found, fmt::format("core {} has no L{} data cache", core, level));
 }
 
+namespace {
+
+// The cheaper of urpc and lockfree for a pair whose round trips over both were measured.
+std::optional<ChannelKind> measured_choice(const detail::SkbFacts& facts, CoreId from, CoreId to) {
+  if (from == to) return std::nullopt;
+  auto pair = facts.channel_costs.find(detail::make_pair_key(from, to));
+  if (pair == facts.channel_costs.end()) return std::nullopt;
+  auto urpc = pair->second.find(ChannelKind::urpc);
+  auto lockfree = pair->second.find(ChannelKind::lockfree);
+  if (urpc == pair->second.end() || lockfree == pair->second.end()) return std::nullopt;
+  return lockfree->second.median < urpc->second.median ? ChannelKind::lockfree : ChannelKind::urpc;
+}
+
+}  // namespace
+
 ChannelKind Skb::transport(CoreId from, CoreId to) const {
   if (auto it = facts_->asserted_transports.find({from, to});
       it != facts_->asserted_transports.end()) {
     return it->second;
   }
-  return from == to ? ChannelKind::local : ChannelKind::urpc;
+  if (from == to) return ChannelKind::local;
+  return measured_choice(*facts_, from, to).value_or(ChannelKind::urpc);
 }
 
-std::size_t Skb::ring_slots(CoreId /*from*/, CoreId to) const {
-  if (facts_->asserted_ring_slots) return *facts_->asserted_ring_slots;
-  std::size_t slots = kDefaultRingSlots;
-  if (const CoreInfo* receiver = facts_->find(to)) {
-    for (std::size_t index : receiver->caches) {
-      const CacheInfo& cache = facts_->caches[index];
-      // A ring larger than half the receiver's L2 would evict its own working set.
-      if (cache.level == 2 && cache.size > 0) {
-        slots = std::min(slots, floor_pow2(cache.size / 2 / facts_->line_size));
-      }
-    }
+FactSource Skb::transport_source(CoreId from, CoreId to) const {
+  if (facts_->asserted_transports.contains({from, to})) return FactSource::asserted;
+  if (measured_choice(*facts_, from, to)) return FactSource::measured;
+  return FactSource::derived;
+}
+
+Result<CoreLatency> Skb::channel_cost(CoreId a, CoreId b, ChannelKind kind) const {
+  if (auto pair = facts_->channel_costs.find(detail::make_pair_key(a, b));
+      pair != facts_->channel_costs.end()) {
+    if (auto cost = pair->second.find(kind); cost != pair->second.end()) return cost->second;
   }
-  return std::max(slots, min_ring_slots(facts_->line_size));
+  return error(Errc::not_found, fmt::format("no {} round trip measured between cores {} and {}",
+                                            to_string(kind), a, b));
+}
+
+std::optional<std::size_t> Skb::asserted_ring_slots() const {
+  return facts_->asserted_ring_slots;
 }
 
 std::chrono::nanoseconds Skb::poll_budget(std::size_t kernels, WakeMechanism mechanism) const {
@@ -372,6 +397,46 @@ Result<void> Skb::add_measured_latencies(std::span<const CoreLatency> latencies)
     slot->second = latency;
     slot->second.source = FactSource::measured;
   }
+  facts_ = std::move(next);
+  return {};
+}
+
+Result<void> Skb::add_measured_channel_costs(std::span<const ChannelCost> costs) {
+  auto next = std::make_shared<detail::SkbFacts>(*facts_);
+  for (const ChannelCost& cost : costs) {
+    const CoreLatency& trip = cost.round_trip;
+    for (CoreId core : {trip.a, trip.b}) {
+      if (!is_usable(core)) {
+        return error(Errc::invalid_argument,
+                     fmt::format("measured {} round trip names core {}, which is not usable",
+                                 to_string(cost.kind), core));
+      }
+    }
+    if (cost.kind == ChannelKind::local || trip.a == trip.b || trip.min.count() < 0 ||
+        trip.median < trip.min) {
+      return error(
+          Errc::invalid_argument,
+          fmt::format("measured {} round trip {}-{} is inconsistent (min {} ns, median "
+                      "{} ns)",
+                      to_string(cost.kind), trip.a, trip.b, trip.min.count(), trip.median.count()));
+    }
+    CoreLatency& slot = next->channel_costs[detail::make_pair_key(trip.a, trip.b)][cost.kind];
+    slot = trip;
+    slot.source = FactSource::measured;
+  }
+  facts_ = std::move(next);
+  return {};
+}
+
+Result<void> Skb::add_measured_prefetch_pair(std::size_t bytes) {
+  if (!detail::plausible_line_size(bytes)) {
+    return error(Errc::invalid_argument,
+                 fmt::format("measured prefetch pair distance {} is not a power of two from 16 "
+                             "to 4096 bytes",
+                             bytes));
+  }
+  auto next = std::make_shared<detail::SkbFacts>(*facts_);
+  next->measured_prefetch_pair = bytes;
   facts_ = std::move(next);
   return {};
 }

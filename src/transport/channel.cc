@@ -18,26 +18,6 @@ std::size_t ChannelSender::try_send_batch(std::span<const OutgoingMessage> messa
   return sent;
 }
 
-std::string_view to_string(ChannelKind kind) noexcept {
-  switch (kind) {
-    case ChannelKind::urpc:
-      return "urpc";
-    case ChannelKind::lockfree:
-      return "lockfree";
-    case ChannelKind::local:
-      return "local";
-  }
-  return "unknown";
-}
-
-Result<ChannelKind> parse_channel_kind(std::string_view name) {
-  for (ChannelKind kind : {ChannelKind::urpc, ChannelKind::lockfree, ChannelKind::local}) {
-    if (name == to_string(kind)) return kind;
-  }
-  return error(Errc::invalid_argument,
-               "channel kind '" + std::string(name) + "': expected urpc, lockfree or local");
-}
-
 std::string_view to_string(SendStatus status) noexcept {
   switch (status) {
     case SendStatus::ok:

@@ -10,7 +10,9 @@
 #include <optional>
 #include <thread>
 
+#include "mk/channel_geometry.h"
 #include "mk/latency_cache.h"
+#include "mk/prefetch_probe.h"
 
 namespace mk {
 namespace {
@@ -34,14 +36,13 @@ Result<void> pin_to(CoreId core) {
 
 Result<ChannelEnds> channel_to(const Skb& skb, CoreId from, CoreId to,
                                const LatencyProbeOptions& options) {
-  ChannelOptions channel;
-  channel.slots = skb.ring_slots(from, to);
-  channel.line_size = skb.cache_line_size();
-  auto node = skb.numa_node_of(to);
-  if (!node) return std::move(node).error();
-  channel.receiver_numa_node = *node;
-  return make_channel(options.kind, channel);
+  auto channel = channel_options_for(skb, from, to);
+  if (!channel) return std::move(channel).error();
+  return make_channel(options.kind, *channel);
 }
+
+// The kinds a pair of different cores may use, each measured for Skb::transport.
+constexpr ChannelKind kCrossCoreKinds[] = {ChannelKind::urpc, ChannelKind::lockfree};
 
 // Sends until the ring takes the message; false when the peer went away.
 bool send_word(ChannelSender& sender, std::uint64_t word) {
@@ -167,6 +168,47 @@ Result<std::vector<CoreLatency>> measure_latencies(const Skb& skb,
   return latencies;
 }
 
+Result<std::vector<ChannelCost>> measure_channel_costs(const Skb& skb,
+                                                       const LatencyProbeOptions& options,
+                                                       LatencyProgress progress) {
+  const auto& cores = skb.usable_cores();
+  const std::size_t pairs = cores.size() * (cores.size() - 1) / 2;
+  std::vector<ChannelCost> costs;
+  costs.reserve(pairs * std::size(kCrossCoreKinds));
+  std::size_t done = 0;
+  for (std::size_t i = 0; i < cores.size(); ++i) {
+    for (std::size_t j = i + 1; j < cores.size(); ++j) {
+      for (ChannelKind kind : kCrossCoreKinds) {
+        LatencyProbeOptions probe = options;
+        probe.kind = kind;
+        auto latency = measure_round_trip(skb, cores[i], cores[j], probe);
+        if (!latency) return std::move(latency).error();
+        costs.push_back(ChannelCost{kind, *latency});
+      }
+      progress(++done, pairs);
+    }
+  }
+  return costs;
+}
+
+namespace {
+
+// True when `skb` has a latency and a round trip over every cross-core kind for every pair.
+bool has_every_measurement(const Skb& skb) {
+  const auto& cores = skb.usable_cores();
+  if (!skb.has_latencies(cores)) return false;
+  for (std::size_t i = 0; i < cores.size(); ++i) {
+    for (std::size_t j = i + 1; j < cores.size(); ++j) {
+      for (ChannelKind kind : kCrossCoreKinds) {
+        if (!skb.channel_cost(cores[i], cores[j], kind)) return false;
+      }
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 Result<LatencyOrigin> load_or_measure_latencies(Skb& skb, const LatencySetup& setup,
                                                 LatencyProgress progress) {
   if (!skb.is_live()) {
@@ -182,21 +224,29 @@ Result<LatencyOrigin> load_or_measure_latencies(Skb& skb, const LatencySetup& se
   }
   const std::string path = latency_cache_path(dir, skb);
   if (!setup.remeasure) {
-    auto cached = load_latency_cache(path, skb);
-    if (cached) {
-      Skb candidate = skb;
-      if (auto added = candidate.add_measured_latencies(*cached); !added) return added.error();
-      if (candidate.has_latencies(candidate.usable_cores())) {
-        skb = std::move(candidate);
-        return LatencyOrigin::cache;
-      }
-    } else if (cached.error().code != Errc::not_found) {
-      return std::move(cached).error();
+    Skb candidate = skb;
+    auto cached = load_cached_measurements(candidate, dir);
+    if (!cached) return std::move(cached).error();
+    if (*cached && has_every_measurement(candidate)) {
+      skb = std::move(candidate);
+      return LatencyOrigin::cache;
     }
   }
-  auto measured = measure_latencies(skb, setup.probe, progress);
-  if (!measured) return std::move(measured).error();
-  if (auto added = skb.add_measured_latencies(*measured); !added) return added.error();
+  // The prefetch probe first: it needs two quiet cores, and the round trips are what takes time.
+  auto pair = measure_prefetch_pair(skb);
+  if (pair) {
+    if (auto added = skb.add_measured_prefetch_pair(*pair); !added) return added.error();
+  } else if (pair.error().code != Errc::unavailable) {
+    return std::move(pair).error();
+  }
+  auto costs = measure_channel_costs(skb, setup.probe, progress);
+  if (!costs) return std::move(costs).error();
+  std::vector<CoreLatency> latencies;
+  for (const ChannelCost& cost : *costs) {
+    if (cost.kind == ChannelKind::urpc) latencies.push_back(cost.round_trip);
+  }
+  if (auto added = skb.add_measured_latencies(latencies); !added) return added.error();
+  if (auto added = skb.add_measured_channel_costs(*costs); !added) return added.error();
   if (auto saved = save_latency_cache(path, skb); !saved) return saved.error();
   return LatencyOrigin::measured;
 }

@@ -28,12 +28,12 @@ struct LockfreeShared {
 
   boost::lockfree::spsc_queue<Slot<LineSize>> queue;
   // Away from the queue's indices: written once each, read on every send and closed().
-  alignas(kMaxLineSize) std::atomic<bool> sender_closed{false};
+  alignas(kMaxSeparation) std::atomic<bool> sender_closed{false};
   std::atomic<bool> receiver_gone{false};
 };
 
 template <std::size_t LineSize>
-class alignas(kMaxLineSize) LockfreeSender final : public ChannelSender {
+class alignas(kMaxSeparation) LockfreeSender final : public ChannelSender {
  public:
   LockfreeSender(std::shared_ptr<LockfreeShared<LineSize>> shared, const SlotGeometry& geometry)
       : shared_(std::move(shared)),
@@ -104,7 +104,7 @@ class alignas(kMaxLineSize) LockfreeSender final : public ChannelSender {
 };
 
 template <std::size_t LineSize>
-class alignas(kMaxLineSize) LockfreeReceiver final : public ChannelReceiver {
+class alignas(kMaxSeparation) LockfreeReceiver final : public ChannelReceiver {
  public:
   LockfreeReceiver(std::shared_ptr<LockfreeShared<LineSize>> shared, const SlotGeometry& geometry)
       : shared_(std::move(shared)), geometry_(geometry) {}

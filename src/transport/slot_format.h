@@ -15,8 +15,9 @@ namespace mk::transport {
 inline constexpr std::size_t kHeaderSize = sizeof(std::uint64_t);
 /// Smallest line size a channel accepts: a kMaxPayload message must fit the header's slot count.
 inline constexpr std::size_t kMinLineSize = 32;
-/// Largest line size a channel accepts; endpoint objects are aligned to it to avoid false sharing.
+/// Largest line size a channel accepts.
 inline constexpr std::size_t kMaxLineSize = 256;
+static_assert(kMaxSeparation >= kMaxLineSize, "a separation of one line must always be allowed");
 /// Most slots a ring may have; more is a configuration mistake, not a bigger buffer.
 inline constexpr std::size_t kMaxSlots = std::size_t{1} << 20;
 
@@ -96,6 +97,9 @@ struct SlotGeometry {
   unsigned slots_shift = 0;              ///< log2(slots).
   std::uint64_t index_mask = 0;          ///< slots - 1.
   std::uint64_t payload_reciprocal = 0;  ///< ceil(2^32 / payload), for slots_for without a divide.
+  /// Bytes between the ring's words that different ends write (the SKB's prefetch pair
+  /// distance): a power of two from line_size to kMaxSeparation.
+  std::size_t separation = 0;
 
   /// Slots a payload of `length` (at most kMaxPayload) bytes occupies; at least one.
   std::size_t slots_for(std::size_t length) const noexcept {

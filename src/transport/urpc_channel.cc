@@ -18,6 +18,12 @@
 namespace mk::transport {
 namespace {
 
+/// Where the control words start: after the layer above's lines, rounded up to the separation.
+std::size_t control_offset(const SlotGeometry& geometry, std::size_t aux_lines) {
+  const std::size_t aux = aux_lines * geometry.line_size;
+  return (aux + geometry.separation - 1) / geometry.separation * geometry.separation;
+}
+
 /// The memory both ends share: lines of the layer above (shared rings only), control lines,
 /// then the slots. One per process: in a thread it lives until both ends are gone; across
 /// processes each end has its own mapping of the same memfd.
@@ -25,13 +31,14 @@ struct UrpcRing {
   UrpcRing(RingMemory memory_in, const SlotGeometry& geometry_in, std::size_t aux_lines)
       : memory(std::move(memory_in)), geometry(geometry_in) {
     aux = memory.data();
-    std::byte* base = aux + aux_lines * geometry.line_size;
-    // Line 0 is written by the receiver only, line 1 once by each end; the slots follow.
+    std::byte* base = aux + control_offset(geometry, aux_lines);
+    // The receiver's position, the words each end writes once, and the slots the sender writes
+    // are `separation` apart: no two of them travel in one prefetch pair.
     published_read = new (base) std::atomic<std::uint64_t>(0);
-    sender_closed_at = new (base + geometry.line_size) std::atomic<std::uint64_t>(0);
+    sender_closed_at = new (base + geometry.separation) std::atomic<std::uint64_t>(0);
     receiver_gone =
-        new (base + geometry.line_size + sizeof(std::uint64_t)) std::atomic<std::uint64_t>(0);
-    slots = base + 2 * geometry.line_size;
+        new (base + geometry.separation + sizeof(std::uint64_t)) std::atomic<std::uint64_t>(0);
+    slots = base + 2 * geometry.separation;
   }
 
   RingMemory memory;
@@ -47,8 +54,9 @@ inline std::atomic_ref<std::uint64_t> header_of(std::byte* slot, const SlotGeome
   return std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(slot + geometry.payload));
 }
 
-// alignas keeps each end's mutable state (positions, cached limit) on lines of its own.
-class alignas(kMaxLineSize) UrpcSender final : public ChannelSender {
+// alignas keeps each end's mutable state (positions, cached limit) apart on any machine: a
+// class is laid out at compile time, so it takes the largest separation a channel accepts.
+class alignas(kMaxSeparation) UrpcSender final : public ChannelSender {
  public:
   explicit UrpcSender(std::shared_ptr<UrpcRing> ring)
       : ring_(std::move(ring)),
@@ -214,7 +222,7 @@ class alignas(kMaxLineSize) UrpcSender final : public ChannelSender {
   std::uint64_t open_header_ = 0;   ///< Its header word as last stored.
 };
 
-class alignas(kMaxLineSize) UrpcReceiver final : public ChannelReceiver {
+class alignas(kMaxSeparation) UrpcReceiver final : public ChannelReceiver {
  public:
   explicit UrpcReceiver(std::shared_ptr<UrpcRing> ring)
       : ring_(std::move(ring)),
@@ -389,14 +397,18 @@ class alignas(kMaxLineSize) UrpcReceiver final : public ChannelReceiver {
 }  // namespace
 
 Result<ChannelEnds> make_urpc_channel(const SlotGeometry& geometry, int node) {
-  auto memory = RingMemory::allocate(shared_urpc_bytes(geometry, 0), geometry.line_size, node);
+  auto memory = RingMemory::allocate(shared_urpc_bytes(geometry, 0), geometry.separation, node);
   if (!memory) return std::move(memory).error();
   auto ring = std::make_shared<UrpcRing>(std::move(memory).value(), geometry, 0);
   return ChannelEnds{std::make_unique<UrpcSender>(ring), std::make_unique<UrpcReceiver>(ring)};
 }
 
 std::size_t shared_urpc_bytes(const SlotGeometry& geometry, std::size_t aux_lines) {
-  return (aux_lines + 2 + geometry.slots) * geometry.line_size;
+  return shared_urpc_slots_offset(geometry, aux_lines) + geometry.slots * geometry.line_size;
+}
+
+std::size_t shared_urpc_slots_offset(const SlotGeometry& geometry, std::size_t aux_lines) {
+  return control_offset(geometry, aux_lines) + 2 * geometry.separation;
 }
 
 Result<SharedUrpcReceiver> make_shared_urpc_receiver(const SlotGeometry& geometry, int node,

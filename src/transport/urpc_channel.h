@@ -17,6 +17,10 @@ Result<ChannelEnds> make_urpc_channel(const SlotGeometry& geometry, int node);
 /// above.
 std::size_t shared_urpc_bytes(const SlotGeometry& geometry, std::size_t aux_lines);
 
+/// Where the slots of such a ring start: after the aux lines and the control words, which are
+/// `geometry.separation` apart (docs/transport.md, "Flow control").
+std::size_t shared_urpc_slots_offset(const SlotGeometry& geometry, std::size_t aux_lines);
+
 /// The receiving end of a urpc channel whose ring is a memfd that the sending process maps too.
 struct SharedUrpcReceiver {
   std::unique_ptr<ChannelReceiver> receiver;  ///< Keep in this process.

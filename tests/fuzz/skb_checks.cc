@@ -7,6 +7,7 @@
 #include <set>
 #include <string>
 
+#include "mk/channel_geometry.h"
 #include "skb/central_reference.h"
 #include "tools/skb_print.h"
 
@@ -99,8 +100,16 @@ void check_queries(const Skb& skb) {
     require(node.ok() == !skb.numa_nodes().empty(), "a usable core has some memory");
     if (node) require(skb.memory_node(MemoryRequest::numa_node(*node)).ok(), "it names a node");
   }
-  const std::size_t slots = skb.ring_slots(first, last);
-  require(slots >= 64 && (slots & (slots - 1)) == 0, "ring slots are a power of two, >= 64");
+  // The transport's rule judges whatever the facts say: options it accepts, or an error naming
+  // the fact, never a crash.
+  if (auto options = channel_options_for(skb, first, last)) {
+    require(options->slots >= min_ring_slots(options->line_size) &&
+                (options->slots & (options->slots - 1)) == 0,
+            "ring slots are a power of two, at least the transport's minimum");
+    require(options->separation >= options->line_size, "the separation is at least a line");
+  } else {
+    require(options.error().code == Errc::invalid_argument, "bad facts are invalid_argument");
+  }
   (void)skb.poll_budget(usable.size());
   (void)skb.transport(first, last);
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "messages.h"
+#include "mk/channel_geometry.h"
 #include "mk/kernel.h"
 #include "mk/system.h"
 #include "runtime/fabric.h"
@@ -70,8 +71,11 @@ TEST(PeerInput, ACorruptHeaderClosesThatChannelAndTheKernelServesTheOthers) {
 
   // Map it as kernel 0's process does, and write a one-slot header longer than a slot where
   // kernel 1 reads next.
-  auto geometry = mk::transport::make_geometry(
-      mk::ChannelOptions{config.ring_slots, -1, system->skb().cache_line_size()});
+  auto options = mk::channel_options_for(system->skb(), system->core_of(0).value(),
+                                         system->core_of(1).value(), config.ring_slots);
+  ASSERT_TRUE(options.ok());
+  options->receiver_numa_node = -1;
+  auto geometry = mk::transport::make_geometry(*options);
   ASSERT_TRUE(geometry.ok());
   const std::size_t aux =
       (sizeof(mk::runtime::PairFlags) + geometry->line_size - 1) / geometry->line_size;
@@ -81,7 +85,8 @@ TEST(PeerInput, ACorruptHeaderClosesThatChannelAndTheKernelServesTheOthers) {
   void* mapped = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   ::close(fd);
   ASSERT_NE(mapped, MAP_FAILED);
-  auto* slots = static_cast<std::byte*>(mapped) + (aux + 2) * geometry->line_size;
+  auto* slots =
+      static_cast<std::byte*>(mapped) + mk::transport::shared_urpc_slots_offset(*geometry, aux);
   // The five calls took at most five slots (small messages share them), and the receiver
   // waits at the last one it read or the one after: every slot up to there gets the header.
   for (std::uint64_t position = 0; position <= kFirst; ++position) {

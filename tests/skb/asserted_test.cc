@@ -80,7 +80,7 @@ TEST(SkbAsserted, TransportRingPollBudgetLineSizeAndDistance) {
                   .ok());
   EXPECT_EQ(skb.transport(0, 3), ChannelKind::lockfree);
   EXPECT_EQ(skb.transport(3, 0), ChannelKind::urpc);
-  EXPECT_EQ(skb.ring_slots(0, 3), 1024u);
+  EXPECT_EQ(skb.asserted_ring_slots(), 1024u);
   EXPECT_EQ(skb.poll_budget(2), nanoseconds(123456));
   EXPECT_NE(before, skb.poll_budget(2));
   EXPECT_EQ(skb.poll_budget(5).count(), 0);  // kernels outnumber cores: never spin
@@ -89,6 +89,7 @@ TEST(SkbAsserted, TransportRingPollBudgetLineSizeAndDistance) {
   EXPECT_EQ(skb.distance(0, 2).value(), 20);
   EXPECT_TRUE(has_fact(skb, "pu 0->pu 3", "transport", "lockfree", FactSource::asserted));
   EXPECT_TRUE(has_fact(skb, "machine", "cache_line_size", "128", FactSource::asserted));
+  EXPECT_TRUE(has_fact(skb, "machine", "ring_slots", "1024", FactSource::asserted));
 }
 
 TEST(SkbAsserted, DescriptionsAreCheckedAndChangeNoFact) {

@@ -166,9 +166,7 @@ TEST(SkbLoad, FirstQueries) {
   EXPECT_EQ(skb.transport(0, 3), ChannelKind::urpc);
   EXPECT_GT(skb.poll_budget(4).count(), 0);
   EXPECT_EQ(skb.poll_budget(5).count(), 0);
-  const std::size_t slots = skb.ring_slots(0, 3);
-  EXPECT_GE(slots, 64u);
-  EXPECT_EQ(slots & (slots - 1), 0u);
+  EXPECT_FALSE(skb.asserted_ring_slots().has_value());
   EXPECT_EQ(skb.numa_node_of(2).value(), 1);
   EXPECT_FALSE(skb.numa_node_of(4).ok());
   EXPECT_FALSE(skb.is_usable(4));

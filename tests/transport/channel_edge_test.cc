@@ -7,8 +7,8 @@
 
 #include "channel_test_support.h"
 #include "mk/channel.h"
+#include "skb/host_line_size.h"
 #include "transport/channel_options.h"
-#include "transport/line_size.h"
 
 namespace mk {
 namespace {
@@ -50,7 +50,7 @@ class ChannelEdge : public ::testing::TestWithParam<ChannelKind> {
   }
 
   static std::size_t payload_per_slot() {
-    return transport::detected_line_size() - transport::kHeaderSize;
+    return detail::host_line_size() - transport::kHeaderSize;
   }
 
   std::unique_ptr<ChannelSender> sender_;
@@ -58,7 +58,7 @@ class ChannelEdge : public ::testing::TestWithParam<ChannelKind> {
 };
 
 TEST_P(ChannelEdge, FullRingSaysFullAtOnceAndWritesNothing) {
-  const std::size_t slots = transport::min_slots(transport::detected_line_size());
+  const std::size_t slots = transport::min_slots(detail::host_line_size());
   make(slots);
   std::size_t sent = 0;
   // Sizes that leave no room for another message in their slot (urpc packs small ones).
@@ -149,7 +149,7 @@ TEST_P(ChannelEdge, DestroyingTheReceiverMakesSendsReportClosed) {
 }
 
 TEST_P(ChannelEdge, BatchSendStopsWhereTheRingIsFullAndPollDrainsAtMostMax) {
-  const std::size_t slots = transport::min_slots(transport::detected_line_size());
+  const std::size_t slots = transport::min_slots(detail::host_line_size());
   const std::size_t quarter = slots / 4;
   make(slots);
   // A whole slot each: urpc would pack smaller ones several to a slot.
@@ -181,7 +181,7 @@ TEST_P(ChannelEdge, BatchSendStopsAtAnOversizedMessage) {
 }
 
 TEST_P(ChannelEdge, MultiSlotMessagesStartingAtEverySlotOfTheRingArriveWhole) {
-  const std::size_t slots = transport::min_slots(transport::detected_line_size());
+  const std::size_t slots = transport::min_slots(detail::host_line_size());
   make(slots);
   const std::size_t sizes[] = {kMaxPayload, payload_per_slot() + 1, 3 * payload_per_slot() + 5,
                                kMaxPayload - 1, 2 * payload_per_slot()};

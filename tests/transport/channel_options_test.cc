@@ -6,7 +6,7 @@
 #include <string>
 
 #include "mk/channel.h"
-#include "transport/line_size.h"
+#include "skb/host_line_size.h"
 #include "transport/slot_format.h"
 
 namespace mk {
@@ -29,7 +29,7 @@ TEST(ChannelOptions, SlotsMustBeAPowerOfTwo) {
 }
 
 TEST(ChannelOptions, SlotsMustHoldAMaximalMessage) {
-  const std::size_t fewest = transport::min_slots(transport::detected_line_size());
+  const std::size_t fewest = transport::min_slots(detail::host_line_size());
   expect_rejected({.slots = fewest / 2}, "ChannelOptions::slots");
   for (ChannelKind kind : kAllKinds) {
     EXPECT_TRUE(make_channel(kind, {.slots = fewest}).ok()) << to_string(kind);
@@ -73,7 +73,7 @@ TEST(ChannelOptions, ExistingNumaNodeIsAccepted) {
 }
 
 TEST(ChannelOptions, DetectedLineSizeIsAPlausiblePowerOfTwo) {
-  const std::size_t line = transport::detected_line_size();
+  const std::size_t line = detail::host_line_size();
   EXPECT_GE(line, transport::kMinLineSize);
   EXPECT_LE(line, transport::kMaxLineSize);
   EXPECT_EQ(line & (line - 1), 0u);

@@ -9,9 +9,9 @@
 
 #include "channel_test_support.h"
 #include "mk/channel.h"
+#include "skb/host_line_size.h"
 #include "test_scale.h"
 #include "transport/channel_options.h"
-#include "transport/line_size.h"
 #include "transport/slot_format.h"
 
 namespace mk {
@@ -95,12 +95,12 @@ void expect_all_intact(const StreamCheck& check, std::uint64_t count) {
 }
 
 std::size_t payload_per_slot() {
-  return transport::detected_line_size() - transport::kHeaderSize;
+  return detail::host_line_size() - transport::kHeaderSize;
 }
 
 /// The smallest ring the options allow (64 slots on 64-byte lines): the most laps per message.
 std::size_t small_ring() {
-  return transport::min_slots(transport::detected_line_size());
+  return transport::min_slots(detail::host_line_size());
 }
 
 class ChannelStream : public ::testing::TestWithParam<ChannelKind> {};

@@ -6,9 +6,9 @@
 
 #include "channel_test_support.h"
 #include "mk/channel.h"
+#include "skb/host_line_size.h"
 #include "test_scale.h"
 #include "transport/channel_options.h"
-#include "transport/line_size.h"
 
 namespace mk {
 namespace {
@@ -48,7 +48,7 @@ TEST(LocalChannel, ManyLapsOfMixedSizesArriveInOrderIntact) {
 }
 
 TEST(LocalChannel, HandlerMaySendOnItsOwnChannelWithoutOverwritingWhatItReads) {
-  const std::size_t slots = transport::min_slots(transport::detected_line_size());
+  const std::size_t slots = transport::min_slots(detail::host_line_size());
   auto ends = make_channel(ChannelKind::local, {.slots = slots});
   ASSERT_TRUE(ends.ok());
   auto& tx = *ends->sender;

@@ -44,7 +44,7 @@ SharedPair make_pair(const SlotGeometry& g) {
 
 /// The sender's view of slot `position`: its header word, as the ring lays it out.
 std::uint64_t* header_at(const SharedPair& pair, const SlotGeometry& g, std::uint64_t position) {
-  std::byte* slots = pair.sending.aux.get() + (kAuxLines + 2) * g.line_size;
+  std::byte* slots = pair.sending.aux.get() + mk::transport::shared_urpc_slots_offset(g, kAuxLines);
   return reinterpret_cast<std::uint64_t*>(slots + g.offset_of(position) + g.payload);
 }
 
