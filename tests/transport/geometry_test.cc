@@ -17,11 +17,12 @@
 namespace mk {
 namespace {
 
-// One-slot messages a fresh channel takes before it reports full.
-std::size_t capacity_of(ChannelSender& sender) {
-  const std::byte word[8] = {};
+// Messages of a whole slot (`slot_payload` bytes) a fresh channel takes before it reports
+// full: one per slot (urpc packs smaller ones several to a slot).
+std::size_t capacity_of(ChannelSender& sender, std::size_t slot_payload) {
+  const std::vector<std::byte> whole_slot(slot_payload);
   std::size_t sent = 0;
-  while (sender.try_send(1, word) == SendStatus::ok)
+  while (sender.try_send(1, whole_slot) == SendStatus::ok)
     ++sent;
   return sent;
 }
@@ -61,7 +62,8 @@ TEST(ChannelGeometry, TheDerivedOptionsAreTheChannelBuiltOnEveryMachine) {
         auto ends = make_channel(kind, here);
         ASSERT_TRUE(ends.ok()) << machine.label << " " << to_string(kind) << ": "
                                << ends.error().describe();
-        EXPECT_EQ(capacity_of(*ends->sender), options->slots)
+        EXPECT_EQ(capacity_of(*ends->sender, options->line_size - transport::kHeaderSize),
+                  options->slots)
             << machine.label << " " << to_string(kind);
         EXPECT_EQ(single_slot_payload(here).value(), options->line_size - transport::kHeaderSize);
       }
