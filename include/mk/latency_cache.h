@@ -18,6 +18,9 @@ namespace mk {
 /// `$XDG_CACHE_HOME/mk`, else `$HOME/.cache/mk`; unavailable when neither is set.
 Result<std::string> default_latency_cache_dir();
 
+/// `dir` when it is not empty, else default_latency_cache_dir().
+Result<std::string> latency_cache_dir(const std::string& dir);
+
 /// The cache file for `skb`'s machine inside `dir`: `dir/latency-<fingerprint>.json`.
 std::string latency_cache_path(const std::string& dir, const Skb& skb);
 

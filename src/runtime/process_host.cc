@@ -1,6 +1,5 @@
 #include "runtime/process_host.h"
 
-#include <dirent.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -14,11 +13,10 @@
 #include <utility>
 
 #include "runtime/kernel_process.h"
+#include "runtime/listed_threads.h"
 #include "runtime/log.h"
 #include "runtime/sanitizer.h"
 #include "runtime/wake_word.h"
-#include "transport/channel_options.h"
-#include "transport/urpc_channel.h"
 
 namespace mk::runtime {
 
@@ -38,24 +36,13 @@ int pidfd_kill(int pidfd) {
   return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0));
 }
 
-std::size_t thread_count() {
-  std::size_t count = 0;
-  if (DIR* dir = ::opendir("/proc/self/task")) {
-    while (dirent* entry = ::readdir(dir)) {
-      if (entry->d_name[0] != '.') ++count;
-    }
-    ::closedir(dir);
-  }
-  return count;
-}
-
 /// invalid_argument when the program runs threads besides the calling one: fork copies only the
 /// caller, with every lock another thread holds still held.
 std::optional<Error> refuse_threads(const char* what) {
   // ThreadSanitizer keeps a thread of its own once any other thread has run; it holds none of
   // the locks a kernel process takes.
   const std::size_t allowed = kThreadSanitizer ? 2 : 1;
-  const std::size_t threads = thread_count();
+  const std::size_t threads = listed_threads();
   if (threads <= allowed) return std::nullopt;
   return error(Errc::invalid_argument,
                std::string(what) +

@@ -1,7 +1,6 @@
 // The wake probe: two pinned threads, one asleep in a kernel's waiter, one waking it.
 #include "mk/wake_probe.h"
 
-#include <dirent.h>
 #include <fmt/format.h>
 #include <pthread.h>
 #include <sched.h>
@@ -16,12 +15,14 @@
 
 #include "mk/latency_cache.h"
 #include "runtime/idle_waiter.h"
+#include "runtime/listed_threads.h"
 
 namespace mk {
 
 namespace {
 
 using runtime::IdleWaiter;
+using runtime::listed_threads;
 
 bool pin(CoreId core) {
   cpu_set_t set;
@@ -104,18 +105,6 @@ Result<WakeCost> measure_one(WakeMechanism mechanism, CoreId sleeper_core, CoreI
                   FactSource::measured};
 }
 
-/// Threads of this process, as /proc lists them (which is what a fork's check counts).
-std::size_t listed_threads() {
-  std::size_t count = 0;
-  if (DIR* dir = ::opendir("/proc/self/task")) {
-    while (dirent* entry = ::readdir(dir)) {
-      if (entry->d_name[0] != '.') ++count;
-    }
-    ::closedir(dir);
-  }
-  return count;
-}
-
 }  // namespace
 
 Result<std::vector<WakeCost>> measure_wake_costs(const Skb& skb, const WakeProbeOptions& options) {
@@ -158,13 +147,9 @@ Result<LatencyOrigin> load_or_measure_wake_costs(Skb& skb, const LatencySetup& s
                                                 "only, not the {}",
                                                 skb.origin()));
   }
-  std::string dir = setup.cache_dir;
-  if (dir.empty()) {
-    auto fallback = default_latency_cache_dir();
-    if (!fallback) return std::move(fallback).error();
-    dir = *fallback;
-  }
-  const std::string path = latency_cache_path(dir, skb);
+  auto found_dir = latency_cache_dir(setup.cache_dir);
+  if (!found_dir) return std::move(found_dir).error();
+  const std::string path = latency_cache_path(*found_dir, skb);
   if (!setup.remeasure) {
     auto cached = load_wake_cost_cache(path, skb);
     if (cached && !cached->empty()) {

@@ -301,11 +301,10 @@ class Asserter {
     return {};
   }
 
-  Result<void> latency(const json& entry, const std::string& path) {
-    if (auto bad = unknown_key(entry, {"between", "min_ns", "median_ns"}, path)) return *bad;
-    if (!entry.contains("between")) return fail(path, "missing field 'between'");
-    auto cores = pair(entry["between"], path + ".between");
-    if (!cores) return std::move(cores).error();
+  /// An entry's `median_ns` (required) and `min_ns` (at most the median; the median when
+  /// absent), in that order: min first.
+  Result<std::pair<std::chrono::nanoseconds, std::chrono::nanoseconds>> min_and_median(
+      const json& entry, const std::string& path) const {
     if (!entry.contains("median_ns")) return fail(path, "missing field 'median_ns'");
     auto median = integer(entry["median_ns"], path + ".median_ns", 0, kMaxLatencyNs);
     if (!median) return std::move(median).error();
@@ -315,9 +314,18 @@ class Asserter {
       if (!value) return std::move(value).error();
       min = *value;
     }
+    return std::pair(std::chrono::nanoseconds(min), std::chrono::nanoseconds(*median));
+  }
+
+  Result<void> latency(const json& entry, const std::string& path) {
+    if (auto bad = unknown_key(entry, {"between", "min_ns", "median_ns"}, path)) return *bad;
+    if (!entry.contains("between")) return fail(path, "missing field 'between'");
+    auto cores = pair(entry["between"], path + ".between");
+    if (!cores) return std::move(cores).error();
+    auto times = min_and_median(entry, path);
+    if (!times) return std::move(times).error();
     facts_.latencies[detail::make_pair_key(cores->first, cores->second)] =
-        CoreLatency{cores->first, cores->second, std::chrono::nanoseconds(min),
-                    std::chrono::nanoseconds(*median), FactSource::asserted};
+        CoreLatency{cores->first, cores->second, times->first, times->second, FactSource::asserted};
     return {};
   }
 
@@ -335,18 +343,10 @@ class Asserter {
     if (!entry.contains("mechanism")) return fail(path, "missing field 'mechanism'");
     auto mechanism = wake_mechanism(entry["mechanism"], path + ".mechanism");
     if (!mechanism) return std::move(mechanism).error();
-    if (!entry.contains("median_ns")) return fail(path, "missing field 'median_ns'");
-    auto median = integer(entry["median_ns"], path + ".median_ns", 0, kMaxLatencyNs);
-    if (!median) return std::move(median).error();
-    std::int64_t min = *median;
-    if (entry.contains("min_ns")) {
-      auto value = integer(entry["min_ns"], path + ".min_ns", 0, *median);
-      if (!value) return std::move(value).error();
-      min = *value;
-    }
+    auto times = min_and_median(entry, path);
+    if (!times) return std::move(times).error();
     facts_.wake_costs[*mechanism] =
-        WakeCost{*mechanism, std::chrono::nanoseconds(min), std::chrono::nanoseconds(*median),
-                 FactSource::asserted};
+        WakeCost{*mechanism, times->first, times->second, FactSource::asserted};
     return {};
   }
 

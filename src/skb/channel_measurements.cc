@@ -100,13 +100,10 @@ Result<ChannelMeasurements> load_channel_measurements(const std::string& path, c
 }
 
 Result<bool> load_cached_measurements(Skb& skb, const std::string& dir) {
-  std::string directory = dir;
-  if (directory.empty()) {
-    auto fallback = default_latency_cache_dir();
-    if (!fallback) return false;
-    directory = *fallback;
-  }
-  const std::string path = latency_cache_path(directory, skb);
+  // No cache directory at all is no cache.
+  auto directory = latency_cache_dir(dir);
+  if (!directory) return false;
+  const std::string path = latency_cache_path(*directory, skb);
   auto latencies = load_latency_cache(path, skb);
   if (!latencies && latencies.error().code == Errc::not_found) return false;
   if (!latencies) return std::move(latencies).error();

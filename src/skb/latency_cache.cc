@@ -27,6 +27,11 @@ Result<std::string> default_latency_cache_dir() {
   return error(Errc::unavailable, "no cache directory: neither XDG_CACHE_HOME nor HOME is set");
 }
 
+Result<std::string> latency_cache_dir(const std::string& dir) {
+  if (!dir.empty()) return dir;
+  return default_latency_cache_dir();
+}
+
 std::string latency_cache_path(const std::string& dir, const Skb& skb) {
   return fmt::format("{}/latency-{}.json", dir, skb.fingerprint());
 }

@@ -216,12 +216,9 @@ Result<LatencyOrigin> load_or_measure_latencies(Skb& skb, const LatencySetup& se
         Errc::unavailable,
         fmt::format("latency is measured on the live machine only, not the {}", skb.origin()));
   }
-  std::string dir = setup.cache_dir;
-  if (dir.empty()) {
-    auto fallback = default_latency_cache_dir();
-    if (!fallback) return std::move(fallback).error();
-    dir = *fallback;
-  }
+  auto found_dir = latency_cache_dir(setup.cache_dir);
+  if (!found_dir) return std::move(found_dir).error();
+  const std::string dir = *found_dir;
   const std::string path = latency_cache_path(dir, skb);
   if (!setup.remeasure) {
     Skb candidate = skb;
