@@ -266,6 +266,7 @@ class alignas(kMaxSeparation) UrpcReceiver final : public ChannelReceiver {
         break;  // Everything so far is taken; the sender may still add to this slot.
       } else {
         next_slot(1);  // Closed after its last message was taken.
+        if (read_pos_ - published_ >= publish_interval_) publish();
         continue;
       }
       ++delivered;
