@@ -8,12 +8,11 @@
 #include <string>
 #include <vector>
 
+#include "mk/channel_geometry.h"
 #include "mk/wake_probe.h"
+#include "runtime/doorbell.h"
 #include "runtime/idle_waiter.h"
 #include "runtime/log.h"
-
-#include "mk/channel_geometry.h"
-#include "runtime/doorbell.h"
 
 namespace mk::runtime {
 

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "mk/latency_cache.h"
+#include "skb/cache_entry.h"
 #include "skb/host_line_size.h"
 #include "skb/json_errors.h"
 
@@ -64,20 +65,10 @@ Result<ChannelMeasurements> load_channel_measurements(const std::string& path, c
   if (!doc->contains("channel_costs")) return out;
   const auto& list = (*doc)["channel_costs"];
   if (!list.is_array()) return bad("channel_costs must be an array");
-  // Numbers a machine and a round trip can have; larger ones would wrap when narrowed.
-  auto fits = [](const nlohmann::json& value, std::uint64_t max) {
-    return value.is_number_unsigned() && value.get<std::uint64_t>() <= max;
-  };
-  constexpr std::uint64_t kMaxCore = std::numeric_limits<CoreId>::max();
-  constexpr std::uint64_t kMaxNs = std::numeric_limits<std::int64_t>::max();
   for (std::size_t i = 0; i < list.size(); ++i) {
     const auto& entry = list[i];
-    const bool well_formed =
-        entry.is_object() && entry.contains("between") && entry["between"].is_array() &&
-        entry["between"].size() == 2 && fits(entry["between"][0], kMaxCore) &&
-        fits(entry["between"][1], kMaxCore) && entry.contains("kind") &&
-        entry["kind"].is_string() && entry.contains("min_ns") && fits(entry["min_ns"], kMaxNs) &&
-        entry.contains("median_ns") && fits(entry["median_ns"], kMaxNs);
+    const bool well_formed = detail::has_core_pair(entry) && detail::has_timing(entry) &&
+                             entry.contains("kind") && entry["kind"].is_string();
     if (!well_formed) {
       return bad(fmt::format("channel_costs[{}] is malformed: {}", i, detail::json_excerpt(entry)));
     }

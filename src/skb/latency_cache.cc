@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "skb/cache_entry.h"
 #include "skb/channel_measurements.h"
 #include "skb/json_errors.h"
 
@@ -55,21 +56,9 @@ Result<std::vector<CoreLatency>> load_latency_cache(const std::string& path, con
   }
   std::vector<CoreLatency> latencies;
   const auto& list = (*doc)["latencies"];
-  // Numbers a machine and a round trip can have; larger ones would wrap when narrowed.
-  auto fits = [](const nlohmann::json& value, std::uint64_t max) {
-    return value.is_number_unsigned() && value.get<std::uint64_t>() <= max;
-  };
-  constexpr std::uint64_t kMaxCore = std::numeric_limits<CoreId>::max();
-  constexpr std::uint64_t kMaxNs = std::numeric_limits<std::int64_t>::max();
   for (std::size_t i = 0; i < list.size(); ++i) {
     const auto& entry = list[i];
-    const bool well_formed = entry.is_object() && entry.contains("between") &&
-                             entry["between"].is_array() && entry["between"].size() == 2 &&
-                             fits(entry["between"][0], kMaxCore) &&
-                             fits(entry["between"][1], kMaxCore) && entry.contains("min_ns") &&
-                             fits(entry["min_ns"], kMaxNs) && entry.contains("median_ns") &&
-                             fits(entry["median_ns"], kMaxNs);
-    if (!well_formed) {
+    if (!detail::has_core_pair(entry) || !detail::has_timing(entry)) {
       return bad(fmt::format("latencies[{}] is malformed: {}", i, detail::json_excerpt(entry)));
     }
     CoreLatency latency;
@@ -104,10 +93,6 @@ Result<std::vector<WakeCost>> load_wake_cost_cache(const std::string& path, cons
     return error(Errc::parse_error, fmt::format("latency cache '{}': {}", path, what));
   };
   if (!list.is_array()) return bad("'wake_costs' is not an array");
-  constexpr std::uint64_t kMaxNs = std::numeric_limits<std::int64_t>::max();
-  auto fits = [](const nlohmann::json& value) {
-    return value.is_number_unsigned() && value.get<std::uint64_t>() <= kMaxNs;
-  };
   std::vector<WakeCost> costs;
   for (std::size_t i = 0; i < list.size(); ++i) {
     const auto& entry = list[i];
@@ -115,8 +100,7 @@ Result<std::vector<WakeCost>> load_wake_cost_cache(const std::string& path, cons
     if (entry.is_object() && entry.contains("mechanism") && entry["mechanism"].is_string()) {
       mechanism = wake_mechanism_named(entry["mechanism"].get<std::string>());
     }
-    if (!mechanism || !entry.contains("min_ns") || !fits(entry["min_ns"]) ||
-        !entry.contains("median_ns") || !fits(entry["median_ns"]) ||
+    if (!mechanism || !detail::has_timing(entry) ||
         entry["median_ns"].get<std::uint64_t>() < entry["min_ns"].get<std::uint64_t>()) {
       return bad(fmt::format("wake_costs[{}] is malformed: {}", i, detail::json_excerpt(entry)));
     }

@@ -10,16 +10,9 @@
 namespace mk {
 namespace {
 
-using std::chrono::nanoseconds;
+using test::has_fact;
 
-bool has_fact(const Skb& skb, const std::string& subject, const std::string& property,
-              const std::string& value, FactSource source) {
-  const auto facts = skb.facts();
-  return std::any_of(facts.begin(), facts.end(), [&](const Fact& fact) {
-    return fact.subject == subject && fact.property == property && fact.value == value &&
-           fact.source == source;
-  });
-}
+using std::chrono::nanoseconds;
 
 TEST(SkbAsserted, MarkingACoreUnusableRemovesItEverywhere) {
   Skb skb = test::load_or_fail("pack:2 numa:1 core:2 pu:1");

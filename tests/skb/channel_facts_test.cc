@@ -12,20 +12,13 @@
 namespace mk {
 namespace {
 
+using test::has_fact;
+
 using std::chrono::nanoseconds;
 
 ChannelCost cost(ChannelKind kind, CoreId a, CoreId b, std::int64_t median_ns) {
   return ChannelCost{kind, CoreLatency{a, b, nanoseconds(median_ns), nanoseconds(median_ns),
                                        FactSource::measured}};
-}
-
-bool has_fact(const Skb& skb, const std::string& subject, const std::string& property,
-              const std::string& value, FactSource source) {
-  const auto facts = skb.facts();
-  return std::any_of(facts.begin(), facts.end(), [&](const Fact& fact) {
-    return fact.subject == subject && fact.property == property && fact.value == value &&
-           fact.source == source;
-  });
 }
 
 TEST(SkbPrefetchPair, DerivedFromTheLineThenMeasuredThenAsserted) {

@@ -32,6 +32,15 @@ std::string topology_file(const std::string& name) {
   return std::string(MK_TOPOLOGIES_DIR) + "/" + name;
 }
 
+bool has_fact(const Skb& skb, const std::string& subject, const std::string& property,
+              const std::string& value, FactSource source) {
+  const auto facts = skb.facts();
+  return std::any_of(facts.begin(), facts.end(), [&](const Fact& fact) {
+    return fact.subject == subject && fact.property == property && fact.value == value &&
+           fact.source == source;
+  });
+}
+
 Skb load_or_fail(const std::string& argument) {
   auto skb = Skb::load(argument);
   if (!skb) {

@@ -23,6 +23,10 @@ std::string topology_file(const std::string& name);
 /// Loads `argument`, failing the calling test (and returning nothing useful) on error.
 Skb load_or_fail(const std::string& argument);
 
+/// True when `skb.facts()` lists `subject` `property` = `value` from `source`.
+bool has_fact(const Skb& skb, const std::string& subject, const std::string& property,
+              const std::string& value, FactSource source);
+
 /// A fresh empty directory under the system's temporary directory, removed with its contents
 /// when this goes out of scope (also when an assertion ends the test early).
 class TempDir {

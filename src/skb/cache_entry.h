@@ -1,0 +1,33 @@
+// The shapes every entry of the latency cache shares, checked before any value is narrowed.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "mk/core_id.h"
+
+namespace mk::detail {
+
+/// True when `value` is an unsigned number no greater than `max` (larger ones would wrap when
+/// narrowed).
+inline bool fits_unsigned(const nlohmann::json& value, std::uint64_t max) {
+  return value.is_number_unsigned() && value.get<std::uint64_t>() <= max;
+}
+
+/// True when `entry` is an object whose "between" is two core ids.
+inline bool has_core_pair(const nlohmann::json& entry) {
+  constexpr std::uint64_t kMaxCore = std::numeric_limits<CoreId>::max();
+  return entry.is_object() && entry.contains("between") && entry["between"].is_array() &&
+         entry["between"].size() == 2 && fits_unsigned(entry["between"][0], kMaxCore) &&
+         fits_unsigned(entry["between"][1], kMaxCore);
+}
+
+/// True when `entry` is an object whose "min_ns" and "median_ns" are nanosecond counts.
+inline bool has_timing(const nlohmann::json& entry) {
+  constexpr std::uint64_t kMaxNs = std::numeric_limits<std::int64_t>::max();
+  return entry.is_object() && entry.contains("min_ns") && fits_unsigned(entry["min_ns"], kMaxNs) &&
+         entry.contains("median_ns") && fits_unsigned(entry["median_ns"], kMaxNs);
+}
+
+}  // namespace mk::detail
