@@ -150,8 +150,9 @@ void run_project(const Options& options, Report& report) {
                "mk-bench project: profile {} ({}, {} GHz)\nmk-bench project: the cache-line "
                "model: a slot travels from its writer to the buffer's node while the writer "
                "goes on, and costs its reader a line transfer from there, each priced at the "
-               "asserted one-way latency / {}; {} ns per kernel turn, jitter up to {} ns "
-               "(seeded)\n",
+               "asserted one-way latency / {}; buffers where each route puts them, a "
+               "broadcast's one buffer read by one reader at a time; {} ns per kernel turn, "
+               "jitter up to {} ns (seeded)\n",
                profile->path, profile->topology, clock_ghz, costs.lines.transfers_per_message,
                costs.turn.count(), costs.jitter.count());
   } else {

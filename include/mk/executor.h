@@ -6,6 +6,7 @@
 
 #include "mk/channel.h"
 #include "mk/clock.h"
+#include "mk/fan_out.h"
 #include "mk/function_ref.h"
 #include "mk/kernel_id.h"
 #include "mk/result.h"
@@ -102,6 +103,21 @@ class Executor {
     (void)done;
     return {};
   }
+
+  /// Kernel `from`, in its turn, is about to post one message to each of `fan_out.sends`, in
+  /// that order; end_fan_out(from) follows its last post. An executor that models where
+  /// buffers live (the simulator's cache-line model) prices those posts by the fan-out's
+  /// buffers: one shared buffer, or each on its send's node. A post that the ring has no room
+  /// for is queued and sent later, outside the fan-out, as any message. The default ignores
+  /// the fan-out: the threaded executor's rings stay where boot put them, each on its
+  /// receiver's node, and every receiver gets a copy of its own. `fan_out` and the sends it
+  /// refers to stay valid until end_fan_out(from).
+  virtual void begin_fan_out(KernelId from, const FanOut& fan_out) {
+    (void)from;
+    (void)fan_out;
+  }
+  /// Kernel `from` has posted the fan-out begun last.
+  virtual void end_fan_out(KernelId from) { (void)from; }
 };
 
 }  // namespace mk

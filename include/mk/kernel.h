@@ -18,6 +18,8 @@
 #include "mk/clock.h"
 #include "mk/core_id.h"
 #include "mk/executor.h"
+#include "mk/fan_out.h"
+#include "mk/function_ref.h"
 #include "mk/kernel_id.h"
 #include "mk/kernel_stats.h"
 #include "mk/message_codec.h"
@@ -97,6 +99,12 @@ struct KernelAccess {
   /// nobody waits for.
   static Result<void> post(Kernel& kernel, KernelId to, MessageType type,
                            std::span<const std::byte> payload);
+  /// Posts the same message to each of `fan_out.sends`, in order, as post() does, and tells
+  /// the executor where the route wants the buffers (Executor::begin_fan_out).
+  /// `on_failure(to, error)` hears each post that failed; the others are unaffected.
+  static void post_fan_out(Kernel& kernel, const FanOut& fan_out, MessageType type,
+                           std::span<const std::byte> payload,
+                           FunctionRef<void(KernelId, const Error&)> on_failure);
   /// Starts a call; true when `call` was suspended until its reply, deadline or shutdown.
   static bool call(Kernel& kernel, KernelId to, MessageType type,
                    std::span<const std::byte> payload, PendingCall& call,

@@ -86,13 +86,23 @@ detail::ObjectId ReplicaHost::next_object_id() noexcept {
 // their order, handlers never wait, and a kernel that stopped reading (crashed) holds up only
 // the messages addressed to it.
 void ReplicaHost::send(KernelId to, std::vector<std::byte> bytes) {
-  auto sent = detail::KernelAccess::post(kernel_, to, kReplicaMessage, bytes);
+  if (auto sent = detail::KernelAccess::post(kernel_, to, kReplicaMessage, bytes); !sent) {
+    on_send_failed(to, sent.error());
+  }
+}
+
+void ReplicaHost::send_fan_out(const FanOut& fan_out, std::span<const std::byte> bytes) {
+  detail::KernelAccess::post_fan_out(
+      kernel_, fan_out, kReplicaMessage, bytes,
+      [this](KernelId to, const Error& failure) { on_send_failed(to, failure); });
+}
+
+void ReplicaHost::on_send_failed(KernelId to, const Error& failure) {
   // The peer or the system is going away; the protocol (its deadlines, a view change) deals
   // with what this message's loss means. Expected losses are not worth a log line.
-  if (!sent && sent.error().code != Errc::shutting_down && !known_failed(to) &&
-      kernel_.is_online(to)) {
+  if (failure.code != Errc::shutting_down && !known_failed(to) && kernel_.is_online(to)) {
     detail::KernelAccess::note_failure(kernel_, "replica message to kernel " + std::to_string(to) +
-                                                    " not sent: " + sent.error().describe());
+                                                    " not sent: " + failure.describe());
   }
 }
 

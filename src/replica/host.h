@@ -69,6 +69,9 @@ class ReplicaHost {
 
   /// Queues a message to `to`; messages leave in the order queued.
   void send(KernelId to, std::vector<std::byte> bytes);
+  /// Sends `bytes` to each of `fan_out.sends` in order, as send() does, with the route's
+  /// buffers (Executor::begin_fan_out).
+  void send_fan_out(const FanOut& fan_out, std::span<const std::byte> bytes);
   /// Sends kernel `to` what it needs to install `object` with `state`: the state in parts, then
   /// the description. It answers the creator (this kernel) with `created`.
   void send_install(KernelId to, const detail::ObjectInfo& object,
@@ -119,6 +122,8 @@ class ReplicaHost {
   Task<void> watch_stop();
   void on_stop();
   void on_peer_failed(KernelId peer);
+  /// Logs a message to `to` that could not be sent, unless its loss was expected.
+  void on_send_failed(KernelId to, const Error& failure);
   void wake_pump();
   void fire(const Deadline& deadline);
   friend struct TimerSleep;

@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "mk/fan_out.h"
 #include "mk/kernel.h"
 #include "mk/kernel_id.h"
 #include "mk/route.h"
@@ -15,7 +16,14 @@ namespace mk::replica {
 /// Where one kernel sits in a wave's tree.
 struct TreeLinks {
   std::optional<KernelId> parent;  ///< Empty for the root.
-  std::vector<KernelId> children;  ///< In send order.
+  /// Its children in send order, each with the node the route puts its buffer on (-1 for a
+  /// kernel on the sender's own core, which the route does not cover).
+  std::vector<FanOutSend> children;
+  /// The children read one buffer the sender writes once (a broadcast route's root).
+  bool shared_buffer = false;
+
+  /// The children as one fan-out.
+  FanOut fan_out() const noexcept { return FanOut{children, shared_buffer}; }
 };
 
 /// A wave's tree over kernels: every member once, rooted at the wave's root.

@@ -60,18 +60,16 @@ std::uint64_t Replica::start_wave(WaveKind kind, Header header, std::vector<std:
     tree = &fresh;
   }
   const TreeLinks* links = tree->find(self_);
-  const std::vector<KernelId> children = links ? links->children : std::vector<KernelId>{};
+  // A copy: the local step below may change the trees.
+  const TreeLinks own = links ? *links : TreeLinks{};
   const WaveKey key{self_, number};
   WaveState& state = waves_[key];
-  state = WaveState{kind, std::nullopt, children.size() + 1, {}, id, last, std::nullopt, epoch_};
+  state =
+      WaveState{kind, std::nullopt, own.children.size() + 1, {}, id, last, std::nullopt, epoch_};
   if (decision(kind)) state.deadline = deadline_in(Deadline::Kind::wave, number);
   if (!membership_wave(kind)) ++root_waves_;
   if (proposal_wave(kind)) open_waves_.insert(id);
-  if (!children.empty()) {
-    const auto whole = message(header, body);
-    for (KernelId child : children)
-      host_.send(child, whole);
-  }
+  if (!own.children.empty()) host_.send_fan_out(own.fan_out(), message(header, body));
   auto local = local_step(header, body, true);
   if (local) answer(key, std::move(*local));
   return number;
@@ -93,7 +91,7 @@ void Replica::start_proposal_wave(WaveKind kind, std::uint64_t number,
 // ones), so every node builds the tree from the same members.
 void Replica::on_wave_down(KernelId from, const Header& header, std::span<const std::byte> body) {
   const WaveKey key{header.root, header.a};
-  std::vector<KernelId> children;
+  TreeLinks own;
   if (header.wave == WaveKind::install) {
     auto parsed = parse_install(body);
     if (!parsed) {
@@ -102,7 +100,7 @@ void Replica::on_wave_down(KernelId from, const Header& header, std::span<const 
       return;
     }
     const KernelTree tree = build_tree(kernel_, header.root, parsed->set, object_->options.route);
-    if (const TreeLinks* links = tree.find(self_)) children = links->children;
+    if (const TreeLinks* links = tree.find(self_)) own = *links;
   } else {
     const TreeLinks* links = tree_for(header.root).find(self_);
     if (links == nullptr) {
@@ -111,15 +109,11 @@ void Replica::on_wave_down(KernelId from, const Header& header, std::span<const 
                        std::to_string(self_) + ", which is not on its tree");
       return;
     }
-    children = links->children;
+    own = *links;
   }
   waves_[key] =
-      WaveState{header.wave, from, children.size() + 1, {}, 0, 0, std::nullopt, header.epoch};
-  if (!children.empty()) {
-    const auto whole = message(header, body);
-    for (KernelId child : children)
-      host_.send(child, whole);
-  }
+      WaveState{header.wave, from, own.children.size() + 1, {}, 0, 0, std::nullopt, header.epoch};
+  if (!own.children.empty()) host_.send_fan_out(own.fan_out(), message(header, body));
   auto local = local_step(header, body, false);
   if (local) answer(key, std::move(*local));
 }

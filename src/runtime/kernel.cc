@@ -250,6 +250,12 @@ Result<void> KernelAccess::post(Kernel& kernel, KernelId to, MessageType type,
   return kernel.core_->post(to, type, payload);
 }
 
+void KernelAccess::post_fan_out(Kernel& kernel, const FanOut& fan_out, MessageType type,
+                                std::span<const std::byte> payload,
+                                FunctionRef<void(KernelId, const Error&)> on_failure) {
+  kernel.core_->post_fan_out(fan_out, type, payload, on_failure);
+}
+
 bool KernelAccess::call(Kernel& kernel, KernelId to, MessageType type,
                         std::span<const std::byte> payload, PendingCall& call,
                         std::optional<Duration> timeout) {

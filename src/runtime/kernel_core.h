@@ -161,6 +161,8 @@ class KernelCore {
   bool call(KernelId to, MessageType type, std::span<const std::byte> payload,
             detail::PendingCall& call, std::optional<Duration> timeout);
   Result<void> post(KernelId to, MessageType type, std::span<const std::byte> payload);
+  void post_fan_out(const FanOut& fan_out, MessageType type, std::span<const std::byte> payload,
+                    FunctionRef<void(KernelId, const Error&)> on_failure);
   void reply(KernelId to, std::uint32_t call_id, MessageType type,
              std::span<const std::byte> payload);
   void reply_error(KernelId to, std::uint32_t call_id, MessageType type, const Error& failure);

@@ -93,6 +93,21 @@ Result<void> KernelCore::post(KernelId to, MessageType type, std::span<const std
   return {};
 }
 
+void KernelCore::post_fan_out(const FanOut& fan_out, MessageType type,
+                              std::span<const std::byte> payload,
+                              FunctionRef<void(KernelId, const Error&)> on_failure) {
+  fabric.executor->begin_fan_out(id, fan_out);
+  // Ends the fan-out however the posts end: on_failure may throw.
+  struct End {
+    Executor& executor;
+    KernelId from;
+    ~End() { executor.end_fan_out(from); }
+  } end{*fabric.executor, id};
+  for (const FanOutSend& send : fan_out.sends) {
+    if (auto posted = post(send.to, type, payload); !posted) on_failure(send.to, posted.error());
+  }
+}
+
 bool KernelCore::call(KernelId to, MessageType type, std::span<const std::byte> payload,
                       detail::PendingCall& call, std::optional<Duration> timeout) {
   if (auto failure = check_target(to, "call")) {

@@ -4,6 +4,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -15,10 +16,54 @@ namespace {
 
 struct SimMessage {
   MessageType type;
-  std::vector<std::byte> payload;
+  std::vector<std::byte> payload;  ///< Empty when the message is in a shared buffer.
   Instant deliver_at;
   std::size_t slots;
+  Duration read;  ///< What reading it costs the receiver, without contention.
+  std::shared_ptr<SimSharedBuffer> shared;
+
+  std::span<const std::byte> bytes() const noexcept {
+    return shared ? std::span<const std::byte>(shared->payload) : payload;
+  }
 };
+
+/// Where a message of `slots` slots goes and what it costs: when it leaves the sender's store
+/// buffer until it is visible, and what its receiver pays to read it.
+struct Pricing {
+  Duration flight;
+  Duration read;
+  std::shared_ptr<SimSharedBuffer> shared;
+};
+
+Pricing price(SimExecutor& sim, const SimChannelShape& shape, MessageType type,
+              std::span<const std::byte> payload, std::size_t slots, Instant sent) {
+  const int n = static_cast<int>(slots);
+  Pricing pricing{shape.latency + shape.flight_per_slot * n,
+                  shape.receive + shape.read_per_slot * n, nullptr};
+  SimPlacement placement = sim.placement(shape.from, shape.to);
+  if (SimSharedBuffer* buffer = placement.shared.get()) {
+    if (!buffer->written) {
+      buffer->written = true;
+      buffer->type = type;
+      buffer->payload.assign(payload.begin(), payload.end());
+      buffer->visible = sent + sim.line_transfer(shape.from, buffer->numa_node) * n;
+    }
+    if (buffer->type == type && std::ranges::equal(buffer->payload, payload)) {
+      // Written once: this receiver's copy is the same lines, there once the first write is.
+      pricing.flight = std::max(Duration::zero(), buffer->visible - sent);
+      pricing.read = sim.line_transfer(shape.to, buffer->numa_node) * n;
+      pricing.shared = std::move(placement.shared);
+      return pricing;
+    }
+    // Not the fan-out's message: a buffer of its own, where the shared one lives.
+    placement.numa_node = buffer->numa_node;
+  }
+  if (placement.numa_node >= 0) {
+    pricing.flight = sim.line_transfer(shape.from, placement.numa_node) * n;
+    pricing.read = sim.line_transfer(shape.to, placement.numa_node) * n;
+  }
+  return pricing;
+}
 
 /// Shared by the two ends; one thread runs the whole simulation, so nothing here is atomic.
 struct SimRing {
@@ -95,13 +140,15 @@ class SimSender final : public ChannelSender {
     // Lost with a sender that crashes in the middle of its turn: to the runtime it went.
     if (!sim.may_send(ring.shape.from)) return SendStatus::ok;
     const Instant sent = sim.charge_send(ring.shape.from, ring.shape.send);
-    const Duration flight =
-        ring.shape.latency + ring.shape.flight_per_slot * static_cast<int>(slots);
-    const Instant arrives = std::max(
-        ring.last_delivery, sim.delivery_instant(ring.shape.from, ring.shape.to, sent, flight));
+    Pricing pricing = price(sim, ring.shape, type, payload, slots, sent);
+    const Instant arrives =
+        std::max(ring.last_delivery,
+                 sim.delivery_instant(ring.shape.from, ring.shape.to, sent, pricing.flight));
     ring.last_delivery = arrives;
+    std::vector<std::byte> own;
+    if (!pricing.shared) own.assign(payload.begin(), payload.end());
     ring.queue.push_back(
-        SimMessage{type, std::vector<std::byte>(payload.begin(), payload.end()), arrives, slots});
+        SimMessage{type, std::move(own), arrives, slots, pricing.read, std::move(pricing.shared)});
     ring.used_slots += slots;
     ring.front_arrival = ring.next_arrival();
     sim.on_enqueued(ring.shape.from, ring.shape.to, type, sent, arrives);
@@ -136,11 +183,10 @@ class SimReceiver final : public ChannelReceiver {
         ring.releases.push_back(SimRing::Release{ring.receiver_time, message.slots});
         ring.front_arrival = ring.next_arrival();
         ++delivered;
-        ring.executor.on_received(
-            ring.shape.to, ring.shape.from, message.type,
-            ring.shape.receive + ring.shape.read_per_slot * static_cast<int>(message.slots));
+        ring.executor.on_received(ring.shape.to, ring.shape.from, message.type,
+                                  read_cost(message, ring.receiver_time));
         bookkeeping.reset();
-        on_message(MessageView{message.type, message.payload});
+        on_message(MessageView{message.type, message.bytes()});
       }
     } catch (...) {
       ring.polling = false;
@@ -151,6 +197,16 @@ class SimReceiver final : public ChannelReceiver {
   }
 
   bool has_message() const override { return ring_->front_arrival <= ring_->receiver_time; }
+
+  /// A shared buffer's line goes to one reader at a time, in the order they read it; a
+  /// reader whose turn the simulation runs ahead of another's time still queues behind it.
+  static Duration read_cost(const SimMessage& message, Instant start) {
+    if (!message.shared) return message.read;
+    SimSharedBuffer& buffer = *message.shared;
+    const Instant done = std::max(start, buffer.free_at) + message.read;
+    buffer.free_at = done;
+    return done - start;
+  }
 
   bool closed() const override { return ring_->sender_closed && ring_->queue.empty(); }
 

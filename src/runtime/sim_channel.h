@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
+#include <vector>
 
 #include "mk/channel.h"
 #include "mk/clock.h"
@@ -28,6 +30,25 @@ struct SimChannelShape {
   Duration read_per_slot{0};
   std::size_t slots = 0;         ///< Capacity, in slots, as the real ring's.
   std::size_t slot_payload = 0;  ///< Payload bytes per slot, as the real ring's.
+};
+
+/// One buffer a kernel writes once and several receivers read (a fan-out with a shared
+/// buffer, Executor::begin_fan_out). Its line is served to one reader at a time: a reader's
+/// copy arrives only after those of the readers before it, so the k-th reader pays about k
+/// transfers where the first pays one.
+struct SimSharedBuffer {
+  int numa_node = -1;  ///< Where it lives: the writer's node.
+  bool written = false;
+  MessageType type = 0;
+  std::vector<std::byte> payload;
+  Instant visible{};  ///< When the writer's slots have arrived at the node.
+  Instant free_at{};  ///< When its line can next be served to a reader.
+};
+
+/// Where one message is written when not into its channel's own buffer.
+struct SimPlacement {
+  std::shared_ptr<SimSharedBuffer> shared;  ///< The fan-out's one buffer.
+  int numa_node = -1;                       ///< Else a buffer on this node; -1: the channel's.
 };
 
 /// Both ends of a channel that delivers each message no earlier than its send instant plus the

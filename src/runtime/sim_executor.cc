@@ -100,6 +100,37 @@ Result<ChannelEnds> SimExecutor::make_channel(KernelId from, KernelId to, Channe
   return make_sim_channel(*this, shape);
 }
 
+// Cheap (no allocation but a shared buffer's, when its first send needs it): with
+// SimCosts::host_cpu_time, the kernel is charged this as CPU time.
+void SimExecutor::begin_fan_out(KernelId from, const FanOut& fan_out) {
+  fan_out_.reset();
+  if (!costs_.lines.enabled || from >= kernels_.size()) return;
+  fan_out_ = ActiveFanOut{from, fan_out.sends, 0, fan_out.shared_buffer, nullptr};
+}
+
+void SimExecutor::end_fan_out(KernelId from) {
+  if (fan_out_ && fan_out_->from == from) fan_out_.reset();
+}
+
+SimPlacement SimExecutor::placement(KernelId from, KernelId to) {
+  if (!fan_out_ || fan_out_->from != from || from == to) return {};
+  ActiveFanOut& active = *fan_out_;
+  auto is_to = [to](const FanOutSend& send) { return send.to == to; };
+  auto it = active.next < active.sends.size() && is_to(active.sends[active.next])
+                ? active.sends.begin() + static_cast<std::ptrdiff_t>(active.next)
+                : std::find_if(active.sends.begin(), active.sends.end(), is_to);
+  if (it == active.sends.end()) return {};
+  active.next = static_cast<std::size_t>(it - active.sends.begin()) + 1;
+  if (!active.shared_wanted) return SimPlacement{nullptr, it->buffer_numa_node};
+  if (!active.shared) {
+    auto node = skb_.numa_node_of(kernels_[from]->kernel->core());
+    if (!node) return {};
+    active.shared = std::make_shared<SimSharedBuffer>();
+    active.shared->numa_node = *node;
+  }
+  return SimPlacement{active.shared, -1};
+}
+
 Duration SimExecutor::line_transfer(KernelId kernel, int node) const {
   const CoreId core = kernels_[kernel]->kernel->core();
   // The line's home is the node, not one core of it: the nearest other core stands for it.

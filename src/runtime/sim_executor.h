@@ -16,6 +16,7 @@
 #include "mk/kernel.h"
 #include "mk/sim_options.h"
 #include "mk/skb.h"
+#include "runtime/sim_channel.h"
 #include "runtime/sim_random.h"
 #include "runtime/sim_trace.h"
 
@@ -70,6 +71,10 @@ class SimExecutor final : public Executor {
   Result<void> drive(FunctionRef<bool()> done) override;
   /// Crashes are reported to `sink` at the instant they happen.
   void watch_failures(FailureSink& sink) override { sink_ = &sink; }
+  /// Under the cache-line model, the sends of `fan_out` that go into their rings at once are
+  /// priced by the fan-out's buffers (placement()); otherwise it changes nothing.
+  void begin_fan_out(KernelId from, const FanOut& fan_out) override;
+  void end_fan_out(KernelId from) override;
 
   // What the Simulation asks.
   Instant now() const noexcept { return now_; }
@@ -111,6 +116,10 @@ class SimExecutor final : public Executor {
   void on_enqueued(KernelId from, KernelId to, MessageType type, Instant sent, Instant arrives);
   /// Kernel `kernel` has something to look at again from `when` on.
   void wake_at(KernelId kernel, Instant when);
+  /// Where the message `from` is sending to `to` is written, when the fan-out `from` is in
+  /// says (and the cache-line model is on): one buffer shared with the fan-out's other
+  /// receivers, or a buffer on a node of the route's choosing. Empty: the channel's own.
+  SimPlacement placement(KernelId from, KernelId to);
   /// Charges a receipt costing `cost` to `to`.
   void on_received(KernelId to, KernelId from, MessageType type, Duration cost);
   void notify(KernelId kernel) noexcept;
@@ -202,6 +211,17 @@ class SimExecutor final : public Executor {
   /// The time of the channels made before start (the boot's probe), which never carry messages.
   Instant unstarted_time_{};
   std::optional<KernelId> running_;
+  /// The fan-out the running kernel is posting: its sends (the caller's, valid until
+  /// end_fan_out), the next one expected (they come in order, so a lookup is one compare), and
+  /// its shared buffer once its first send made it.
+  struct ActiveFanOut {
+    KernelId from = 0;
+    std::span<const FanOutSend> sends;
+    std::size_t next = 0;
+    bool shared_wanted = false;
+    std::shared_ptr<SimSharedBuffer> shared;
+  };
+  std::optional<ActiveFanOut> fan_out_;
   /// With SimCosts::host_cpu_time: the host instant up to which the running kernel has been
   /// charged its CPU time.
   std::chrono::steady_clock::time_point cpu_mark_{};
