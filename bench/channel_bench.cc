@@ -3,14 +3,13 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <memory>
 #include <vector>
 
 #include "core_pair.h"
+#include "floors.h"
 #include "mk/channel.h"
 #include "stats.h"
 #include "suite.h"
@@ -18,83 +17,11 @@
 namespace mk::bench {
 namespace {
 
-// Bigger than a cache line on every machine mk accepts, so the floor's word sits alone.
-constexpr std::size_t kIsolation = 256;
 // Messages per try_send_batch and per poll in the batched runs.
 constexpr std::size_t kBatch = 32;
 
 // Where the consumers' checksums go, so that their reads of the payload stay in the program.
 volatile std::uint64_t payload_sink = 0;
-
-/// Round trips of the floor: one word bounced between two threads, odd values one way and
-/// even values back. Appends one sample per round trip after `warmup` unmeasured ones.
-void floor_rtt(const CorePair& cores, const TickClock& clock, std::size_t warmup,
-               std::size_t rounds, std::vector<double>& samples) {
-  struct alignas(kIsolation) Line {
-    std::atomic<std::uint64_t> value{0};
-  };
-  auto line = std::make_unique<Line>();
-  const std::uint64_t total = warmup + rounds;
-  run_pair(
-      cores,
-      [&] {
-        for (std::uint64_t i = 0; i < total; ++i) {
-          const std::uint64_t t0 = TickClock::ticks();
-          // Release/acquire: the cheapest orders a real hand-off of data would need.
-          line->value.store(2 * i + 1, std::memory_order_release);
-          Backoff backoff;
-          while (line->value.load(std::memory_order_acquire) != 2 * i + 2)
-            backoff.wait();
-          const std::uint64_t t1 = TickClock::ticks();
-          if (i >= warmup) samples.push_back(clock.to_ns(t1 - t0));
-        }
-      },
-      [&] {
-        for (std::uint64_t i = 0; i < total; ++i) {
-          Backoff backoff;
-          // Acquire/release, as above.
-          while (line->value.load(std::memory_order_acquire) != 2 * i + 1)
-            backoff.wait();
-          line->value.store(2 * i + 2, std::memory_order_release);
-        }
-      });
-}
-
-/// Round trips of the one-writer-per-line pattern urpc uses, hand-written with bare words: a
-/// ring of lines each way, round trip i writing word i of one ring and waiting on word i of
-/// the other. What urpc adds to this is its own cost; the gap to floor_rtt is the hardware's.
-void ring_floor_rtt(const CorePair& cores, const TickClock& clock, std::size_t warmup,
-                    std::size_t rounds, std::vector<double>& samples) {
-  struct alignas(kIsolation) Line {
-    std::atomic<std::uint64_t> value{0};
-  };
-  constexpr std::uint64_t kLines = 256;  // as many as a default urpc ring has slots
-  std::vector<Line> there(kLines), back(kLines);
-  const std::uint64_t total = warmup + rounds;
-  run_pair(
-      cores,
-      [&] {
-        for (std::uint64_t i = 0; i < total; ++i) {
-          const std::uint64_t t0 = TickClock::ticks();
-          // Release/acquire, as in floor_rtt.
-          there[i % kLines].value.store(i + 1, std::memory_order_release);
-          Backoff backoff;
-          while (back[i % kLines].value.load(std::memory_order_acquire) != i + 1)
-            backoff.wait();
-          const std::uint64_t t1 = TickClock::ticks();
-          if (i >= warmup) samples.push_back(clock.to_ns(t1 - t0));
-        }
-      },
-      [&] {
-        for (std::uint64_t i = 0; i < total; ++i) {
-          Backoff backoff;
-          // Acquire/release, as in floor_rtt.
-          while (there[i % kLines].value.load(std::memory_order_acquire) != i + 1)
-            backoff.wait();
-          back[i % kLines].value.store(i + 1, std::memory_order_release);
-        }
-      });
-}
 
 /// Round trips of one-slot messages through two channels of `kind`, one each way; the echo
 /// side sends back the payload it received.
@@ -215,11 +142,12 @@ void run_channel(const Options& options, Report& report) {
   const std::size_t warmup = rounds / 10;
   const std::uint64_t messages = options.quick ? 2'000'000 : 10'000'000;
 
-  std::vector<double> floor_ns, ring_floor_ns, urpc_ns, lockfree_ns;
+  std::vector<double> floor_ns, ring_floor_ns, short_ring_floor_ns, urpc_ns, lockfree_ns;
   std::vector<double> urpc_mps, lockfree_mps, urpc_batched_mps, lockfree_batched_mps;
   for (std::size_t r = 0; r < repetitions; ++r) {
     floor_rtt(cores, clock, warmup, rounds, floor_ns);
-    ring_floor_rtt(cores, clock, warmup, rounds, ring_floor_ns);
+    ring_floor_rtt(cores, clock, warmup, rounds, kLongRingLines, ring_floor_ns);
+    ring_floor_rtt(cores, clock, warmup, rounds, kShortRingLines, short_ring_floor_ns);
     channel_rtt(ChannelKind::urpc, payload, cores, clock, warmup, rounds, urpc_ns);
     channel_rtt(ChannelKind::lockfree, payload, cores, clock, warmup, rounds, lockfree_ns);
     urpc_mps.push_back(throughput(ChannelKind::urpc, payload, cores, messages, 1));
@@ -234,6 +162,9 @@ void run_channel(const Options& options, Report& report) {
   report.add({"floor.rtt_ns", median(floor_ns), "ns", std::nullopt, std::nullopt});
   report.add({"floor.rtt_p99_ns", quantile(floor_ns, 0.99), "ns", std::nullopt, std::nullopt});
   report.add({"floor.ring.rtt_ns", median(ring_floor_ns), "ns", floor, std::nullopt});
+  // The same pattern over a few lines: what the long ring costs for its footprint alone.
+  report.add({"floor.short_ring.rtt_ns", median(short_ring_floor_ns), "ns", "floor.ring.rtt_ns",
+              std::nullopt});
   report.add({"urpc.rtt_ns", median(urpc_ns), "ns", floor, rtt_target});
   report.add({"urpc.rtt_p99_ns", quantile(urpc_ns, 0.99), "ns", "floor.rtt_p99_ns", std::nullopt});
   report.add({"lockfree.rtt_ns", median(lockfree_ns), "ns", floor, std::nullopt});

@@ -195,9 +195,10 @@ Figure channels_figure(const Lookup& results) {
       "limit) and the same through a ring slot. Right: one-way throughput, millions of "
       "messages per second (higher is better). Error bars span the lowest to the highest run.";
   f.suites = {"peers", "channel"};
-  for (const char* name : {"floor.rtt_ns", "floor.ring.rtt_ns", "urpc.rtt_ns", "lockfree.rtt_ns",
-                           "urpc.throughput_mps", "lockfree.throughput_mps",
-                           "urpc.batched.throughput_mps", "lockfree.batched.throughput_mps"}) {
+  for (const char* name :
+       {"floor.rtt_ns", "floor.ring.rtt_ns", "floor.short_ring.rtt_ns", "urpc.rtt_ns",
+        "lockfree.rtt_ns", "urpc.throughput_mps", "lockfree.throughput_mps",
+        "urpc.batched.throughput_mps", "lockfree.batched.throughput_mps"}) {
     if (results[name] != nullptr) f.rows.push_back(name);
   }
   std::vector<Series> rtt, mps;

@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "bench_counter.h"
+#include "core_pair.h"
+#include "floors.h"
 #include "mk/channel.h"
 #include "mk/message_codec.h"
 #include "mk/replicated.h"
@@ -34,13 +36,6 @@ struct RpcPing {
 
 namespace {
 
-void pin(CoreId core) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(core, &set);
-  pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-}
-
 /// The floor of a call: one message there and one back over two urpc channels between two
 /// threads pinned to the kernels' cores, carrying the same bytes the call carries (envelope
 /// and payload), both sides polling.
@@ -53,7 +48,7 @@ void urpc_rtt(CoreId first, CoreId second, std::size_t rounds, std::vector<doubl
   }
   std::vector<std::byte> payload(kEnvelopeSize + sizeof(RpcPing), std::byte{0x5a});
   std::thread echo([&] {
-    pin(second);
+    pin(static_cast<int>(second));
     auto& rx = *there->receiver;
     auto& tx = *back->sender;
     auto bounce = [&tx](const MessageView& m) {
@@ -65,7 +60,7 @@ void urpc_rtt(CoreId first, CoreId second, std::size_t rounds, std::vector<doubl
   });
   // On a thread of its own too: pinning the caller would shrink what later boots see.
   std::thread pinger([&] {
-    pin(first);
+    pin(static_cast<int>(first));
     auto& tx = *there->sender;
     auto& rx = *back->receiver;
     auto ignore = [](const MessageView&) {};
@@ -264,10 +259,14 @@ void run_rpc(const Options& options, Report& report) {
   const std::uint64_t tasks = 64;
   const std::uint64_t calls_per_task = options.quick ? 2'000 : 20'000;
 
-  std::vector<double> raw_ns, failover;
+  const CorePair pair{static_cast<int>(config.cores[0]), static_cast<int>(config.cores[1])};
+  const TickClock clock;
+  std::vector<double> raw_ns, floor_ns, ring_floor_ns, failover;
   ModeFigures threads, processes;
   for (std::size_t r = 0; r < repetitions; ++r) {
-    // The raw channel runs while no kernel does, so the two never share a core.
+    // The floors and the raw channel run while no kernel does, so they never share a core.
+    floor_rtt(pair, clock, rounds / 10, rounds, floor_ns);
+    ring_floor_rtt(pair, clock, rounds / 10, rounds, kLongRingLines, ring_floor_ns);
     std::vector<double> raw;
     urpc_rtt(config.cores[0], config.cores[1], rounds + rounds / 10, raw);
     raw_ns.insert(raw_ns.end(), raw.begin() + static_cast<long>(rounds / 10), raw.end());
@@ -279,7 +278,11 @@ void run_rpc(const Options& options, Report& report) {
     if (const double ns = failover_ns(config); ns > 0) failover.push_back(ns);
   }
   const Target rtt_target{Target::Kind::at_most, 1.15};
-  report.add({"rpc.urpc.rtt_ns", median(raw_ns), "ns", std::nullopt, std::nullopt});
+  // The cheaper of the two ways to move a line back and forth between these cores: one line
+  // bounced, or a ring of lines each written by one side (docs/transport.md, "Two floors").
+  report.add({"rpc.floor.rtt_ns", std::min(median(floor_ns), median(ring_floor_ns)), "ns",
+              std::nullopt, std::nullopt});
+  report.add({"rpc.urpc.rtt_ns", median(raw_ns), "ns", "rpc.floor.rtt_ns", std::nullopt});
   report.add({"rpc.urpc.rtt_p99_ns", quantile(raw_ns, 0.99), "ns", std::nullopt, std::nullopt});
   report.add({"rpc.rtt_ns", median(threads.call_ns), "ns", "rpc.urpc.rtt_ns", rtt_target});
   report.add({"rpc.rtt_p99_ns", quantile(threads.call_ns, 0.99), "ns", "rpc.urpc.rtt_p99_ns",
