@@ -35,28 +35,24 @@ struct Pricing {
   std::shared_ptr<SimSharedBuffer> shared;
 };
 
-Pricing price(SimExecutor& sim, const SimChannelShape& shape, MessageType type,
-              std::span<const std::byte> payload, std::size_t slots, Instant sent) {
+Pricing price(SimExecutor& sim, const SimChannelShape& shape, std::span<const std::byte> payload,
+              std::size_t slots, Instant sent) {
   const int n = static_cast<int>(slots);
   Pricing pricing{shape.latency + shape.flight_per_slot * n,
                   shape.receive + shape.read_per_slot * n, nullptr};
   SimPlacement placement = sim.placement(shape.from, shape.to);
   if (SimSharedBuffer* buffer = placement.shared.get()) {
+    // A fan-out posts the same bytes to every receiver: the first send writes them, and each
+    // later receiver's copy is the same lines, there once that write is.
     if (!buffer->written) {
       buffer->written = true;
-      buffer->type = type;
       buffer->payload.assign(payload.begin(), payload.end());
       buffer->visible = sent + sim.line_transfer(shape.from, buffer->numa_node) * n;
     }
-    if (buffer->type == type && std::ranges::equal(buffer->payload, payload)) {
-      // Written once: this receiver's copy is the same lines, there once the first write is.
-      pricing.flight = std::max(Duration::zero(), buffer->visible - sent);
-      pricing.read = sim.line_transfer(shape.to, buffer->numa_node) * n;
-      pricing.shared = std::move(placement.shared);
-      return pricing;
-    }
-    // Not the fan-out's message: a buffer of its own, where the shared one lives.
-    placement.numa_node = buffer->numa_node;
+    pricing.flight = std::max(Duration::zero(), buffer->visible - sent);
+    pricing.read = sim.line_transfer(shape.to, buffer->numa_node) * n;
+    pricing.shared = std::move(placement.shared);
+    return pricing;
   }
   if (placement.numa_node >= 0) {
     pricing.flight = sim.line_transfer(shape.from, placement.numa_node) * n;
@@ -140,7 +136,7 @@ class SimSender final : public ChannelSender {
     // Lost with a sender that crashes in the middle of its turn: to the runtime it went.
     if (!sim.may_send(ring.shape.from)) return SendStatus::ok;
     const Instant sent = sim.charge_send(ring.shape.from, ring.shape.send);
-    Pricing pricing = price(sim, ring.shape, type, payload, slots, sent);
+    Pricing pricing = price(sim, ring.shape, payload, slots, sent);
     const Instant arrives =
         std::max(ring.last_delivery,
                  sim.delivery_instant(ring.shape.from, ring.shape.to, sent, pricing.flight));

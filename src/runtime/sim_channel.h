@@ -39,10 +39,9 @@ struct SimChannelShape {
 struct SimSharedBuffer {
   int numa_node = -1;  ///< Where it lives: the writer's node.
   bool written = false;
-  MessageType type = 0;
-  std::vector<std::byte> payload;
-  Instant visible{};  ///< When the writer's slots have arrived at the node.
-  Instant free_at{};  ///< When its line can next be served to a reader.
+  std::vector<std::byte> payload;  ///< The fan-out's message, the same for every receiver.
+  Instant visible{};               ///< When the writer's slots have arrived at the node.
+  Instant free_at{};               ///< When its line can next be served to a reader.
 };
 
 /// Where one message is written when not into its channel's own buffer.
