@@ -30,7 +30,8 @@ std::string latency_cache_path(const std::string& dir, const Skb& skb);
 Result<std::vector<CoreLatency>> load_latency_cache(const std::string& path, const Skb& skb);
 
 /// The wake costs cached in `path` for `skb`'s machine. not_found when the file does not exist
-/// or holds none; parse_error as for load_latency_cache.
+/// or holds none; parse_error naming the file when it is malformed, belongs to another machine
+/// or holds a malformed wake cost.
 Result<std::vector<WakeCost>> load_wake_cost_cache(const std::string& path, const Skb& skb);
 
 /// Writes `skb`'s measured latencies, wake costs, channel costs and prefetch pair distance to
@@ -45,7 +46,9 @@ struct ChannelMeasurements {
 };
 
 /// The channel costs and prefetch pair distance cached in `path` for `skb`'s machine (empty for
-/// a cache written before they were measured). Errors as load_latency_cache's.
+/// a cache written before they were measured). not_found when the file does not exist;
+/// parse_error naming the file when it is malformed, belongs to another machine or holds a
+/// channel cost or prefetch distance that does not fit the machine.
 Result<ChannelMeasurements> load_channel_measurements(const std::string& path, const Skb& skb);
 
 /// Adds every measured fact cached for `skb`'s machine in `dir` (empty: the default cache

@@ -1,13 +1,25 @@
-// The shapes every entry of the latency cache shares, checked before any value is narrowed.
+// What every reader of the latency cache shares: the file's checks (a JSON object of this
+// machine), and the shapes of its entries, checked before any value is narrowed.
 #pragma once
 
 #include <cstdint>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
 
 #include "mk/core_id.h"
+#include "mk/result.h"
+#include "mk/skb.h"
 
 namespace mk::detail {
+
+/// A parse_error about the latency cache at `path`.
+Error cache_error(const std::string& path, std::string_view what);
+
+/// The latency cache at `path`, parsed, once it is a JSON object whose "fingerprint" is
+/// `skb`'s: not_found when there is no such file, else errors that name the file.
+Result<nlohmann::json> read_latency_cache_file(const std::string& path, const Skb& skb);
 
 /// True when `value` is an unsigned number no greater than `max` (larger ones would wrap when
 /// narrowed).

@@ -37,21 +37,9 @@ void add_channel_measurements(nlohmann::json& doc, const Skb& skb) {
 }  // namespace detail
 
 Result<ChannelMeasurements> load_channel_measurements(const std::string& path, const Skb& skb) {
-  auto text = detail::read_text_file(path, "latency cache");
-  if (!text) return std::move(text).error();
-  auto doc = detail::parse_json(*text, path);
+  auto doc = detail::read_latency_cache_file(path, skb);
   if (!doc) return std::move(doc).error();
-  auto bad = [&](std::string_view what) {
-    return error(Errc::parse_error, fmt::format("latency cache '{}': {}", path, what));
-  };
-  if (!doc->is_object() || !doc->contains("fingerprint") || !(*doc)["fingerprint"].is_string()) {
-    return bad("expected an object with 'fingerprint'");
-  }
-  if ((*doc)["fingerprint"].get<std::string>() != skb.fingerprint()) {
-    return bad(fmt::format("belongs to machine {}, not {}",
-                           detail::text_excerpt((*doc)["fingerprint"].get<std::string>()),
-                           skb.fingerprint()));
-  }
+  auto bad = [&](std::string_view what) { return detail::cache_error(path, what); };
   ChannelMeasurements out;
   if (doc->contains("prefetch_pair_distance") && !(*doc)["prefetch_pair_distance"].is_null()) {
     const auto& pair = (*doc)["prefetch_pair_distance"];

@@ -37,22 +37,36 @@ std::string latency_cache_path(const std::string& dir, const Skb& skb) {
   return fmt::format("{}/latency-{}.json", dir, skb.fingerprint());
 }
 
-Result<std::vector<CoreLatency>> load_latency_cache(const std::string& path, const Skb& skb) {
-  auto text = detail::read_text_file(path, "latency cache");
+namespace detail {
+
+Error cache_error(const std::string& path, std::string_view what) {
+  return error(Errc::parse_error, fmt::format("latency cache '{}': {}", path, what));
+}
+
+Result<nlohmann::json> read_latency_cache_file(const std::string& path, const Skb& skb) {
+  auto text = read_text_file(path, "latency cache");
   if (!text) return std::move(text).error();
-  auto doc = detail::parse_json(*text, path);
+  auto doc = parse_json(*text, path);
   if (!doc) return std::move(doc).error();
-  auto bad = [&](std::string_view what) {
-    return error(Errc::parse_error, fmt::format("latency cache '{}': {}", path, what));
-  };
-  if (!doc->is_object() || !doc->contains("fingerprint") || !doc->contains("latencies") ||
-      !(*doc)["fingerprint"].is_string() || !(*doc)["latencies"].is_array()) {
-    return bad("expected an object with 'fingerprint' and 'latencies'");
+  if (!doc->is_object() || !doc->contains("fingerprint") || !(*doc)["fingerprint"].is_string()) {
+    return cache_error(path, "expected an object with 'fingerprint'");
   }
   if ((*doc)["fingerprint"].get<std::string>() != skb.fingerprint()) {
-    return bad(fmt::format("belongs to machine {}, not {}",
-                           detail::text_excerpt((*doc)["fingerprint"].get<std::string>()),
-                           skb.fingerprint()));
+    return cache_error(path, fmt::format("belongs to machine {}, not {}",
+                                         text_excerpt((*doc)["fingerprint"].get<std::string>()),
+                                         skb.fingerprint()));
+  }
+  return doc;
+}
+
+}  // namespace detail
+
+Result<std::vector<CoreLatency>> load_latency_cache(const std::string& path, const Skb& skb) {
+  auto doc = detail::read_latency_cache_file(path, skb);
+  if (!doc) return std::move(doc).error();
+  auto bad = [&](std::string_view what) { return detail::cache_error(path, what); };
+  if (!doc->contains("latencies") || !(*doc)["latencies"].is_array()) {
+    return bad("expected 'latencies', an array");
   }
   std::vector<CoreLatency> latencies;
   const auto& list = (*doc)["latencies"];
@@ -78,20 +92,13 @@ Result<std::vector<CoreLatency>> load_latency_cache(const std::string& path, con
 }
 
 Result<std::vector<WakeCost>> load_wake_cost_cache(const std::string& path, const Skb& skb) {
-  // The same checks of the file and its machine as for the latencies.
-  if (auto latencies = load_latency_cache(path, skb); !latencies)
-    return std::move(latencies).error();
-  auto text = detail::read_text_file(path, "latency cache");
-  if (!text) return std::move(text).error();
-  auto doc = detail::parse_json(*text, path);
+  auto doc = detail::read_latency_cache_file(path, skb);
   if (!doc) return std::move(doc).error();
   if (!doc->contains("wake_costs")) {
     return error(Errc::not_found, fmt::format("latency cache '{}' holds no wake costs", path));
   }
   const auto& list = (*doc)["wake_costs"];
-  auto bad = [&](std::string_view what) {
-    return error(Errc::parse_error, fmt::format("latency cache '{}': {}", path, what));
-  };
+  auto bad = [&](std::string_view what) { return detail::cache_error(path, what); };
   if (!list.is_array()) return bad("'wake_costs' is not an array");
   std::vector<WakeCost> costs;
   for (std::size_t i = 0; i < list.size(); ++i) {
