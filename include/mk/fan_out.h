@@ -15,12 +15,14 @@ struct FanOutSend {
 
 /// One message posted by one kernel to several, in order: a step of an SKB route
 /// (docs/replica.md, "Routes"). It says where the route wants the message's buffers, which an
-/// executor that models memory (the simulator's cache-line model) prices; the threaded executor
-/// writes every message into its pair's ring, which boot put on the receiver's node.
+/// executor that models memory (the simulator's cache-line model) prices. With kernels as
+/// threads a shared buffer is real (docs/runtime.md, "Shared buffers"); every other message
+/// goes into its pair's ring, which boot put on the receiver's node.
 struct FanOut {
   std::span<const FanOutSend> sends;  ///< The receivers, first to last.
   /// The receivers all read one buffer, written once on the sender's own node (a broadcast
-  /// route's root); each send's `buffer_numa_node` is then ignored.
+  /// route's root); each send's `buffer_numa_node` is then ignored. Kernel processes, or a
+  /// fan-out with one receiver, get a copy each.
   bool shared_buffer = false;
 };
 

@@ -16,6 +16,9 @@ struct KernelStats {
   std::uint64_t rejected_messages = 0;  ///< Messages dropped: malformed, late or unhandled.
   std::uint64_t channels_bound = 0;     ///< Channels bound to it from other kernels.
   std::uint64_t turns = 0;              ///< Turns of its loop (Kernel::run_turn) it has run.
+  /// Fan-outs it wrote once into its broadcast buffers for all their receivers to read,
+  /// instead of once per receiver (threads only: docs/runtime.md, "Shared buffers").
+  std::uint64_t shared_fan_outs = 0;
 };
 
 }  // namespace mk

@@ -16,6 +16,8 @@
 
 namespace mk::runtime {
 
+class BroadcastArena;
+
 /// The part of a kernel other threads touch: the flag it raises before sleeping, how to wake
 /// it, and its inbox. Everything else of a kernel is touched by its own thread only.
 struct KernelShared {
@@ -25,6 +27,10 @@ struct KernelShared {
   std::atomic<bool> offline{false};
   /// Set, before `offline`, once the kernel has been declared failed; never cleared.
   std::atomic<bool> failed{false};
+  /// Its broadcast buffers (runtime/broadcast_arena.h), made by the kernel on its first
+  /// shared fan-out and kept until the System is destroyed; null until then and in a kernel
+  /// process.
+  std::atomic<BroadcastArena*> broadcast_arena{nullptr};
   alignas(kSeparation) Inbox inbox;
 };
 
@@ -44,6 +50,10 @@ struct Fabric {
   std::optional<std::size_t> ring_slots;   ///< Config::ring_slots.
   std::size_t poll_batch = 0;
   std::uint64_t system_id = 0;  ///< BootPlan::system_id.
+  /// True when kernels are threads of the default executor: a fan-out to one shared buffer is
+  /// then written once, into the sender's broadcast buffers. Other executors price or ignore
+  /// FanOut::shared_buffer themselves; kernel processes share no memory but their rings.
+  bool shared_buffers = false;
   /// In a kernel process (Isolation::processes): how its monitor reaches other kernels and
   /// the host. Null when kernels are threads: then they use each other's inboxes. In a kernel
   /// process the entries of other kernels are this process's view of them (their notifier

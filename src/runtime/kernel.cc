@@ -79,8 +79,9 @@ KernelStats Counters::snapshot() const noexcept {
   // Relaxed loads: a snapshot of statistics, each counter on its own.
   auto read = [](const std::atomic<std::uint64_t>& c) { return c.load(std::memory_order_relaxed); };
   return KernelStats{
-      read(sleeps),        read(messages_received), read(messages_sent),  read(calls_completed),
-      read(task_failures), read(rejected_messages), read(channels_bound), read(turns)};
+      read(sleeps),         read(messages_received), read(messages_sent),  read(calls_completed),
+      read(task_failures),  read(rejected_messages), read(channels_bound), read(turns),
+      read(shared_fan_outs)};
 }
 
 KernelCore::KernelCore(Kernel& owner, KernelId kernel_id, Fabric& system_fabric,

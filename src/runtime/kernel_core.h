@@ -20,6 +20,7 @@
 #include "mk/kernel_stats.h"
 #include "mk/system.h"
 #include "mk/task.h"
+#include "runtime/broadcast_arena.h"
 #include "runtime/call_table.h"
 #include "runtime/fabric.h"
 #include "runtime/handler_table.h"
@@ -97,6 +98,7 @@ struct Counters {
   std::atomic<std::uint64_t> rejected_messages{0};
   std::atomic<std::uint64_t> channels_bound{0};
   std::atomic<std::uint64_t> turns{0};
+  std::atomic<std::uint64_t> shared_fan_outs{0};
 
   /// Adds one. Relaxed: counters are statistics; nothing is ordered by them.
   static void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by = 1) noexcept {
@@ -212,6 +214,20 @@ class KernelCore {
   /// Drops inbound channel `index`, whose sender broke its format, and reports it.
   void close_faulty(std::size_t index);
   void dispatch(KernelId from, const MessageView& message);
+  /// A shared_ref message from `from`: its payload is read in place from `from`'s broadcast
+  /// buffers, handled as a one-way message, then released.
+  void dispatch_shared(KernelId from, MessageType type, std::span<const std::byte> body);
+  /// Hands a message's body to the handler for `type` (call_id nonzero: a request).
+  void deliver(KernelId from, MessageType type, std::uint32_t call_id,
+               std::span<const std::byte> body);
+  /// post() with a given envelope.
+  Result<void> post_as(KernelId to, MessageType type, const Envelope& envelope,
+                       std::span<const std::byte> payload);
+  /// Writes `payload` once into this kernel's broadcast buffers for every send of `fan_out`
+  /// and posts each a SharedRef; false, having posted nothing, when it cannot (then the caller
+  /// posts copies).
+  bool post_shared(const FanOut& fan_out, MessageType type, std::span<const std::byte> payload,
+                   FunctionRef<void(KernelId, const Error&)> on_failure);
   void send_reply(KernelId to, std::uint32_t call_id, MessageType type, std::uint8_t status,
                   std::span<const std::byte> payload);
   void on_reply(const Envelope& envelope, MessageType type, std::span<const std::byte> body);
@@ -223,7 +239,8 @@ class KernelCore {
                     std::span<const std::byte> payload, detail::Waiter* waiter, Error* failure);
   bool flush(KernelId to, Outbox& box);
   bool flush_backlog();
-  void fail_entry(OutEntry& entry, const Error& failure);
+  /// Fails a message that was queued for kernel `to` and will never be sent.
+  void fail_entry(KernelId to, OutEntry& entry, const Error& failure);
   void mark_backlog(KernelId to, Outbox& box);
 
   friend class ::mk::Kernel;
@@ -236,6 +253,10 @@ class KernelCore {
   std::vector<KernelId> backlog_;                  ///< Outboxes with queued messages.
   std::vector<Inbound> inbound_;
   HandlerTable handlers_;
+  /// This kernel's broadcast buffers, once a shared fan-out made them (KernelShared publishes
+  /// them to readers).
+  std::unique_ptr<BroadcastArena> arena_;
+  bool arena_refused_ = false;  ///< Making them failed once: fan-outs send copies.
   /// Tasks in until_failed, with the kernel each waits for.
   std::vector<std::pair<KernelId, detail::Waiter*>> failure_waiters_;
   std::vector<std::function<void(KernelId)>> failure_listeners_;

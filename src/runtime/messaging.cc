@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "runtime/kernel_core.h"
+#include "runtime/log.h"
 
 namespace mk::runtime {
 
@@ -84,10 +85,14 @@ bool KernelCore::send(KernelId to, MessageType type, std::span<const std::byte> 
 }
 
 Result<void> KernelCore::post(KernelId to, MessageType type, std::span<const std::byte> payload) {
+  return post_as(to, type, Envelope{0, WireKind::one_way, 0, 0}, payload);
+}
+
+Result<void> KernelCore::post_as(KernelId to, MessageType type, const Envelope& envelope,
+                                 std::span<const std::byte> payload) {
   if (auto failure = check_target(to, "post")) return std::move(*failure);
   Error failure{Errc::internal, {}};
-  if (transmit(to, type, Envelope{0, WireKind::one_way, 0, 0}, payload, nullptr, &failure) ==
-      Transmit::failed) {
+  if (transmit(to, type, envelope, payload, nullptr, &failure) == Transmit::failed) {
     return failure;
   }
   return {};
@@ -103,9 +108,60 @@ void KernelCore::post_fan_out(const FanOut& fan_out, MessageType type,
     KernelId from;
     ~End() { executor.end_fan_out(from); }
   } end{*fabric.executor, id};
+  // One reader gains nothing from a shared buffer and would pay a second line for the ref.
+  if (fan_out.shared_buffer && fan_out.sends.size() >= 2 && fabric.shared_buffers &&
+      post_shared(fan_out, type, payload, on_failure)) {
+    return;
+  }
   for (const FanOutSend& send : fan_out.sends) {
     if (auto posted = post(send.to, type, payload); !posted) on_failure(send.to, posted.error());
   }
+}
+
+bool KernelCore::post_shared(const FanOut& fan_out, MessageType type,
+                             std::span<const std::byte> payload,
+                             FunctionRef<void(KernelId, const Error&)> on_failure) {
+  if (!arena_ && !arena_refused_) {
+    auto made = BroadcastArena::make(fabric.kernels.size());
+    if (!made) {
+      arena_refused_ = true;
+      log_line("kernel " + std::to_string(id) +
+               ": fan-outs send a copy to each receiver: " + made.error().describe());
+      return false;
+    }
+    arena_ = std::move(*made);
+    // Release: a reader that finds the arena through a shared_ref message is ordered after
+    // this by the channel already; the release covers one that finds it otherwise.
+    shared.broadcast_arena.store(arena_.get(), std::memory_order_release);
+  }
+  if (!arena_) return false;
+  // A kernel taken offline by remove_kernel had its thread joined first: it reads nothing
+  // more. A failed one may be stuck in a handler reading a slot, so it keeps its holds.
+  auto gone = [this](KernelId kernel) {
+    return kernel < fabric.size() && fabric.offline(kernel) && !fabric.failed(kernel);
+  };
+  const std::optional<SharedRef> ref = arena_->publish(payload, fan_out.sends, gone);
+  if (!ref) return false;
+  Counters::bump(counters.shared_fan_outs);
+  const auto body = encode_shared_ref(*ref);
+  const Envelope envelope{0, WireKind::shared_ref, 0, 0};
+  std::size_t next = 0;
+  try {
+    for (; next < fan_out.sends.size(); ++next) {
+      const KernelId to = fan_out.sends[next].to;
+      if (auto posted = post_as(to, type, envelope, body); !posted) {
+        // Nobody will read it for `to`: its hold goes with the message.
+        arena_->release(*ref, to);
+        on_failure(to, posted.error());
+      }
+    }
+  } catch (...) {
+    // on_failure threw: the receivers not yet posted to will never read the slot either.
+    for (++next; next < fan_out.sends.size(); ++next)
+      arena_->release(*ref, fan_out.sends[next].to);
+    throw;
+  }
+  return true;
 }
 
 bool KernelCore::call(KernelId to, MessageType type, std::span<const std::byte> payload,
@@ -214,7 +270,15 @@ void KernelCore::mark_backlog(KernelId to, Outbox& box) {
   backlog_.push_back(to);
 }
 
-void KernelCore::fail_entry(OutEntry& entry, const Error& failure) {
+void KernelCore::fail_entry(KernelId to, OutEntry& entry, const Error& failure) {
+  Envelope envelope;
+  std::memcpy(&envelope, entry.bytes.data(), kEnvelopeSize);
+  if (envelope.kind == WireKind::shared_ref && arena_) {
+    // Queued by this kernel, so well formed: `to` will never read the slot it names.
+    if (auto ref = decode_shared_ref(std::span(entry.bytes).subspan(kEnvelopeSize))) {
+      arena_->release(*ref, to);
+    }
+  }
   if (entry.waiter != nullptr) {
     entry.waiter->error = failure;
     make_ready(entry.waiter->handle);
@@ -240,7 +304,7 @@ bool KernelCore::flush(KernelId to, Outbox& box) {
       Counters::bump(counters.messages_sent);
       if (entry.waiter != nullptr) make_ready(entry.waiter->handle);
     } else {
-      fail_entry(entry, send_failure(status, to, entry.type, entry.bytes.size()));
+      fail_entry(to, entry, send_failure(status, to, entry.type, entry.bytes.size()));
     }
     box.queue.pop_front();
   }
@@ -313,33 +377,67 @@ void KernelCore::dispatch(KernelId from, const MessageView& message) {
     on_reply(envelope, message.type, body);
     return;
   }
+  if (envelope.kind == WireKind::shared_ref) {
+    dispatch_shared(from, message.type, body);
+    return;
+  }
   const bool is_request = envelope.kind == WireKind::request;
   if ((!is_request && envelope.kind != WireKind::one_way) ||
       (is_request && envelope.call_id == 0)) {
     Counters::bump(counters.rejected_messages);
     return;
   }
-  const std::uint32_t call_id = is_request ? envelope.call_id : 0;
-  detail::HandlerBase* handler = handlers_.find(message.type);
+  deliver(from, message.type, is_request ? envelope.call_id : 0, body);
+}
+
+void KernelCore::dispatch_shared(KernelId from, MessageType type, std::span<const std::byte> body) {
+  auto refuse = [&](const std::string& why) {
+    Counters::bump(counters.rejected_messages);
+    log_line("kernel " + std::to_string(id) + ": message type " + std::to_string(type) +
+             " from kernel " + std::to_string(from) + " dropped: " + why);
+  };
+  const std::optional<SharedRef> ref = decode_shared_ref(body);
+  if (!ref) {
+    return refuse("a broadcast buffer's name is " + std::to_string(kSharedRefSize) +
+                  " bytes, not " + std::to_string(body.size()));
+  }
+  // Acquire: pairs with post_shared's release (see there).
+  BroadcastArena* arena = fabric.kernels[from]->broadcast_arena.load(std::memory_order_acquire);
+  if (arena == nullptr) return refuse("it names a broadcast buffer, and its sender has none");
+  auto payload = arena->read(*ref, id);
+  if (!payload) return refuse(payload.error().message);
+  // Released however deliver() ends.
+  struct Release {
+    BroadcastArena& arena;
+    SharedRef ref;
+    KernelId reader;
+    ~Release() { arena.release(ref, reader); }
+  } release{*arena, *ref, id};
+  deliver(from, type, 0, *payload);
+}
+
+void KernelCore::deliver(KernelId from, MessageType type, std::uint32_t call_id,
+                         std::span<const std::byte> body) {
+  const bool is_request = call_id != 0;
+  detail::HandlerBase* handler = handlers_.find(type);
   if (handler == nullptr) {
     Counters::bump(counters.rejected_messages);
     if (is_request) {
-      reply_error(from, call_id, message.type,
-                  error(Errc::no_handler, "kernel " + std::to_string(id) +
-                                              " has no handler for message type " +
-                                              std::to_string(message.type)));
+      reply_error(
+          from, call_id, type,
+          error(Errc::no_handler, "kernel " + std::to_string(id) +
+                                      " has no handler for message type " + std::to_string(type)));
     }
     return;
   }
   try {
     handler->on_message(self, from, call_id, body);
   } catch (...) {
-    const Error failure =
-        error(Errc::handler_failed,
-              "handler for message type " + std::to_string(message.type) +
-                  " failed: " + detail::describe_exception(std::current_exception()));
+    const Error failure = error(Errc::handler_failed,
+                                "handler for message type " + std::to_string(type) + " failed: " +
+                                    detail::describe_exception(std::current_exception()));
     if (is_request) {
-      reply_error(from, call_id, message.type, failure);
+      reply_error(from, call_id, type, failure);
     } else {
       note_failure(failure.describe());
     }

@@ -201,7 +201,7 @@ void KernelCore::on_bind_failure(KernelId to, const Error& failure) {
   // Unbound again: a later send retries the binding.
   box.state = Outbox::State::unbound;
   while (!box.queue.empty()) {
-    fail_entry(box.queue.front(), failure);
+    fail_entry(to, box.queue.front(), failure);
     box.queue.pop_front();
   }
 }
@@ -273,7 +273,7 @@ void KernelCore::fail_towards(KernelId to, const Error& failure) {
   if (to < outboxes_.size() && outboxes_[to]) {
     Outbox& box = *outboxes_[to];
     while (!box.queue.empty()) {
-      fail_entry(box.queue.front(), failure);
+      fail_entry(to, box.queue.front(), failure);
       box.queue.pop_front();
     }
     if (box.in_backlog) {

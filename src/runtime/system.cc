@@ -137,6 +137,9 @@ Result<std::unique_ptr<System>> System::boot(Config config, std::unique_ptr<Exec
   }
   runtime::init_barriers();
 
+  // Only the default executor's kernels are threads of this process reading ordinary memory;
+  // another executor (the simulator) prices shared buffers itself.
+  const bool threads_of_this_process = !executor;
   if (!executor) {
     if (auto woken = runtime::plan_wake(config, impl->skb, impl->plan); !woken) {
       return std::move(woken).error();
@@ -159,6 +162,7 @@ Result<std::unique_ptr<System>> System::boot(Config config, std::unique_ptr<Exec
   fabric.ring_slots = impl->plan.ring_slots;
   fabric.poll_batch = impl->plan.poll_batch;
   fabric.system_id = impl->plan.system_id;
+  fabric.shared_buffers = threads_of_this_process;
   fabric.kernels.resize(capacity);
 
   std::vector<Kernel*> kernels;

@@ -14,6 +14,9 @@ enum class WireKind : std::uint8_t {
   one_way = 1,  ///< send(): no reply expected.
   request = 2,  ///< call(): the receiver answers with a reply carrying the same call id.
   reply = 3,    ///< The answer to a request: a payload, or an error code and its text.
+  /// A one-way message whose payload waits in the sender's broadcast buffers: the body is a
+  /// SharedRef (runtime/broadcast_arena.h) naming it.
+  shared_ref = 4,
 };
 
 /// Precedes the typed payload. The channel header already carries the message type, so the
