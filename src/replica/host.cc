@@ -125,17 +125,38 @@ void ReplicaHost::wake_pump() {
 // Deferred work (a sequencer's batch, proposals a freeze queued) runs in a task of its own,
 // after the channel batch that fed it.
 Task<void> ReplicaHost::pump() {
+  std::vector<detail::ObjectId> stable_due;
   for (;;) {
-    while (!scheduled_.empty()) {
-      auto ids = std::exchange(scheduled_, {});
-      for (detail::ObjectId id : ids) {
-        if (Replica* replica = find(id)) {
-          replica->scheduled_ = false;
-          replica->after_turn();
-        }
+    run_scheduled(stable_due);
+    if (stable_due.empty()) {
+      co_await Idle{pump_idle_};
+      continue;
+    }
+    // A proposal finished, and its proposer is typically about to propose again: the task it
+    // resumed runs before the pump's next turn, and the wave it starts carries the stable
+    // prefix. A notice sent now would be a second message per member per proposal, ahead of
+    // that wave in each channel; one turn later it is sent only if no wave carried it.
+    co_await kernel_.yield();
+    run_scheduled(stable_due);
+    for (detail::ObjectId id : std::exchange(stable_due, {})) {
+      if (Replica* replica = find(id)) replica->send_stable();
+    }
+  }
+}
+
+void ReplicaHost::run_scheduled(std::vector<detail::ObjectId>& stable_due) {
+  while (!scheduled_.empty()) {
+    auto ids = std::exchange(scheduled_, {});
+    for (detail::ObjectId id : ids) {
+      Replica* replica = find(id);
+      if (replica == nullptr) continue;
+      replica->scheduled_ = false;
+      replica->after_turn();
+      if (replica->stable_unsent() &&
+          std::find(stable_due.begin(), stable_due.end(), id) == stable_due.end()) {
+        stable_due.push_back(id);
       }
     }
-    co_await Idle{pump_idle_};
   }
 }
 

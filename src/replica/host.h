@@ -113,6 +113,9 @@ class ReplicaHost {
   void on_install(KernelId from, const Header& header, std::span<const std::byte> body);
   void on_describe(KernelId from, const Header& header, std::span<const std::byte> body);
   Task<void> pump();
+  /// Runs after_turn() of every scheduled replica, until none is; adds to `stable_due` those
+  /// whose stable prefix then moved past what they told the others.
+  void run_scheduled(std::vector<detail::ObjectId>& stable_due);
   /// Fires due deadlines; sleeps (a sleep withdrawn and renewed as the earliest deadline
   /// changes, so that a finished wait never keeps the kernel's timer armed) in between.
   Task<void> timer();

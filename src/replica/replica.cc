@@ -235,7 +235,6 @@ void Replica::after_turn() {
       on_message(from, header, std::span<const std::byte>(whole).subspan(at));
     }
   }
-  send_stable();
 }
 
 void Replica::on_installed() {

@@ -55,8 +55,12 @@ class Replica {
   void on_message(KernelId from, const Header& header, std::span<const std::byte> body);
   void on_deadline(const Deadline& deadline);
   /// Deferred work: flush the sequencer's batch, start proposals queued by a freeze or a view
-  /// change, replay messages that arrived ahead of their epoch, announce the stable prefix.
+  /// change, replay messages that arrived ahead of their epoch.
   void after_turn();
+  /// True when the stable prefix has moved past what the others were told (send_stable).
+  bool stable_unsent() const;
+  /// Tells the others the stable prefix directly, unless a wave already carried it.
+  void send_stable();
   /// Kernel `peer` failed (the runtime told this kernel): a view change without it, when it
   /// mattered to this object (view.cc).
   void on_failure(KernelId peer);
@@ -257,7 +261,6 @@ class Replica {
   void log_op(const OpId& id, std::span<const std::byte> op);
   void log_commit(const OpId& id);
   void learn_stable(KernelId origin, std::uint64_t stable);
-  void send_stable();
 
   ReplicaHost& host_;
   Kernel& kernel_;

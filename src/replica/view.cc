@@ -537,11 +537,15 @@ void Replica::learn_stable(KernelId origin, std::uint64_t stable) {
   recent_.erase(recent_.lower_bound(OpId{origin, 0}), recent_.upper_bound(OpId{origin, stable}));
 }
 
+bool Replica::stable_unsent() const {
+  return object_->options.protocol != Protocol::ordered && member_ && !closed_ &&
+         stable_prefix() > stable_sent_;
+}
+
 void Replica::send_stable() {
-  if (object_->options.protocol == Protocol::ordered || !member_ || closed_) return;
-  const std::uint64_t stable = stable_prefix();
-  if (stable <= stable_sent_) return;
+  if (!stable_unsent()) return;
   // Not carried by a wave (none followed): the others are told directly, so that they forget.
+  const std::uint64_t stable = stable_prefix();
   stable_sent_ = stable;
   learn_stable(self_, stable);
   Header header;

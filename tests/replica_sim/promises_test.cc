@@ -274,6 +274,39 @@ TEST(Proposals, AProposalHasOneWaiterAndAMovedFromOneHasNone) {
   EXPECT_NE(seen->second->error().message.find("one waiter"), std::string::npos);
 }
 
+// A one_phase proposer tells the others its stable prefix (what they may forget) in the wave
+// of its next proposal; a notice of its own goes out only when no wave follows.
+TEST(StableNotices, BackToBackProposalsCarryTheStablePrefixAndTheLastIsAnnounced) {
+  auto sim = mk::Simulation::create(three_kernels());
+  ASSERT_TRUE(sim.ok()) << sim.error().describe();
+  mk::ReplicaOptions options;
+  options.protocol = mk::Protocol::one_phase;
+  options.route = mk::RouteKind::unicast;  // One message per member per wave.
+  auto made = mk::Replicated<Ledger>::create((*sim)->system(), Ledger{}, options);
+  ASSERT_TRUE(made.ok()) << made.error().describe();
+  ASSERT_TRUE((*sim)->run_until_idle(10ms).ok());
+  auto sent = [&sim] {
+    auto stats = (*sim)->system().stats(0);
+    EXPECT_TRUE(stats.ok());
+    return stats.ok() ? stats->messages_sent : 0;
+  };
+  const std::uint64_t before = sent();
+  constexpr std::uint64_t kProposals = 50;
+  auto done = (*sim)->run(0, [ledger = *made](mk::Kernel& k) -> mk::Task<std::uint64_t> {
+    std::uint64_t completed = 0;
+    for (std::uint64_t n = 1; n <= kProposals; ++n) {
+      if ((co_await ledger.propose(k, Ledger::Op{0, n, 0, 1})).ok()) ++completed;
+    }
+    co_return completed;
+  });
+  ASSERT_TRUE(done.ok()) << done.error().describe();
+  EXPECT_EQ(*done, kProposals);
+  ASSERT_TRUE((*sim)->run_until_idle(10ms).ok());
+  // Per member: one wave per proposal, then one notice after the last. A notice after every
+  // proposal would be 2 x 50 per member.
+  EXPECT_EQ(sent() - before, 2 * (kProposals + 1));
+}
+
 /// Counts, per kernel, the updates its replica applied (the simulator runs every kernel on one
 /// thread, so a plain array will do).
 std::array<std::uint64_t, 8>& applies_on() {
