@@ -291,10 +291,10 @@ TEST(StableNotices, BackToBackProposalsCarryTheStablePrefixAndTheLastIsAnnounced
     return stats.ok() ? stats->messages_sent : 0;
   };
   const std::uint64_t before = sent();
-  constexpr std::uint64_t kProposals = 50;
+  constexpr std::uint32_t kProposals = 50;
   auto done = (*sim)->run(0, [ledger = *made](mk::Kernel& k) -> mk::Task<std::uint64_t> {
     std::uint64_t completed = 0;
-    for (std::uint64_t n = 1; n <= kProposals; ++n) {
+    for (std::uint32_t n = 1; n <= kProposals; ++n) {
       if ((co_await ledger.propose(k, Ledger::Op{0, n, 0, 1})).ok()) ++completed;
     }
     co_return completed;
