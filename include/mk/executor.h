@@ -109,9 +109,9 @@ class Executor {
   /// buffers live (the simulator's cache-line model) prices those posts by the fan-out's
   /// buffers: one shared buffer, or each on its send's node. A post that the ring has no room
   /// for is queued and sent later, outside the fan-out, as any message. The default ignores
-  /// the fan-out: the threaded executor's rings stay where boot put them, each on its
-  /// receiver's node, and every receiver gets a copy of its own. `fan_out` and the sends it
-  /// refers to stay valid until end_fan_out(from).
+  /// the fan-out: rings stay where boot put them, each on its receiver's node. (With the
+  /// default threaded executor the runtime itself writes a shared buffer once: docs/runtime.md,
+  /// "Shared buffers".) `fan_out` and the sends it refers to stay valid until end_fan_out(from).
   virtual void begin_fan_out(KernelId from, const FanOut& fan_out) {
     (void)from;
     (void)fan_out;

@@ -121,7 +121,8 @@ void KernelCore::post_fan_out(const FanOut& fan_out, MessageType type,
 bool KernelCore::post_shared(const FanOut& fan_out, MessageType type,
                              std::span<const std::byte> payload,
                              FunctionRef<void(KernelId, const Error&)> on_failure) {
-  if (!arena_ && !arena_refused_) {
+  if (!arena_) {
+    if (arena_refused_) return false;
     auto made = BroadcastArena::make(fabric.kernels.size());
     if (!made) {
       arena_refused_ = true;
@@ -134,7 +135,6 @@ bool KernelCore::post_shared(const FanOut& fan_out, MessageType type,
     // this by the channel already; the release covers one that finds it otherwise.
     shared.broadcast_arena.store(arena_.get(), std::memory_order_release);
   }
-  if (!arena_) return false;
   // A kernel taken offline by remove_kernel had its thread joined first: it reads nothing
   // more. A failed one may be stuck in a handler reading a slot, so it keeps its holds.
   auto gone = [this](KernelId kernel) {
