@@ -104,6 +104,13 @@ class ChannelSender {
   /// Puts one message into the ring, or reports why not at once.
   virtual SendStatus try_send(MessageType type, std::span<const std::byte> payload) = 0;
 
+  /// Puts one message whose payload is `head` followed by `body` into the ring, as try_send of
+  /// the two joined would, without the caller joining them first (the runtime's envelope and
+  /// a user's payload); too_large when they add up to more than kMaxPayload. The default
+  /// joins them in a buffer and calls try_send; urpc writes both straight into its slots.
+  virtual SendStatus try_send_parts(MessageType type, std::span<const std::byte> head,
+                                    std::span<const std::byte> body);
+
   /// Sends messages in order until one does not fit; returns how many were sent. A message
   /// that is too large stops the batch like a full ring does; the caller checks it with
   /// try_send to learn why. The default calls try_send per message; the cross-core rings

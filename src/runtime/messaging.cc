@@ -11,21 +11,6 @@ namespace mk::runtime {
 
 namespace {
 
-/// Envelope and payload side by side, as the channel carries them.
-class Encoded {
- public:
-  Encoded(const Envelope& envelope, std::span<const std::byte> payload) noexcept
-      : size_(kEnvelopeSize + payload.size()) {
-    std::memcpy(bytes_, &envelope, kEnvelopeSize);
-    if (!payload.empty()) std::memcpy(bytes_ + kEnvelopeSize, payload.data(), payload.size());
-  }
-  std::span<const std::byte> bytes() const noexcept { return {bytes_, size_}; }
-
- private:
-  alignas(8) std::byte bytes_[kMaxPayload];
-  std::size_t size_;
-};
-
 Error send_failure(SendStatus status, KernelId to, MessageType type, std::size_t size) {
   if (status == SendStatus::too_large) {
     return error(Errc::too_large,
@@ -244,21 +229,23 @@ Transmit KernelCore::transmit(KernelId to, MessageType type, const Envelope& env
       return Transmit::failed;
     }
   }
-  const Encoded encoded(envelope, payload);
+  // The envelope goes into the ring in front of the payload, straight from here.
+  const auto head = std::as_bytes(std::span(&envelope, 1));
   if (box.state == Outbox::State::bound && box.queue.empty()) {
-    const SendStatus status = box.sender->try_send(type, encoded.bytes());
+    const SendStatus status = box.sender->try_send_parts(type, head, payload);
     if (status == SendStatus::ok) {
       Counters::bump(counters.messages_sent);
       if (box.flags) box.flags->ring_receiver(fabric.kernels[to]->doorbell);
       return Transmit::sent;
     }
     if (status != SendStatus::full) {
-      *failure = send_failure(status, to, type, encoded.bytes().size());
+      *failure = send_failure(status, to, type, head.size() + payload.size());
       return Transmit::failed;
     }
   }
-  auto bytes = encoded.bytes();
-  box.queue.push_back(OutEntry{type, std::vector<std::byte>(bytes.begin(), bytes.end()), waiter,
+  std::vector<std::byte> bytes(head.begin(), head.end());
+  bytes.insert(bytes.end(), payload.begin(), payload.end());
+  box.queue.push_back(OutEntry{type, std::move(bytes), waiter,
                                envelope.kind == WireKind::request ? envelope.call_id : 0});
   if (box.state == Outbox::State::bound) mark_backlog(to, box);
   return Transmit::queued;

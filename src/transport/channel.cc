@@ -1,5 +1,7 @@
 #include "mk/channel.h"
 
+#include <array>
+#include <cstring>
 #include <string>
 
 #include "transport/channel_options.h"
@@ -8,6 +10,16 @@
 #include "transport/urpc_channel.h"
 
 namespace mk {
+
+SendStatus ChannelSender::try_send_parts(MessageType type, std::span<const std::byte> head,
+                                         std::span<const std::byte> body) {
+  const std::size_t length = head.size() + body.size();
+  if (length > kMaxPayload) return SendStatus::too_large;
+  std::array<std::byte, kMaxPayload> joined;
+  if (!head.empty()) std::memcpy(joined.data(), head.data(), head.size());
+  if (!body.empty()) std::memcpy(joined.data() + head.size(), body.data(), body.size());
+  return try_send(type, std::span<const std::byte>(joined.data(), length));
+}
 
 std::size_t ChannelSender::try_send_batch(std::span<const OutgoingMessage> messages) {
   std::size_t sent = 0;

@@ -71,13 +71,18 @@ class alignas(kMaxSeparation) UrpcSender final : public ChannelSender {
   UrpcSender& operator=(const UrpcSender&) = delete;
 
   SendStatus try_send(MessageType type, std::span<const std::byte> payload) override {
-    return send(type, payload);
+    return send(type, payload, {});
+  }
+
+  SendStatus try_send_parts(MessageType type, std::span<const std::byte> head,
+                            std::span<const std::byte> body) override {
+    return send(type, head, body);
   }
 
   std::size_t try_send_batch(std::span<const OutgoingMessage> messages) override {
     std::size_t sent = 0;
     for (const auto& message : messages) {
-      if (send(message.type, message.payload) != SendStatus::ok) break;
+      if (send(message.type, message.payload, {}) != SendStatus::ok) break;
       ++sent;
     }
     return sent;
@@ -98,19 +103,21 @@ class alignas(kMaxSeparation) UrpcSender final : public ChannelSender {
   }
 
  private:
-  SendStatus send(MessageType type, std::span<const std::byte> payload) {
+  /// Sends the message whose payload is `head` followed by `body`.
+  SendStatus send(MessageType type, std::span<const std::byte> head,
+                  std::span<const std::byte> body) {
     if (closed_ || peer_closed()) [[unlikely]] {
       return SendStatus::closed;
     }
-    const std::size_t length = payload.size();
-    if (open_ && append(type, payload)) return SendStatus::ok;
+    const std::size_t length = head.size() + body.size();
+    if (open_ && append(type, head, body)) return SendStatus::ok;
     if (length > geometry_.payload) [[unlikely]] {
-      return send_multi(type, payload);
+      return send_multi(type, head, body);
     }
     if (write_pos_ == write_limit_ && !refresh_limit(1)) return status_when_refused();
     close_open_slot();
     std::byte* slot = slots_ + geometry_.offset_of(write_pos_);
-    if (length != 0) std::memcpy(slot, payload.data(), length);
+    copy_parts(slot, head, body);
     std::uint64_t header = encode_header(type, length, 1, geometry_.epoch_bits(write_pos_));
     if (fits_after(length, 0)) {
       header |= kOpenBit;
@@ -135,14 +142,14 @@ class alignas(kMaxSeparation) UrpcSender final : public ChannelSender {
 
   /// Adds a message to the open slot, after its last one; false (nothing written) when it does
   /// not fit there.
-  bool append(MessageType type, std::span<const std::byte> payload) {
-    const std::size_t length = payload.size();
+  bool append(MessageType type, std::span<const std::byte> head, std::span<const std::byte> body) {
+    const std::size_t length = head.size() + body.size();
     const std::size_t packed = header_packed(open_header_);
     if (!fits_after(open_end_, length, packed)) return false;
     std::byte* at = open_slot_ + packed_offset(open_end_);
     const std::uint16_t sub_header[2] = {type, static_cast<std::uint16_t>(length)};
     std::memcpy(at, sub_header, kPackedHeaderSize);
-    if (length != 0) std::memcpy(at + kPackedHeaderSize, payload.data(), length);
+    copy_parts(at + kPackedHeaderSize, head, body);
     open_end_ = packed_offset(open_end_) + kPackedHeaderSize + length;
     open_header_ = with_packed(open_header_, packed + 1);
     // A slot that can take no more closes with this store: the receiver moves on at once.
@@ -165,9 +172,26 @@ class alignas(kMaxSeparation) UrpcSender final : public ChannelSender {
     header_of(open_slot_, geometry_).store(open_header_, std::memory_order_release);
   }
 
-  SendStatus send_multi(MessageType type, std::span<const std::byte> payload) {
+  /// Copies `head`, then `body` right behind it, to `to`.
+  static void copy_parts(std::byte* to, std::span<const std::byte> head,
+                         std::span<const std::byte> body) noexcept {
+    if (!head.empty()) std::memcpy(to, head.data(), head.size());
+    if (!body.empty()) std::memcpy(to + head.size(), body.data(), body.size());
+  }
+
+  SendStatus send_multi(MessageType type, std::span<const std::byte> head,
+                        std::span<const std::byte> body) {
+    if (head.size() + body.size() > kMaxPayload) return SendStatus::too_large;
+    if (body.empty()) return write_multi(type, head);
+    // A message of several slots is copied slot by slot from one span: join its parts first.
+    std::array<std::byte, kMaxPayload> joined;
+    copy_parts(joined.data(), head, body);
+    return write_multi(type, std::span<const std::byte>(joined.data(), head.size() + body.size()));
+  }
+
+  /// Writes a message of at most kMaxPayload bytes into the slots it spans.
+  SendStatus write_multi(MessageType type, std::span<const std::byte> payload) {
     const std::size_t length = payload.size();
-    if (length > kMaxPayload) return SendStatus::too_large;
     const std::size_t count = geometry_.slots_for(length);
     if (write_pos_ + count > write_limit_ && !refresh_limit(count)) return status_when_refused();
     close_open_slot();

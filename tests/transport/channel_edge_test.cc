@@ -94,6 +94,53 @@ TEST_P(ChannelEdge, OversizedPayloadIsRefusedAndWritesNothing) {
   EXPECT_TRUE(got[0].intact);
 }
 
+TEST_P(ChannelEdge, APayloadSentInTwoPartsArrivesJoined) {
+  make(256);
+  // Splits of small messages (which urpc packs several to a slot), whole slots and messages
+  // of several slots, at every kind of cut: nothing before it, nothing after it, and between.
+  const std::size_t lengths[] = {
+      0, 1, 8, 16, payload_per_slot(), payload_per_slot() + 1, 1000, kMaxPayload};
+  MessageType sequence = 0;
+  std::vector<std::size_t> sent_lengths;
+  for (std::size_t length : lengths) {
+    for (std::size_t cut : {std::size_t{0}, length / 3, length}) {
+      std::vector<std::byte> joined(length);
+      fill_pattern(joined, sequence);
+      const std::span<const std::byte> whole(joined);
+      ASSERT_EQ(sender_->try_send_parts(sequence, whole.first(cut), whole.subspan(cut)),
+                SendStatus::ok)
+          << length << " bytes cut at " << cut;
+      sent_lengths.push_back(length);
+      ++sequence;
+      // Drained now and then: the largest messages fill a quarter of the ring.
+      if (length >= 1000) {
+        auto got = drain();
+        ASSERT_EQ(got.size(), sent_lengths.size());
+        for (std::size_t i = 0; i < got.size(); ++i) {
+          EXPECT_EQ(got[i].type, sequence - got.size() + i);
+          EXPECT_EQ(got[i].length, sent_lengths[i]);
+          EXPECT_TRUE(got[i].intact) << "message " << got[i].type;
+        }
+        sent_lengths.clear();
+      }
+    }
+  }
+}
+
+TEST_P(ChannelEdge, TwoPartsLongerThanTheLargestPayloadAreRefusedAndWriteNothing) {
+  make(256);
+  const std::vector<std::byte> head(8);
+  const std::vector<std::byte> body(kMaxPayload - 7);
+  EXPECT_EQ(sender_->try_send_parts(1, head, body), SendStatus::too_large);
+  EXPECT_FALSE(receiver_->has_message());
+  ASSERT_EQ(sender_->try_send_parts(2, head, std::span(body).first(kMaxPayload - 8)),
+            SendStatus::ok);
+  auto got = drain();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].type, 2);
+  EXPECT_EQ(got[0].length, kMaxPayload);
+}
+
 TEST_P(ChannelEdge, ZeroLengthPayloadArrivesAsZeroLength) {
   make(256);
   ASSERT_EQ(sender_->try_send(42, {}), SendStatus::ok);
