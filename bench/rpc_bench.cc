@@ -98,13 +98,14 @@ Task<std::vector<float>> ping_rounds(Kernel& k, KernelId to, std::uint64_t round
   co_return samples;
 }
 
-/// The same round trip as a Kernel::call from a task on kernel 0 to a handler on kernel 1.
-void call_rtt(System& system, std::size_t rounds, std::vector<double>& samples) {
+/// The same round trip as a Kernel::call from a task on kernel 0 to a handler on kernel `to`
+/// (1: across cores; 0: kernel 0 itself, through its local channel).
+void call_rtt(System& system, KernelId to, std::size_t rounds, std::vector<double>& samples) {
   for (std::size_t done = 0; done < rounds;) {
     const std::uint64_t now = std::min<std::uint64_t>(kSamplesPerRun, rounds - done);
     auto measured = system.run(
         0, [](Kernel& k, KernelId to, std::uint64_t count) { return ping_rounds(k, to, count); },
-        KernelId{1}, now);
+        to, now);
     if (!measured || measured->size() != now) {
       if (!measured) fmt::print(stderr, "mk-bench rpc: {}\n", measured.error().describe());
       return;
@@ -211,6 +212,7 @@ double failover_ns(Config config) {
 /// What one isolation mode measured.
 struct ModeFigures {
   std::vector<double> call_ns;
+  std::vector<double> self_call_ns;  ///< Kernel 0 calling itself.
   std::vector<double> rates;
 };
 
@@ -227,11 +229,13 @@ bool measure_calls(Config config, Isolation isolation, std::size_t rounds, std::
     return false;
   }
   System& system = **booted;
-  std::vector<double> calls;
-  call_rtt(system, rounds + rounds / 10, calls);
-  if (calls.size() > rounds / 10) {
-    figures.call_ns.insert(figures.call_ns.end(), calls.begin() + static_cast<long>(rounds / 10),
-                           calls.end());
+  for (KernelId to : {KernelId{1}, KernelId{0}}) {
+    std::vector<double> calls;
+    call_rtt(system, to, rounds + rounds / 10, calls);
+    auto& into = to == 1 ? figures.call_ns : figures.self_call_ns;
+    if (calls.size() > rounds / 10) {
+      into.insert(into.end(), calls.begin() + static_cast<long>(rounds / 10), calls.end());
+    }
   }
   figures.rates.push_back(calls_per_second(system, tasks, calls_per_task));
   return true;
@@ -290,6 +294,10 @@ void run_rpc(const Options& options, Report& report) {
   // What a call adds to the channel's round trip: the runtime's own cost per call.
   report.add({"rpc.overhead_ns", median(threads.call_ns) - median(raw_ns), "ns", std::nullopt,
               std::nullopt});
+  // The runtime's own part of that overhead, measured apart from the interconnect: a call
+  // from kernel 0 to itself moves no line between cores, so it is the call path's software
+  // (both kernels' halves, one after the other, over the local channel), steady on any placement.
+  report.add({"rpc.self.rtt_ns", median(threads.self_call_ns), "ns", std::nullopt, std::nullopt});
   report.add({"rpc.calls_per_s", median(threads.rates), "call/s", std::nullopt, std::nullopt});
   // Kernels as processes: the same ring, other address spaces.
   report.add({"process.rpc.rtt_ns", median(processes.call_ns), "ns", "rpc.rtt_ns",

@@ -44,22 +44,12 @@ class LocalSender final : public ChannelSender {
   LocalSender& operator=(const LocalSender&) = delete;
 
   SendStatus try_send(MessageType type, std::span<const std::byte> payload) override {
-    LocalRing& ring = *ring_;
-    const SlotGeometry& geometry = ring.geometry;
-    if (ring.sender_closed || ring.receiver_gone) return SendStatus::closed;
-    const std::size_t length = payload.size();
-    if (length > kMaxPayload) return SendStatus::too_large;
-    const std::size_t count = geometry.slots_for(length);
-    if (ring.write_pos + count > ring.free_pos + geometry.slots) return SendStatus::full;
-    std::byte* first = ring.slots() + geometry.offset_of(ring.write_pos);
-    if (length != 0) std::memcpy(first, payload.data(), std::min(length, geometry.payload));
-    write_header(first, geometry, encode_header(type, length, count, 0));
-    scatter_continuation(ring.slots(), geometry, ring.write_pos, payload, count,
-                         [&geometry](std::byte* slot, std::uint64_t header) {
-                           write_header(slot, geometry, header);
-                         });
-    ring.write_pos += count;
-    return SendStatus::ok;
+    return send(type, payload, {});
+  }
+
+  SendStatus try_send_parts(MessageType type, std::span<const std::byte> head,
+                            std::span<const std::byte> body) override {
+    return send(type, head, body);
   }
 
   void close() override { ring_->sender_closed = true; }
@@ -67,6 +57,38 @@ class LocalSender final : public ChannelSender {
   bool peer_closed() const override { return ring_->receiver_gone; }
 
  private:
+  /// Sends the message whose payload is `head` followed by `body`.
+  SendStatus send(MessageType type, std::span<const std::byte> head,
+                  std::span<const std::byte> body) {
+    LocalRing& ring = *ring_;
+    const SlotGeometry& geometry = ring.geometry;
+    if (ring.sender_closed || ring.receiver_gone) return SendStatus::closed;
+    const std::size_t length = head.size() + body.size();
+    if (length > kMaxPayload) return SendStatus::too_large;
+    const std::size_t count = geometry.slots_for(length);
+    // A message of several slots is copied slot by slot from one span: the default joins the
+    // parts first, then comes back through try_send.
+    if (count > 1 && !body.empty()) return ChannelSender::try_send_parts(type, head, body);
+    if (ring.write_pos + count > ring.free_pos + geometry.slots) return SendStatus::full;
+    std::byte* first = ring.slots() + geometry.offset_of(ring.write_pos);
+    if (count == 1) {
+      if (!head.empty()) std::memcpy(first, head.data(), head.size());
+      if (!body.empty()) std::memcpy(first + head.size(), body.data(), body.size());
+      write_header(first, geometry, encode_header(type, length, 1, 0));
+      ++ring.write_pos;
+      return SendStatus::ok;
+    }
+    // Several slots, so `body` is empty (see above): `head` is the whole payload.
+    std::memcpy(first, head.data(), geometry.payload);
+    write_header(first, geometry, encode_header(type, length, count, 0));
+    scatter_continuation(ring.slots(), geometry, ring.write_pos, head, count,
+                         [&geometry](std::byte* slot, std::uint64_t header) {
+                           write_header(slot, geometry, header);
+                         });
+    ring.write_pos += count;
+    return SendStatus::ok;
+  }
+
   std::shared_ptr<LocalRing> ring_;
 };
 

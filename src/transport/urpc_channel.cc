@@ -112,7 +112,10 @@ class alignas(kMaxSeparation) UrpcSender final : public ChannelSender {
     const std::size_t length = head.size() + body.size();
     if (open_ && append(type, head, body)) return SendStatus::ok;
     if (length > geometry_.payload) [[unlikely]] {
-      return send_multi(type, head, body);
+      // A message of several slots is copied slot by slot from one span: the default joins
+      // the parts first, then comes back through try_send.
+      if (!body.empty()) return ChannelSender::try_send_parts(type, head, body);
+      return send_multi(type, head);
     }
     if (write_pos_ == write_limit_ && !refresh_limit(1)) return status_when_refused();
     close_open_slot();
@@ -179,19 +182,9 @@ class alignas(kMaxSeparation) UrpcSender final : public ChannelSender {
     if (!body.empty()) std::memcpy(to + head.size(), body.data(), body.size());
   }
 
-  SendStatus send_multi(MessageType type, std::span<const std::byte> head,
-                        std::span<const std::byte> body) {
-    if (head.size() + body.size() > kMaxPayload) return SendStatus::too_large;
-    if (body.empty()) return write_multi(type, head);
-    // A message of several slots is copied slot by slot from one span: join its parts first.
-    std::array<std::byte, kMaxPayload> joined;
-    copy_parts(joined.data(), head, body);
-    return write_multi(type, std::span<const std::byte>(joined.data(), head.size() + body.size()));
-  }
-
-  /// Writes a message of at most kMaxPayload bytes into the slots it spans.
-  SendStatus write_multi(MessageType type, std::span<const std::byte> payload) {
+  SendStatus send_multi(MessageType type, std::span<const std::byte> payload) {
     const std::size_t length = payload.size();
+    if (length > kMaxPayload) return SendStatus::too_large;
     const std::size_t count = geometry_.slots_for(length);
     if (write_pos_ + count > write_limit_ && !refresh_limit(count)) return status_when_refused();
     close_open_slot();
