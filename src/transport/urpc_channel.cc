@@ -178,8 +178,8 @@ class alignas(kMaxSeparation) UrpcSender final : public ChannelSender {
   /// Copies `head`, then `body` right behind it, to `to`.
   static void copy_parts(std::byte* to, std::span<const std::byte> head,
                          std::span<const std::byte> body) noexcept {
-    if (!head.empty()) std::memcpy(to, head.data(), head.size());
-    if (!body.empty()) std::memcpy(to + head.size(), body.data(), body.size());
+    copy_bytes(to, head);
+    copy_bytes(to + head.size(), body);
   }
 
   SendStatus send_multi(MessageType type, std::span<const std::byte> payload) {
