@@ -296,7 +296,8 @@ void run_rpc(const Options& options, Report& report) {
               std::nullopt});
   // The runtime's own part of that overhead, measured apart from the interconnect: a call
   // from kernel 0 to itself moves no line between cores, so it is the call path's software
-  // (both kernels' halves, one after the other, over the local channel), steady on any placement.
+  // (both kernels' halves, one after the other, over the local channel), and the vCPUs'
+  // placement barely moves it.
   report.add({"rpc.self.rtt_ns", median(threads.self_call_ns), "ns", std::nullopt, std::nullopt});
   report.add({"rpc.calls_per_s", median(threads.rates), "call/s", std::nullopt, std::nullopt});
   // Kernels as processes: the same ring, other address spaces.

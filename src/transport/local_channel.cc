@@ -72,8 +72,7 @@ class LocalSender final : public ChannelSender {
     if (ring.write_pos + count > ring.free_pos + geometry.slots) return SendStatus::full;
     std::byte* first = ring.slots() + geometry.offset_of(ring.write_pos);
     if (count == 1) {
-      copy_bytes(first, head);
-      copy_bytes(first + head.size(), body);
+      copy_parts(first, head, body);
       write_header(first, geometry, encode_header(type, length, 1, 0));
       ++ring.write_pos;
       return SendStatus::ok;

@@ -144,6 +144,14 @@ inline void copy_bytes(std::byte* to, std::span<const std::byte> from) noexcept 
   }
 }
 
+/// Copies `head`, then `body` right behind it, to `to`: a message sent in two parts
+/// (ChannelSender::try_send_parts).
+inline void copy_parts(std::byte* to, std::span<const std::byte> head,
+                       std::span<const std::byte> body) noexcept {
+  copy_bytes(to, head);
+  copy_bytes(to + head.size(), body);
+}
+
 /// Copies the continuation part of a message (bytes from `geometry.payload` on) into the
 /// slots after `position`, calling `write_header(slot, header)` for each continuation slot.
 template <class WriteHeader>

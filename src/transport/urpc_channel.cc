@@ -175,13 +175,6 @@ class alignas(kMaxSeparation) UrpcSender final : public ChannelSender {
     header_of(open_slot_, geometry_).store(open_header_, std::memory_order_release);
   }
 
-  /// Copies `head`, then `body` right behind it, to `to`.
-  static void copy_parts(std::byte* to, std::span<const std::byte> head,
-                         std::span<const std::byte> body) noexcept {
-    copy_bytes(to, head);
-    copy_bytes(to + head.size(), body);
-  }
-
   SendStatus send_multi(MessageType type, std::span<const std::byte> payload) {
     const std::size_t length = payload.size();
     if (length > kMaxPayload) return SendStatus::too_large;
