@@ -9,10 +9,11 @@
 namespace mk::runtime {
 namespace {
 
-constexpr std::size_t kLine = 64;
-/// Bytes from one slot's payload to the next: whole lines, so a slot's writes never share a
-/// line with another slot's readers.
-constexpr std::size_t kPayloadStride = (BroadcastArena::kSlotBytes + kLine - 1) / kLine * kLine;
+/// Bytes from one slot's payload to the next: whole separations (see Slot), so a slot's writes
+/// never share a line, or its prefetch pair, with another slot's readers.
+constexpr std::size_t kPayloadStride =
+    (BroadcastArena::kSlotBytes + kMaxSeparation - 1) / kMaxSeparation * kMaxSeparation;
+constexpr std::size_t kWordsPerBlock = kMaxSeparation / sizeof(std::uint64_t);
 
 constexpr std::uint64_t bit_of(KernelId reader) noexcept {
   return std::uint64_t{1} << (reader % 64);
@@ -36,7 +37,7 @@ std::optional<SharedRef> decode_shared_ref(std::span<const std::byte> body) noex
 }
 
 Result<std::unique_ptr<BroadcastArena>> BroadcastArena::make(std::size_t max_readers) {
-  auto payloads = transport::RingMemory::allocate(kSlots * kPayloadStride, kLine, -1);
+  auto payloads = transport::RingMemory::allocate(kSlots * kPayloadStride, kMaxSeparation, -1);
   if (!payloads) {
     return error(payloads.error().code,
                  "broadcast buffers: " + std::move(payloads).error().message);
@@ -51,17 +52,17 @@ Result<std::unique_ptr<BroadcastArena>> BroadcastArena::make(std::size_t max_rea
 BroadcastArena::BroadcastArena(std::size_t max_readers, transport::RingMemory payloads)
     : max_readers_(max_readers),
       words_((max_readers + 63) / 64),
-      lines_((words_ + 7) / 8),
+      blocks_((words_ + kWordsPerBlock - 1) / kWordsPerBlock),
       slots_(std::make_unique<Slot[]>(kSlots)),
       // Value-initialised: every bit clear, every slot free.
-      bits_(std::make_unique<BitLine[]>(kSlots * lines_)),
+      bits_(std::make_unique<BitBlock[]>(kSlots * blocks_)),
       payloads_(std::move(payloads)) {}
 
 BroadcastArena::~BroadcastArena() = default;
 
 std::atomic<std::uint64_t>* BroadcastArena::readers_of(std::size_t slot) const noexcept {
-  // A slot's BitLines are adjacent and unpadded, so its words run on from one line to the next.
-  return bits_[slot * lines_].words;
+  // A slot's BitBlocks are adjacent and unpadded, so its words run on from one to the next.
+  return bits_[slot * blocks_].words;
 }
 
 bool BroadcastArena::in_use(std::size_t slot) const noexcept {

@@ -9,6 +9,7 @@
 #include <optional>
 #include <span>
 
+#include "mk/channel.h"
 #include "mk/fan_out.h"
 #include "mk/function_ref.h"
 #include "mk/kernel_id.h"
@@ -75,15 +76,18 @@ class BroadcastArena {
   std::size_t slots_in_use() const noexcept;
 
  private:
-  /// A slot's header, a line of its own: the writer rewrites it while readers read others.
-  struct alignas(64) Slot {
+  // Laid out at compile time, so kept kMaxSeparation apart (as runtime/doorbell.h's
+  // kSeparation): more than a cache line and its prefetch pair on any machine mk runs on.
+
+  /// A slot's header, apart from the others': the writer rewrites it while readers read others.
+  struct alignas(kMaxSeparation) Slot {
     std::atomic<std::uint32_t> generation{0};
     std::uint32_t length = 0;
   };
-  /// A line of reader bits. A slot's bits start a line of their own, so readers releasing one
-  /// slot do not contend with readers of another.
-  struct alignas(64) BitLine {
-    std::atomic<std::uint64_t> words[8];
+  /// Reader bits. A slot's bits start a block of their own, so readers releasing one slot do
+  /// not contend with readers of another.
+  struct alignas(kMaxSeparation) BitBlock {
+    std::atomic<std::uint64_t> words[kMaxSeparation / sizeof(std::uint64_t)];
   };
 
   BroadcastArena(std::size_t max_readers, transport::RingMemory payloads);
@@ -93,10 +97,10 @@ class BroadcastArena {
   bool drop_gone(std::size_t slot, FunctionRef<bool(KernelId)> gone);
 
   std::size_t max_readers_;
-  std::size_t words_;  ///< 64-bit words of reader bits per slot.
-  std::size_t lines_;  ///< BitLines per slot.
+  std::size_t words_;   ///< 64-bit words of reader bits per slot.
+  std::size_t blocks_;  ///< BitBlocks per slot.
   std::unique_ptr<Slot[]> slots_;
-  std::unique_ptr<BitLine[]> bits_;
+  std::unique_ptr<BitBlock[]> bits_;
   transport::RingMemory payloads_;
   std::size_t next_ = 0;  ///< Where the writer looks for a free slot first.
 };

@@ -166,7 +166,6 @@ bool KernelCore::run_turn() {
 }
 
 bool KernelCore::fire_timers() {
-  if (timers_.empty()) return false;
   const Instant now = clock.now();
   bool fired = false;
   while (auto timer = timers_.pop_due(now)) {
@@ -190,7 +189,6 @@ bool KernelCore::run_ready() {
   // Only the tasks ready when this step began: a task that yields runs again next turn,
   // after the channels were polled.
   std::size_t count = ready_.size();
-  if (count == 0) return false;
   while (count-- > 0) {
     std::coroutine_handle<> handle = ready_.front();
     ready_.pop_front();
@@ -205,7 +203,7 @@ bool KernelCore::has_work() {
   for (const Inbound& in : inbound_) {
     if (in.receiver->has_message()) return true;
   }
-  if (flush_backlog()) return true;
+  if (!backlog_.empty() && flush_backlog()) return true;
   auto deadline = timers_.next();
   return deadline && *deadline <= clock.now();
 }

@@ -231,13 +231,18 @@ class KernelCore {
   void send_reply(KernelId to, std::uint32_t call_id, MessageType type, std::uint8_t status,
                   std::span<const std::byte> payload);
   void on_reply(const Envelope& envelope, MessageType type, std::span<const std::byte> body);
+  /// Fires the due timers. Only when timers_ is not empty: run_turn looks first, so that an
+  /// idle turn makes no calls.
   bool fire_timers();
+  /// Resumes the tasks that were ready when it began. Only when ready_ is not empty.
   bool run_ready();
   Outbox& outbox(KernelId to);
   std::optional<Error> start_bind(KernelId to, Outbox& box);
   Transmit transmit(KernelId to, MessageType type, const Envelope& envelope,
                     std::span<const std::byte> payload, detail::Waiter* waiter, Error* failure);
   bool flush(KernelId to, Outbox& box);
+  /// Sends what the outboxes in backlog_ hold, as far as their rings take it. Only when
+  /// backlog_ is not empty.
   bool flush_backlog();
   /// Fails a message that was queued for kernel `to` and will never be sent.
   void fail_entry(KernelId to, OutEntry& entry, const Error& failure);

@@ -243,7 +243,9 @@ Transmit KernelCore::transmit(KernelId to, MessageType type, const Envelope& env
       return Transmit::failed;
     }
   }
-  std::vector<std::byte> bytes(head.begin(), head.end());
+  std::vector<std::byte> bytes;
+  bytes.reserve(head.size() + payload.size());
+  bytes.insert(bytes.end(), head.begin(), head.end());
   bytes.insert(bytes.end(), payload.begin(), payload.end());
   box.queue.push_back(OutEntry{type, std::move(bytes), waiter,
                                envelope.kind == WireKind::request ? envelope.call_id : 0});
@@ -300,7 +302,6 @@ bool KernelCore::flush(KernelId to, Outbox& box) {
 }
 
 bool KernelCore::flush_backlog() {
-  if (backlog_.empty()) return false;
   bool progress = false;
   for (std::size_t i = 0; i < backlog_.size();) {
     Outbox& box = *outboxes_[backlog_[i]];

@@ -145,6 +145,28 @@ TEST_F(Arena, WhatASlotCannotCarryIsRefusedAndHoldsNothing) {
   EXPECT_TRUE(std::equal(payload->begin(), payload->end(), largest.begin(), largest.end()));
 }
 
+TEST(ArenaBits, ReadersWhoseBitsLieBeyondASlotsFirstBlockKeepTheirSlotsApart) {
+  // 2100 readers: each slot's bits take two blocks, reader 2099's in the second.
+  auto made = BroadcastArena::make(2100);
+  ASSERT_TRUE(made.ok()) << made.error().describe();
+  BroadcastArena& arena = **made;
+  const auto far = to({2047, 2048, 2099});
+  const auto near = to({0});
+  const auto first = arena.publish(bytes_of(1), far, nobody_gone);
+  const auto second = arena.publish(bytes_of(2), near, nobody_gone);
+  ASSERT_TRUE(first && second);
+  arena.release(*second, 0);
+  // Had the second slot's bits overlapped the first's second block, it would still look held.
+  EXPECT_EQ(arena.slots_in_use(), 1u);
+  for (KernelId reader : {2047u, 2048u, 2099u}) {
+    auto payload = arena.read(*first, reader);
+    ASSERT_TRUE(payload.ok()) << "reader " << reader << ": " << payload.error().describe();
+    EXPECT_EQ(value_of(*payload), 1u);
+    arena.release(*first, reader);
+  }
+  EXPECT_EQ(arena.slots_in_use(), 0u);
+}
+
 TEST(SharedRefCodec, ANameSurvivesItsBytesAndOtherLengthsAreRefused) {
   const SharedRef ref{11, 0xfeedbeef};
   const auto bytes = mk::runtime::encode_shared_ref(ref);
