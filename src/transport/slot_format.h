@@ -22,21 +22,26 @@ static_assert(kMaxSeparation >= kMaxLineSize, "a separation of one line must alw
 inline constexpr std::size_t kMaxSlots = std::size_t{1} << 20;
 
 // Header word: type in bits 0-15, payload length in 16-27, slot count in 28-35 (0 marks a
-// continuation slot), packed messages after the first in 36-39, the open bit in 40, epoch in
-// 41-63. The type and length are the slot's first message's; a urpc slot whose first message
-// leaves room carries more small messages after it (docs/transport.md, "Small messages share
-// slots"), each behind a sub-header of its own.
+// continuation slot), packed messages after the first in 36-39, the open bit in 40, the run
+// bit in 41, epoch in 42-63. The type and length are the slot's first message's; a urpc slot
+// whose first message leaves room carries more small messages after it (docs/transport.md,
+// "Small messages share slots"): each behind a sub-header of its own, or, in a run, end to end
+// with the first's type and length and no sub-headers.
 inline constexpr unsigned kLengthShift = 16;
 inline constexpr unsigned kSlotsShift = 28;
 inline constexpr unsigned kExtraShift = 36;
 inline constexpr unsigned kOpenShift = 40;
-inline constexpr unsigned kEpochShift = 41;
+inline constexpr unsigned kRunShift = 41;
+inline constexpr unsigned kEpochShift = 42;
 inline constexpr std::uint64_t kLengthMask = (std::uint64_t{1} << (kSlotsShift - kLengthShift)) - 1;
 inline constexpr std::uint64_t kSlotsMask = (std::uint64_t{1} << (kExtraShift - kSlotsShift)) - 1;
 inline constexpr std::uint64_t kExtraMask = (std::uint64_t{1} << (kOpenShift - kExtraShift)) - 1;
 inline constexpr std::uint64_t kEpochMask = (std::uint64_t{1} << (64 - kEpochShift)) - 1;
 /// Set while the sender may still append messages to the slot; cleared once it moved on.
 inline constexpr std::uint64_t kOpenBit = std::uint64_t{1} << kOpenShift;
+/// Set when the slot's packed messages form a run: each has the first's type and length and
+/// follows the one before it directly, the k-th after the first at byte k * length.
+inline constexpr std::uint64_t kRunBit = std::uint64_t{1} << kRunShift;
 /// Most messages a slot carries after its first.
 inline constexpr std::size_t kMaxPacked = kExtraMask;
 /// Bytes in front of each message after a slot's first: its type and length, 16 bits each.

@@ -1,8 +1,9 @@
 // The urpc fast path. The sender writes a slot's payload, then its header with a release
 // store; the receiver polls only the header of its next slot. A small message goes into the
 // slot the sender wrote last when it still has room and is open (the receiver stays on an open
-// slot), so small messages share lines. Flow control goes the other way through one line the
-// receiver writes every quarter ring. docs/transport.md has the layout.
+// slot), so small messages share lines; a run of messages alike in type and length shares them
+// without sub-headers. Flow control goes the other way through one line the receiver writes
+// every quarter ring. docs/transport.md has the layout.
 #include "transport/urpc_channel.h"
 
 #include <array>
@@ -122,7 +123,7 @@ class alignas(kMaxSeparation) UrpcSender final : public ChannelSender {
     std::byte* slot = slots_ + geometry_.offset_of(write_pos_);
     copy_parts(slot, head, body);
     std::uint64_t header = encode_header(type, length, 1, geometry_.epoch_bits(write_pos_));
-    if (fits_after(length, 0)) {
+    if (fits_after(length, 0) || fits_in_run(length, 1)) {
       header |= kOpenBit;
       open_ = true;
       open_slot_ = slot;
@@ -143,20 +144,38 @@ class alignas(kMaxSeparation) UrpcSender final : public ChannelSender {
            packed_offset(end) + kPackedHeaderSize + length <= geometry_.payload;
   }
 
+  /// True when a slot whose first message is `length` bytes long has room for the `index`-th
+  /// message after it in a run of such messages.
+  bool fits_in_run(std::size_t length, std::size_t index) const noexcept {
+    return index <= kMaxPacked && (index + 1) * length <= geometry_.payload;
+  }
+
   /// Adds a message to the open slot, after its last one; false (nothing written) when it does
-  /// not fit there.
+  /// not fit there. The slot's second message decides its form: one of the first's type and
+  /// length starts a run, which takes only more of the same; any other starts sub-headers.
   bool append(MessageType type, std::span<const std::byte> head, std::span<const std::byte> body) {
     const std::size_t length = head.size() + body.size();
     const std::size_t packed = header_packed(open_header_);
-    if (!fits_after(open_end_, length, packed)) return false;
-    std::byte* at = open_slot_ + packed_offset(open_end_);
-    const std::uint16_t sub_header[2] = {type, static_cast<std::uint16_t>(length)};
-    std::memcpy(at, sub_header, kPackedHeaderSize);
-    copy_parts(at + kPackedHeaderSize, head, body);
-    open_end_ = packed_offset(open_end_) + kPackedHeaderSize + length;
+    const bool like_first =
+        type == header_type(open_header_) && length == header_length(open_header_);
+    if (packed == 0 && like_first && fits_in_run(length, 1)) open_header_ |= kRunBit;
+    bool room_left;
+    if ((open_header_ & kRunBit) != 0) {
+      if (!like_first || !fits_in_run(length, packed + 1)) return false;
+      copy_parts(open_slot_ + (packed + 1) * length, head, body);
+      room_left = fits_in_run(length, packed + 2);
+    } else {
+      if (!fits_after(open_end_, length, packed)) return false;
+      std::byte* at = open_slot_ + packed_offset(open_end_);
+      const std::uint16_t sub_header[2] = {type, static_cast<std::uint16_t>(length)};
+      std::memcpy(at, sub_header, kPackedHeaderSize);
+      copy_parts(at + kPackedHeaderSize, head, body);
+      open_end_ = packed_offset(open_end_) + kPackedHeaderSize + length;
+      room_left = fits_after(open_end_, 0, packed + 1);
+    }
     open_header_ = with_packed(open_header_, packed + 1);
     // A slot that can take no more closes with this store: the receiver moves on at once.
-    if (!fits_after(open_end_, 0, packed + 1)) {
+    if (!room_left) {
       open_header_ &= ~kOpenBit;
       open_ = false;
     }
@@ -238,7 +257,10 @@ class alignas(kMaxSeparation) UrpcReceiver final : public ChannelReceiver {
       : ring_(std::move(ring)),
         geometry_(ring_->geometry),
         slots_(ring_->slots),
-        publish_interval_(std::max<std::uint64_t>(1, geometry_.slots / 4)) {}
+        publish_interval_(std::max<std::uint64_t>(1, geometry_.slots / 4)),
+        slot_(slots_),
+        epoch_(geometry_.epoch_bits(0)),
+        publish_at_(publish_interval_) {}
 
   ~UrpcReceiver() override {
     // Relaxed: the flag carries no data; a send racing with it lands in memory that the
@@ -253,14 +275,14 @@ class alignas(kMaxSeparation) UrpcReceiver final : public ChannelReceiver {
     if (polling_) return 0;
     PollGuard guard(polling_);
     // Catches up after an on_message that threw, so a drained ring never looks full.
-    if (read_pos_ - published_ >= publish_interval_) publish();
+    if (read_pos_ >= publish_at_) publish();
     std::size_t delivered = 0;
     while (delivered < max_messages && !fault_) {
-      std::byte* slot = slots_ + geometry_.offset_of(read_pos_);
+      std::byte* slot = slot_;
       // Acquire: pairs with the sender's release store of this header, so the payload (and
       // any continuation slots, or packed messages) written before it is visible now.
       const std::uint64_t header = header_of(slot, geometry_).load(std::memory_order_acquire);
-      if ((header & kEpochField) != geometry_.epoch_bits(read_pos_)) break;
+      if ((header & kEpochField) != epoch_) break;
       const std::size_t packed = header_packed(header);
       const bool open = (header & kOpenBit) != 0;
       if (taken_ == 0) {
@@ -269,28 +291,26 @@ class alignas(kMaxSeparation) UrpcReceiver final : public ChannelReceiver {
         if (!take_packed(header, slot, on_message)) break;
       } else if (packed + 1 < taken_) [[unlikely]] {
         // The sender may be another process and write anything.
-        corrupt("the count of packed messages went back from " + std::to_string(taken_ - 1) +
-                " to " + std::to_string(packed));
+        corrupt_count(packed);
         break;
       } else if (open) {
         break;  // Everything so far is taken; the sender may still add to this slot.
       } else {
         next_slot(1);  // Closed after its last message was taken.
-        if (read_pos_ - published_ >= publish_interval_) publish();
+        if (read_pos_ >= publish_at_) publish();
         continue;
       }
       ++delivered;
-      if (read_pos_ - published_ >= publish_interval_) publish();
+      if (read_pos_ >= publish_at_) publish();
     }
     return delivered;
   }
 
   bool has_message() const override {
     if (fault_) return false;
-    std::byte* slot = slots_ + geometry_.offset_of(read_pos_);
     // Relaxed: only a peek; poll loads the header again with acquire before reading payload.
-    const std::uint64_t header = header_of(slot, geometry_).load(std::memory_order_relaxed);
-    if ((header & kEpochField) != geometry_.epoch_bits(read_pos_)) return false;
+    const std::uint64_t header = header_of(slot_, geometry_).load(std::memory_order_relaxed);
+    if ((header & kEpochField) != epoch_) return false;
     if (taken_ == 0 || header_packed(header) + 1 > taken_) return true;
     if ((header & kOpenBit) != 0) return false;
     // Taken and closed since: what counts is the next slot.
@@ -313,7 +333,7 @@ class alignas(kMaxSeparation) UrpcReceiver final : public ChannelReceiver {
     // Release: every read of the slots before read_pos_ is done before the sender, which
     // loads this with acquire, may overwrite them.
     ring_->published_read->store(read_pos_, std::memory_order_release);
-    published_ = read_pos_;
+    publish_at_ = read_pos_ + publish_interval_;
     room_made_ = true;
   }
 
@@ -328,11 +348,11 @@ class alignas(kMaxSeparation) UrpcReceiver final : public ChannelReceiver {
     const bool open = (header & kOpenBit) != 0;
     // The sender may be another process and write anything: a length and slot count that do
     // not describe a message this ring can hold stop the channel before anything is copied.
+    const bool run = (header & kRunBit) != 0;
     if (count == 1 ? length > geometry_.payload
                    : length > kMaxPayload || count != geometry_.slots_for(length) || packed != 0 ||
-                         open) [[unlikely]] {
-      corrupt(std::to_string(length) + " bytes in " + std::to_string(count) + " slots" +
-              (count == 1 ? "" : " with packed messages or open"));
+                         open || run) [[unlikely]] {
+      corrupt_first(length, count);
       return false;
     }
     // Taken before the call, so a throwing on_message does not get the message again; the
@@ -354,35 +374,61 @@ class alignas(kMaxSeparation) UrpcReceiver final : public ChannelReceiver {
   }
 
   // Delivers the next packed message of the slot at read_pos_; false, with the fault set, when
-  // its sub-header does not fit the slot.
+  // it does not fit the slot.
   bool take_packed(std::uint64_t header, std::byte* slot,
                    FunctionRef<void(const MessageView&)> on_message) {
-    const std::size_t at = packed_offset(taken_end_);
-    std::uint16_t sub_header[2] = {0, 0};
-    if (at + kPackedHeaderSize <= geometry_.payload) {
-      std::memcpy(sub_header, slot + at, kPackedHeaderSize);
+    MessageType type;
+    std::size_t at;
+    std::size_t length;
+    if ((header & kRunBit) != 0) {
+      type = header_type(header);
+      length = header_length(header);
+      at = taken_ * length;
+    } else {
+      at = packed_offset(taken_end_);
+      std::uint16_t sub_header[2] = {0, 0};
+      if (at + kPackedHeaderSize <= geometry_.payload) {
+        std::memcpy(sub_header, slot + at, kPackedHeaderSize);
+      }
+      type = sub_header[0];
+      length = sub_header[1];
+      at += kPackedHeaderSize;
     }
-    const std::size_t length = sub_header[1];
-    if (at + kPackedHeaderSize + length > geometry_.payload) [[unlikely]] {
-      corrupt("packed message " + std::to_string(taken_) + " of " + std::to_string(length) +
-              " bytes at byte " + std::to_string(at) + " overruns the slot");
+    if (at + length > geometry_.payload) [[unlikely]] {
+      corrupt_packed(length, at);
       return false;
     }
-    const std::byte* payload = slot + at + kPackedHeaderSize;
     if (taken_ == header_packed(header) && (header & kOpenBit) == 0) {
       next_slot(1);  // The slot's last message: move on before the call, as in take_first.
     } else {
       ++taken_;
-      taken_end_ = at + kPackedHeaderSize + length;
+      taken_end_ = at + length;
     }
-    on_message(MessageView{sub_header[0], {payload, length}});
+    on_message(MessageView{type, {slot + at, length}});
     return true;
   }
 
   void next_slot(std::size_t count) noexcept {
     read_pos_ += count;
+    slot_ = slots_ + geometry_.offset_of(read_pos_);
+    epoch_ = geometry_.epoch_bits(read_pos_);
     taken_ = 0;
     taken_end_ = 0;
+  }
+
+  // The reports of a corrupt header, out of the poll loop: their strings would otherwise
+  // make its stack frame, set up on every poll, several times larger.
+  [[gnu::cold, gnu::noinline]] void corrupt_count(std::size_t packed) {
+    corrupt("the count of packed messages went back from " + std::to_string(taken_ - 1) + " to " +
+            std::to_string(packed));
+  }
+  [[gnu::cold, gnu::noinline]] void corrupt_first(std::size_t length, std::size_t count) {
+    corrupt(std::to_string(length) + " bytes in " + std::to_string(count) + " slots" +
+            (count == 1 ? "" : " with packed messages, open or a run"));
+  }
+  [[gnu::cold, gnu::noinline]] void corrupt_packed(std::size_t length, std::size_t at) {
+    corrupt("packed message " + std::to_string(taken_) + " of " + std::to_string(length) +
+            " bytes at byte " + std::to_string(at) + " overruns the slot");
   }
 
   void corrupt(const std::string& what) {
@@ -397,10 +443,13 @@ class alignas(kMaxSeparation) UrpcReceiver final : public ChannelReceiver {
   /// Messages taken from the slot at read_pos_, which stays there while its sender may add
   /// more (0: none yet; 1: the first; k: the first and k - 1 packed ones).
   std::size_t taken_ = 0;
-  std::size_t taken_end_ = 0;    ///< Where the last message taken there ends, in bytes.
-  std::uint64_t read_pos_ = 0;   ///< Position of the next message's first slot.
-  std::uint64_t published_ = 0;  ///< The read position the sender was last told.
-  bool room_made_ = false;       ///< A publish() since the last made_room().
+  std::size_t taken_end_ = 0;   ///< Where the last message taken there ends, in bytes.
+  std::uint64_t read_pos_ = 0;  ///< Position of the next message's first slot.
+  // Derived from read_pos_ when it moves, so the poll loop only loads them.
+  std::byte* slot_;           ///< The slot at read_pos_.
+  std::uint64_t epoch_;       ///< The epoch field a header at read_pos_ carries.
+  std::uint64_t publish_at_;  ///< Read position at which the sender is told next.
+  bool room_made_ = false;    ///< A publish() since the last made_room().
   bool polling_ = false;
   std::array<std::byte, kMaxPayload> scratch_;  ///< A multi-slot message made contiguous.
 };

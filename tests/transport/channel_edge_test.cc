@@ -1,6 +1,8 @@
 // Each documented result of every channel kind, with both ends driven from the test's thread.
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -331,6 +333,72 @@ TEST(UrpcPacking, SmallMessagesShareSlotsAndArriveInOrder) {
   }
   EXPECT_EQ(got, sent);
   EXPECT_TRUE(in_order);
+}
+
+TEST(UrpcPacking, ARunOfOneTypeAndLengthFillsItsSlotsEndToEnd) {
+  constexpr std::size_t kSlots = 64;
+  const std::size_t payload = *single_slot_payload({.slots = kSlots});
+  auto ends = make_channel(ChannelKind::urpc, {.slots = kSlots});
+  ASSERT_TRUE(ends.ok()) << ends.error().describe();
+  std::uint64_t sent = 0;
+  while (ends->sender->try_send(9, std::as_bytes(std::span(&sent, 1))) == SendStatus::ok)
+    ++sent;
+  // No sub-headers: every byte of every slot's payload carries a message.
+  EXPECT_EQ(sent, kSlots * (payload / sizeof sent));
+  std::uint64_t got = 0;
+  bool intact = true;
+  while (ends->receiver->poll(
+             [&](const MessageView& message) {
+               std::uint64_t value = ~std::uint64_t{0};
+               if (message.payload.size() == sizeof value)
+                 std::memcpy(&value, message.payload.data(), sizeof value);
+               intact &= value == got && message.type == 9;
+               ++got;
+             },
+             16) != 0) {
+  }
+  EXPECT_EQ(got, sent);
+  EXPECT_TRUE(intact);
+}
+
+TEST(UrpcPacking, RunsBrokenByOtherTypesAndLengthsArriveWholeAndInOrder) {
+  auto ends = make_channel(ChannelKind::urpc, {.slots = 64});
+  ASSERT_TRUE(ends.ok()) << ends.error().describe();
+  // Runs of 1 to 9 messages, each run of one type and length (0 to 24 bytes), so that runs
+  // end inside slots, fill them, and meet messages that must take sub-headers or a new slot.
+  struct Sent {
+    MessageType type;
+    std::size_t length;
+  };
+  std::vector<Sent> sent;
+  bool full = false;
+  for (std::size_t run = 0; !full; ++run) {
+    const Sent kind{static_cast<MessageType>(run % 3), (run * 4) % 28};
+    for (std::size_t i = 0; i < run % 9 + 1 && !full; ++i) {
+      std::vector<std::byte> payload(kind.length);
+      fill_pattern(payload, static_cast<unsigned>(sent.size()));
+      full = ends->sender->try_send(kind.type, payload) != SendStatus::ok;
+      if (!full) sent.push_back(kind);
+    }
+  }
+  std::size_t got = 0;
+  std::size_t wrong = 0;
+  while (ends->receiver->poll(
+             [&](const MessageView& message) {
+               if (got >= sent.size() || message.type != sent[got].type ||
+                   message.payload.size() != sent[got].length ||
+                   !matches_pattern(message.payload, static_cast<unsigned>(got),
+                                    message.payload.size())) {
+                 ++wrong;
+               }
+               ++got;
+             },
+             16) != 0) {
+  }
+  EXPECT_GT(sent.size(), 64u * 2) << "small messages each took a slot of their own";
+  EXPECT_EQ(got, sent.size());
+  EXPECT_EQ(wrong, 0u);
+  EXPECT_EQ(ends->receiver->fault(), nullptr);
 }
 
 TEST(UrpcMadeRoom, OnlyAPollThatToldTheSenderMakesRoom) {

@@ -194,6 +194,27 @@ TEST(SharedChannel, APackedMessageWithNoRoomForItsSubHeaderStopsTheChannel) {
   packed.expect_stopped("no room for the sub-header");
 }
 
+TEST(SharedChannel, ARunClaimingMoreMessagesThanItsSlotHoldsStopsTheChannel) {
+  const SlotGeometry g = geometry(64);
+  SharedPair pair = make_pair(g);
+  // Two 8-byte messages of one type make slot 0 a run; its 56 bytes hold seven of them.
+  for (unsigned i = 0; i < 2; ++i)
+    ASSERT_EQ(pair.sending.sender->try_send(3, bytes_of(8, i)), mk::SendStatus::ok);
+  auto header = std::atomic_ref<std::uint64_t>(*header_at(pair, g, 0));
+  ASSERT_NE(header.load(std::memory_order_relaxed) & mk::transport::kRunBit, 0u);
+  header.store(mk::transport::with_packed(header.load(std::memory_order_relaxed), 7),
+               std::memory_order_release);
+  std::size_t seen = 0;
+  // The seven that fit are delivered; the eighth would end at byte 64, past the payload.
+  EXPECT_EQ(pair.receiving.receiver->poll([&](const mk::MessageView&) { ++seen; }, 16), 7u);
+  EXPECT_EQ(seen, 7u);
+  const mk::Error* fault = pair.receiving.receiver->fault();
+  ASSERT_NE(fault, nullptr);
+  EXPECT_EQ(fault->code, mk::Errc::parse_error);
+  EXPECT_NE(fault->message.find("overruns the slot"), std::string::npos) << fault->message;
+  EXPECT_FALSE(pair.receiving.receiver->has_message());
+}
+
 TEST(SharedChannel, ACountOfPackedMessagesThatGoesBackStopsTheChannel) {
   PackedPair packed(8);
   ASSERT_EQ(packed.poll(), 2u);
