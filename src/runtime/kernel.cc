@@ -14,9 +14,9 @@ namespace mk {
 
 namespace runtime {
 
-namespace {
+constinit thread_local Kernel* current_kernel = nullptr;
 
-thread_local Kernel* current_kernel = nullptr;
+namespace {
 
 /// Marks the calling thread as running `kernel` for the duration of a turn, so that API calls
 /// can tell whether they come from the kernel's own thread.

@@ -31,6 +31,11 @@ namespace mk::runtime {
 
 class KernelCore;
 
+/// The kernel whose turn the calling thread is running, or nullptr: API calls check with it
+/// that they come from the kernel's own thread. constinit, so that reading it from another file
+/// needs no call to a thread-local initialiser.
+extern constinit thread_local Kernel* current_kernel;
+
 /// A system message that makes the kernel stop (System::shutdown).
 std::unique_ptr<InboxItem> make_stop_request();
 /// Tells a kernel that kernel `offline` went offline (System::remove_kernel).
@@ -169,10 +174,21 @@ class KernelCore {
              std::span<const std::byte> payload);
   void reply_error(KernelId to, std::uint32_t call_id, MessageType type, const Error& failure);
   Result<void> add_handler(MessageType type, std::unique_ptr<detail::HandlerBase> handler);
-  /// Not-ok when an operation on `to` cannot even start; `what` names it in the error.
-  std::optional<Error> check_target(KernelId to, const char* what) const;
+  /// Not-ok when an operation on `to` cannot even start; `what` names it in the error. Every
+  /// send and call asks, so the answer for a usable target is found here, inline.
+  std::optional<Error> check_target(KernelId to, const char* what) const {
+    if (current_kernel == &self && to < fabric.size() && !stopping_ && !fabric.offline(to))
+        [[likely]] {
+      return std::nullopt;
+    }
+    return target_error(to, what);
+  }
   /// Not-ok unless called from this kernel's own turn; `what` names the operation.
-  std::optional<Error> check_caller(const char* what) const;
+  std::optional<Error> check_caller(const char* what) const {
+    if (current_kernel == &self) [[likely]]
+      return std::nullopt;
+    return caller_error(what);
+  }
 
   // Monitor (monitor.cc): system messages arriving through the inbox.
   bool take_inbox();
@@ -236,7 +252,16 @@ class KernelCore {
   bool fire_timers();
   /// Resumes the tasks that were ready when it began. Only when ready_ is not empty.
   bool run_ready();
-  Outbox& outbox(KernelId to);
+  /// The outbox to kernel `to`, made on first use.
+  Outbox& outbox(KernelId to) {
+    if (to < outboxes_.size() && outboxes_[to]) [[likely]]
+      return *outboxes_[to];
+    return add_outbox(to);
+  }
+  // The slow halves of outbox, check_target and check_caller, out of line.
+  Outbox& add_outbox(KernelId to);
+  std::optional<Error> target_error(KernelId to, const char* what) const;
+  std::optional<Error> caller_error(const char* what) const;
   std::optional<Error> start_bind(KernelId to, Outbox& box);
   Transmit transmit(KernelId to, MessageType type, const Envelope& envelope,
                     std::span<const std::byte> payload, detail::Waiter* waiter, Error* failure);

@@ -22,14 +22,14 @@ Error send_failure(SendStatus status, KernelId to, MessageType type, std::size_t
 
 }  // namespace
 
-std::optional<Error> KernelCore::check_caller(const char* what) const {
-  if (Kernel::current() == &self) return std::nullopt;
+std::optional<Error> KernelCore::caller_error(const char* what) const {
+  if (current_kernel == &self) return std::nullopt;
   return error(Errc::invalid_argument, std::string("Kernel::") + what + " on kernel " +
                                            std::to_string(id) +
                                            " from a thread that is not running it");
 }
 
-std::optional<Error> KernelCore::check_target(KernelId to, const char* what) const {
+std::optional<Error> KernelCore::target_error(KernelId to, const char* what) const {
   if (auto misuse = check_caller(what)) return misuse;
   if (to >= fabric.size()) {
     return error(Errc::not_found, std::string(what) + " to kernel " + std::to_string(to) +
@@ -211,7 +211,7 @@ Result<void> KernelCore::add_handler(MessageType type,
   return {};
 }
 
-Outbox& KernelCore::outbox(KernelId to) {
+Outbox& KernelCore::add_outbox(KernelId to) {
   // Kernels can be added while this one runs; the table grows when first asked past its end.
   if (to >= outboxes_.size()) outboxes_.resize(to + 1);
   auto& box = outboxes_[to];
