@@ -107,8 +107,8 @@ class ChannelSender {
   /// Puts one message whose payload is `head` followed by `body` into the ring, as try_send of
   /// the two joined would, without the caller joining them first (the runtime's envelope and
   /// a user's payload); too_large when they add up to more than kMaxPayload. The default
-  /// joins them in a buffer and calls try_send; urpc and local write a one-slot message's
-  /// parts straight into its slot.
+  /// joins them in a buffer and calls try_send; urpc and local write the parts straight into
+  /// the message's slots.
   virtual SendStatus try_send_parts(MessageType type, std::span<const std::byte> head,
                                     std::span<const std::byte> body);
 

@@ -261,7 +261,7 @@ class KernelCore {
   // The slow halves of outbox, check_target and check_caller, out of line.
   Outbox& add_outbox(KernelId to);
   std::optional<Error> target_error(KernelId to, const char* what) const;
-  std::optional<Error> caller_error(const char* what) const;
+  Error caller_error(const char* what) const;
   std::optional<Error> start_bind(KernelId to, Outbox& box);
   Transmit transmit(KernelId to, MessageType type, const Envelope& envelope,
                     std::span<const std::byte> payload, detail::Waiter* waiter, Error* failure);

@@ -22,8 +22,7 @@ Error send_failure(SendStatus status, KernelId to, MessageType type, std::size_t
 
 }  // namespace
 
-std::optional<Error> KernelCore::caller_error(const char* what) const {
-  if (current_kernel == &self) return std::nullopt;
+Error KernelCore::caller_error(const char* what) const {
   return error(Errc::invalid_argument, std::string("Kernel::") + what + " on kernel " +
                                            std::to_string(id) +
                                            " from a thread that is not running it");

@@ -66,9 +66,6 @@ class LocalSender final : public ChannelSender {
     const std::size_t length = head.size() + body.size();
     if (length > kMaxPayload) return SendStatus::too_large;
     const std::size_t count = geometry.slots_for(length);
-    // A message of several slots is copied slot by slot from one span: the default joins the
-    // parts first, then comes back through try_send.
-    if (count > 1 && !body.empty()) return ChannelSender::try_send_parts(type, head, body);
     if (ring.write_pos + count > ring.free_pos + geometry.slots) return SendStatus::full;
     std::byte* first = ring.slots() + geometry.offset_of(ring.write_pos);
     if (count == 1) {
@@ -77,10 +74,9 @@ class LocalSender final : public ChannelSender {
       ++ring.write_pos;
       return SendStatus::ok;
     }
-    // Several slots, so `body` is empty (see above): `head` is the whole payload.
-    std::memcpy(first, head.data(), geometry.payload);
+    copy_part_range(first, head, body, 0, geometry.payload);
     write_header(first, geometry, encode_header(type, length, count, 0));
-    scatter_continuation(ring.slots(), geometry, ring.write_pos, head, count,
+    scatter_continuation(ring.slots(), geometry, ring.write_pos, head, body, count,
                          [&geometry](std::byte* slot, std::uint64_t header) {
                            write_header(slot, geometry, header);
                          });

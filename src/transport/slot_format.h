@@ -157,17 +157,36 @@ inline void copy_parts(std::byte* to, std::span<const std::byte> head,
   copy_bytes(to + head.size(), body);
 }
 
-/// Copies the continuation part of a message (bytes from `geometry.payload` on) into the
-/// slots after `position`, calling `write_header(slot, header)` for each continuation slot.
+/// Copies `n` bytes, from byte `from` on, of the payload that is `head` followed by `body` to
+/// `to`: one slot's share of a message sent in two parts.
+inline void copy_part_range(std::byte* to, std::span<const std::byte> head,
+                            std::span<const std::byte> body, std::size_t from,
+                            std::size_t n) noexcept {
+  if (from < head.size()) {
+    const std::size_t in_head = std::min(n, head.size() - from);
+    std::memcpy(to, head.data() + from, in_head);
+    to += in_head;
+    n -= in_head;
+    from = 0;
+  } else {
+    from -= head.size();
+  }
+  if (n != 0) std::memcpy(to, body.data() + from, n);
+}
+
+/// Copies the continuation part of the message whose payload is `head` followed by `body`
+/// (bytes from `geometry.payload` on) into the slots after `position`, calling
+/// `write_header(slot, header)` for each continuation slot.
 template <class WriteHeader>
 void scatter_continuation(std::byte* ring, const SlotGeometry& geometry, std::uint64_t position,
-                          std::span<const std::byte> payload, std::size_t slots,
-                          WriteHeader&& write_header) {
+                          std::span<const std::byte> head, std::span<const std::byte> body,
+                          std::size_t slots, WriteHeader&& write_header) {
+  const std::size_t length = head.size() + body.size();
   std::size_t offset = geometry.payload;
   for (std::size_t k = 1; k < slots; ++k) {
-    const std::size_t chunk = std::min(geometry.payload, payload.size() - offset);
+    const std::size_t chunk = std::min(geometry.payload, length - offset);
     std::byte* slot = ring + geometry.offset_of(position + k);
-    std::memcpy(slot, payload.data() + offset, chunk);
+    copy_part_range(slot, head, body, offset, chunk);
     write_header(slot, encode_header(0, 0, 0, geometry.epoch_bits(position + k)));
     offset += chunk;
   }

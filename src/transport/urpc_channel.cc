@@ -113,10 +113,7 @@ class alignas(kMaxSeparation) UrpcSender final : public ChannelSender {
     const std::size_t length = head.size() + body.size();
     if (open_ && append(type, head, body)) return SendStatus::ok;
     if (length > geometry_.payload) [[unlikely]] {
-      // A message of several slots is copied slot by slot from one span: the default joins
-      // the parts first, then comes back through try_send.
-      if (!body.empty()) return ChannelSender::try_send_parts(type, head, body);
-      return send_multi(type, head);
+      return send_multi(type, head, body);
     }
     if (write_pos_ == write_limit_ && !refresh_limit(1)) return status_when_refused();
     close_open_slot();
@@ -194,20 +191,21 @@ class alignas(kMaxSeparation) UrpcSender final : public ChannelSender {
     header_of(open_slot_, geometry_).store(open_header_, std::memory_order_release);
   }
 
-  SendStatus send_multi(MessageType type, std::span<const std::byte> payload) {
-    const std::size_t length = payload.size();
+  SendStatus send_multi(MessageType type, std::span<const std::byte> head,
+                        std::span<const std::byte> body) {
+    const std::size_t length = head.size() + body.size();
     if (length > kMaxPayload) return SendStatus::too_large;
     const std::size_t count = geometry_.slots_for(length);
     if (write_pos_ + count > write_limit_ && !refresh_limit(count)) return status_when_refused();
     close_open_slot();
-    scatter_continuation(slots_, geometry_, write_pos_, payload, count,
+    scatter_continuation(slots_, geometry_, write_pos_, head, body, count,
                          [this](std::byte* slot, std::uint64_t header) {
                            // Relaxed: nobody polls a continuation header; the first slot's
                            // release store below publishes these slots with it.
                            header_of(slot, geometry_).store(header, std::memory_order_relaxed);
                          });
     std::byte* first = slots_ + geometry_.offset_of(write_pos_);
-    std::memcpy(first, payload.data(), geometry_.payload);
+    copy_part_range(first, head, body, 0, geometry_.payload);
     // Release, and last: the whole message (every continuation slot) is visible before its
     // first header, so the receiver takes it whole or not at all.
     header_of(first, geometry_)

@@ -99,13 +99,15 @@ TEST_P(ChannelEdge, OversizedPayloadIsRefusedAndWritesNothing) {
 TEST_P(ChannelEdge, APayloadSentInTwoPartsArrivesJoined) {
   make(256);
   // Splits of small messages (which urpc packs several to a slot), whole slots and messages
-  // of several slots, at every kind of cut: nothing before it, nothing after it, and between.
+  // of several slots, at every kind of cut: nothing before it, nothing after it, between, and
+  // at the end of the first slot.
   const std::size_t lengths[] = {
       0, 1, 8, 16, payload_per_slot(), payload_per_slot() + 1, 1000, kMaxPayload};
   MessageType sequence = 0;
   std::vector<std::size_t> sent_lengths;
   for (std::size_t length : lengths) {
-    for (std::size_t cut : {std::size_t{0}, length / 3, length}) {
+    const std::size_t first_slot = std::min(length, payload_per_slot());
+    for (std::size_t cut : {std::size_t{0}, length / 3, first_slot, length}) {
       std::vector<std::byte> joined(length);
       fill_pattern(joined, sequence);
       const std::span<const std::byte> whole(joined);
