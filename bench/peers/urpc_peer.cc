@@ -1,9 +1,12 @@
-// urpc, mk's own channel, through its public interface: the peers' baseline.
+// urpc, mk's own channel, through its public interface (its ends as their own types, as
+// mk/urpc.h offers them, so that sends and polls are direct calls like the peers'): the
+// peers' baseline.
 #include <cstddef>
 #include <memory>
 #include <span>
 
 #include "mk/channel.h"
+#include "mk/urpc.h"
 #include "peers/harness.h"
 #include "peers/peer.h"
 
@@ -17,7 +20,7 @@ template <std::size_t N>
 class UrpcQueue {
  public:
   static mk::Result<std::unique_ptr<UrpcQueue>> make(std::size_t /*capacity*/) {
-    auto ends = make_channel(ChannelKind::urpc);
+    auto ends = make_urpc_channel();
     if (!ends) return std::move(ends).error();
     return std::unique_ptr<UrpcQueue>(new UrpcQueue(std::move(*ends)));
   }
@@ -28,13 +31,14 @@ class UrpcQueue {
 
   template <class F>
   bool try_receive(F&& f) {
-    return ends_.receiver->poll([&f](const MessageView& message) { f(message.payload); }, 1) == 1;
+    return ends_.receiver->poll_each([&f](const MessageView& message) { f(message.payload); }, 1) ==
+           1;
   }
 
  private:
-  explicit UrpcQueue(ChannelEnds ends) : ends_(std::move(ends)) {}
+  explicit UrpcQueue(UrpcChannel ends) : ends_(std::move(ends)) {}
 
-  ChannelEnds ends_;
+  UrpcChannel ends_;
 };
 
 }  // namespace

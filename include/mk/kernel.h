@@ -108,7 +108,7 @@ struct KernelAccess {
   /// Starts a call; true when `call` was suspended until its reply, deadline or shutdown.
   static bool call(Kernel& kernel, KernelId to, MessageType type,
                    std::span<const std::byte> payload, PendingCall& call,
-                   std::optional<Duration> timeout);
+                   const std::optional<Duration>& timeout);
   /// Resumes `waiter` once the kernel's clock reads `when`.
   static void sleep_until(Kernel& kernel, Instant when, Waiter& waiter);
   /// Withdraws the sleep `waiter` is in (its task stays suspended, to be resumed or given a

@@ -260,7 +260,7 @@ void KernelAccess::post_fan_out(Kernel& kernel, const FanOut& fan_out, MessageTy
 
 bool KernelAccess::call(Kernel& kernel, KernelId to, MessageType type,
                         std::span<const std::byte> payload, PendingCall& call,
-                        std::optional<Duration> timeout) {
+                        const std::optional<Duration>& timeout) {
   return kernel.core_->call(to, type, payload, call, timeout);
 }
 

@@ -20,6 +20,7 @@
 #include "mk/kernel_stats.h"
 #include "mk/system.h"
 #include "mk/task.h"
+#include "mk/urpc.h"
 #include "runtime/broadcast_arena.h"
 #include "runtime/call_table.h"
 #include "runtime/fabric.h"
@@ -81,15 +82,32 @@ struct Outbox {
   enum class State { unbound, binding, bound };
   State state = State::unbound;
   std::unique_ptr<ChannelSender> sender;
+  /// `sender` when it is a urpc sender, sent to without a virtual call; null otherwise.
+  transport::UrpcSender* urpc = nullptr;
   std::shared_ptr<PairFlags> flags;
   std::deque<OutEntry> queue;  ///< Non-empty: every later message queues behind it.
   bool in_backlog = false;
+
+  /// Sends through `channel` from now on (null: through nothing).
+  void set_sender(std::unique_ptr<ChannelSender> channel) {
+    sender = std::move(channel);
+    urpc = dynamic_cast<transport::UrpcSender*>(sender.get());
+  }
 };
 
 /// A channel bound to this kernel from another.
 struct Inbound {
+  Inbound(KernelId from_in, std::unique_ptr<ChannelReceiver> receiver_in,
+          std::shared_ptr<PairFlags> flags_in)
+      : from(from_in),
+        receiver(std::move(receiver_in)),
+        urpc(dynamic_cast<transport::UrpcReceiver*>(receiver.get())),
+        flags(std::move(flags_in)) {}
+
   KernelId from;
   std::unique_ptr<ChannelReceiver> receiver;
+  /// `receiver` when it is a urpc receiver, polled without a virtual call; null otherwise.
+  transport::UrpcReceiver* urpc;
   std::shared_ptr<PairFlags> flags;
 };
 
@@ -166,7 +184,7 @@ class KernelCore {
   bool send(KernelId to, MessageType type, std::span<const std::byte> payload,
             detail::Waiter& waiter);
   bool call(KernelId to, MessageType type, std::span<const std::byte> payload,
-            detail::PendingCall& call, std::optional<Duration> timeout);
+            detail::PendingCall& call, const std::optional<Duration>& timeout);
   Result<void> post(KernelId to, MessageType type, std::span<const std::byte> payload);
   void post_fan_out(const FanOut& fan_out, MessageType type, std::span<const std::byte> payload,
                     FunctionRef<void(KernelId, const Error&)> on_failure);

@@ -149,7 +149,7 @@ bool KernelCore::post_shared(const FanOut& fan_out, MessageType type,
 }
 
 bool KernelCore::call(KernelId to, MessageType type, std::span<const std::byte> payload,
-                      detail::PendingCall& call, std::optional<Duration> timeout) {
+                      detail::PendingCall& call, const std::optional<Duration>& timeout) {
   if (auto failure = check_target(to, "call")) {
     call.error = std::move(failure);
     return false;
@@ -231,7 +231,8 @@ Transmit KernelCore::transmit(KernelId to, MessageType type, const Envelope& env
   // The envelope goes into the ring in front of the payload, straight from here.
   const auto head = std::as_bytes(std::span(&envelope, 1));
   if (box.state == Outbox::State::bound && box.queue.empty()) {
-    const SendStatus status = box.sender->try_send_parts(type, head, payload);
+    const SendStatus status = box.urpc != nullptr ? box.urpc->try_send_parts(type, head, payload)
+                                                  : box.sender->try_send_parts(type, head, payload);
     if (status == SendStatus::ok) {
       Counters::bump(counters.messages_sent);
       if (box.flags) box.flags->ring_receiver(fabric.kernels[to]->doorbell);
@@ -323,8 +324,10 @@ bool KernelCore::poll_channels() {
   for (std::size_t i = 0; i < inbound_.size();) {
     const KernelId from = inbound_[i].from;
     ChannelReceiver* receiver = inbound_[i].receiver.get();
-    const std::size_t count = receiver->poll(
-        [this, from](const MessageView& message) { dispatch(from, message); }, fabric.poll_batch);
+    auto on_message = [this, from](const MessageView& message) { dispatch(from, message); };
+    const std::size_t count = inbound_[i].urpc != nullptr
+                                  ? inbound_[i].urpc->poll_each(on_message, fabric.poll_batch)
+                                  : receiver->poll(on_message, fabric.poll_batch);
     if (receiver->fault() != nullptr) [[unlikely]] {
       close_faulty(i);
       received = true;

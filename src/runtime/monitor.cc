@@ -140,7 +140,7 @@ std::optional<Error> KernelCore::start_bind(KernelId to, Outbox& box) {
     auto ends = fabric.executor->make_channel(id, id, ChannelKind::local, *options);
     if (!ends) return std::move(ends).error();
     inbound_.push_back(Inbound{id, std::move(ends->receiver), nullptr});
-    box.sender = std::move(ends->sender);
+    box.set_sender(std::move(ends->sender));
     box.state = Outbox::State::bound;
     return std::nullopt;
   }
@@ -190,7 +190,7 @@ void KernelCore::on_bind_reply(KernelId to, std::unique_ptr<ChannelSender> sende
     Counters::bump(counters.rejected_messages);
     return;
   }
-  box.sender = std::move(sender);
+  box.set_sender(std::move(sender));
   box.flags = std::move(flags);
   box.state = Outbox::State::bound;
   if (!box.queue.empty()) mark_backlog(to, box);
@@ -280,7 +280,7 @@ void KernelCore::fail_towards(KernelId to, const Error& failure) {
       box.in_backlog = false;
       std::erase(backlog_, to);
     }
-    box.sender.reset();
+    box.set_sender(nullptr);
     box.flags.reset();
     box.state = Outbox::State::unbound;
   }

@@ -54,8 +54,11 @@ Result<ChannelEnds> make_channel(ChannelKind kind, const ChannelOptions& options
   auto geometry = transport::make_geometry(options);
   if (!geometry) return std::move(geometry).error();
   switch (kind) {
-    case ChannelKind::urpc:
-      return transport::make_urpc_channel(*geometry, options.receiver_numa_node);
+    case ChannelKind::urpc: {
+      auto ends = transport::make_urpc_channel(*geometry, options.receiver_numa_node);
+      if (!ends) return std::move(ends).error();
+      return ChannelEnds{std::move(ends->sender), std::move(ends->receiver)};
+    }
     case ChannelKind::lockfree:
       return transport::make_lockfree_channel(*geometry);
     case ChannelKind::local:

@@ -3,7 +3,7 @@
 
 #include "mk/channel.h"
 #include "mk/result.h"
-#include "transport/slot_format.h"
+#include "mk/slot_format.h"
 
 namespace mk::transport {
 

@@ -6,12 +6,13 @@
 
 #include "mk/channel.h"
 #include "mk/result.h"
-#include "transport/slot_format.h"
+#include "mk/slot_format.h"
+#include "mk/urpc.h"
 
 namespace mk::transport {
 
 /// Both ends of a urpc channel of `geometry`, its ring on NUMA node `node` (-1: the caller's).
-Result<ChannelEnds> make_urpc_channel(const SlotGeometry& geometry, int node);
+Result<UrpcChannel> make_urpc_channel(const SlotGeometry& geometry, int node);
 
 /// Bytes of a shared urpc ring of `geometry` with `aux_lines` lines in front for the layer
 /// above.

@@ -20,7 +20,7 @@
 #include "runtime/fabric.h"
 #include "runtime_test_util.h"
 #include "transport/channel_options.h"
-#include "transport/slot_format.h"
+#include "mk/slot_format.h"
 #include "transport/urpc_channel.h"
 
 namespace {

@@ -7,7 +7,7 @@
 
 #include "mk/channel.h"
 #include "skb/host_line_size.h"
-#include "transport/slot_format.h"
+#include "mk/slot_format.h"
 
 namespace mk {
 namespace {

@@ -12,7 +12,7 @@
 #include "skb/host_line_size.h"
 #include "test_scale.h"
 #include "transport/channel_options.h"
-#include "transport/slot_format.h"
+#include "mk/slot_format.h"
 
 namespace mk {
 namespace {

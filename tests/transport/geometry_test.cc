@@ -11,7 +11,7 @@
 #include "mk/skb.h"
 #include "skb/skb_test_support.h"
 #include "transport/channel_options.h"
-#include "transport/slot_format.h"
+#include "mk/slot_format.h"
 #include "transport/urpc_channel.h"
 
 namespace mk {

@@ -14,7 +14,7 @@
 
 #include "mk/channel.h"
 #include "transport/channel_options.h"
-#include "transport/slot_format.h"
+#include "mk/slot_format.h"
 #include "transport/urpc_channel.h"
 
 namespace {

@@ -1,4 +1,6 @@
 // The slot format every channel kind shares: one cache line, payload first, header word last.
+// Public because urpc's inline ends (mk/urpc.h) are built on it; docs/transport.md, "Slot
+// layout", describes it.
 #pragma once
 
 #include <algorithm>
@@ -27,15 +29,25 @@ inline constexpr std::size_t kMaxSlots = std::size_t{1} << 20;
 // whose first message leaves room carries more small messages after it (docs/transport.md,
 // "Small messages share slots"): each behind a sub-header of its own, or, in a run, end to end
 // with the first's type and length and no sub-headers.
+/// Where the payload length starts in a header word.
 inline constexpr unsigned kLengthShift = 16;
+/// Where the slot count starts.
 inline constexpr unsigned kSlotsShift = 28;
+/// Where the count of packed messages after the first starts.
 inline constexpr unsigned kExtraShift = 36;
+/// The open bit.
 inline constexpr unsigned kOpenShift = 40;
+/// The run bit.
 inline constexpr unsigned kRunShift = 41;
+/// Where the epoch starts.
 inline constexpr unsigned kEpochShift = 42;
+/// The length field, shifted down.
 inline constexpr std::uint64_t kLengthMask = (std::uint64_t{1} << (kSlotsShift - kLengthShift)) - 1;
+/// The slot count field, shifted down.
 inline constexpr std::uint64_t kSlotsMask = (std::uint64_t{1} << (kExtraShift - kSlotsShift)) - 1;
+/// The packed count field, shifted down.
 inline constexpr std::uint64_t kExtraMask = (std::uint64_t{1} << (kOpenShift - kExtraShift)) - 1;
+/// The epoch field, shifted down.
 inline constexpr std::uint64_t kEpochMask = (std::uint64_t{1} << (64 - kEpochShift)) - 1;
 /// Set while the sender may still append messages to the slot; cleared once it moved on.
 inline constexpr std::uint64_t kOpenBit = std::uint64_t{1} << kOpenShift;
