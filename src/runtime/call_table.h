@@ -20,6 +20,8 @@ class CallTable {
 
   static constexpr unsigned kIndexBits = 20;
   static constexpr std::uint32_t kMaxCalls = 1u << kIndexBits;
+  /// The highest generation an id carries, in the bits above the index.
+  static constexpr std::uint32_t kLastGeneration = (1u << (32 - kIndexBits)) - 1;
 
   struct Entry {
     detail::PendingCall* call = nullptr;
@@ -42,7 +44,7 @@ class CallTable {
     }
     Slot& slot = slots_[index];
     // Generations run 1..4095, so no id is ever 0 (0 marks a one-way message on the wire).
-    slot.generation = slot.generation % ((1u << (32 - kIndexBits)) - 1) + 1;
+    slot.generation = slot.generation == kLastGeneration ? 1 : slot.generation + 1;
     slot.call = &call;
     slot.to = to;
     slot.serial = next_serial_++;

@@ -138,7 +138,11 @@ void KernelCore::spawn(Task<void> task) {
     return;
   }
   RootTask root = run_root(*this, std::move(task));
-  ready_.push_back(root.handle);
+  make_ready(root.handle);
+}
+
+void KernelCore::grow_ready() {
+  ready_.set_capacity(ready_.capacity() * 2);
 }
 
 void KernelCore::note_failure(const std::string& what) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <boost/circular_buffer.hpp>
 #include <coroutine>
 #include <cstdint>
 #include <deque>
@@ -133,6 +134,9 @@ struct Counters {
 /// What send-like operations did with a message.
 enum class Transmit { sent, queued, failed };
 
+/// Room for this many ready tasks before a kernel's ready queue first grows.
+inline constexpr std::size_t kInitialReady = 64;
+
 class KernelCore {
  public:
   KernelCore(Kernel& self, KernelId id, Fabric& fabric, const Clock& clock);
@@ -168,7 +172,12 @@ class KernelCore {
 
   // Tasks (kernel.cc).
   void spawn(Task<void> task);
-  void make_ready(std::coroutine_handle<> handle) { ready_.push_back(handle); }
+  void make_ready(std::coroutine_handle<> handle) {
+    // A full queue grows: circular_buffer would overwrite its oldest task instead.
+    if (ready_.full()) [[unlikely]]
+      grow_ready();
+    ready_.push_back(handle);
+  }
   void sleep_until(Instant when, detail::Waiter& waiter) { timers_.add_sleep(when, waiter); }
   bool cancel_sleep(const detail::Waiter& waiter) { return timers_.cancel_sleep(waiter); }
   void note_failure(const std::string& what);
@@ -189,7 +198,9 @@ class KernelCore {
   void post_fan_out(const FanOut& fan_out, MessageType type, std::span<const std::byte> payload,
                     FunctionRef<void(KernelId, const Error&)> on_failure);
   void reply(KernelId to, std::uint32_t call_id, MessageType type,
-             std::span<const std::byte> payload);
+             std::span<const std::byte> payload) {
+    send_reply(to, call_id, type, 0, payload);
+  }
   void reply_error(KernelId to, std::uint32_t call_id, MessageType type, const Error& failure);
   Result<void> add_handler(MessageType type, std::unique_ptr<detail::HandlerBase> handler);
   /// Not-ok when an operation on `to` cannot even start; `what` names it in the error. Every
@@ -281,6 +292,25 @@ class KernelCore {
   std::optional<Error> target_error(KernelId to, const char* what) const;
   Error caller_error(const char* what) const;
   std::optional<Error> start_bind(KernelId to, Outbox& box);
+  /// Sends into the ring at once when that is the whole story: the outbox to `to` is bound,
+  /// holds nothing queued, and its ring takes the message. False otherwise, having sent
+  /// nothing; transmit then binds, queues or fails the message. Inline, as every send, call
+  /// and reply starts here.
+  [[gnu::always_inline]] bool send_now(KernelId to, MessageType type, const Envelope& envelope,
+                                       std::span<const std::byte> payload) {
+    if (to >= outboxes_.size() || !outboxes_[to]) return false;
+    Outbox& box = *outboxes_[to];
+    if (box.state != Outbox::State::bound || !box.queue.empty()) return false;
+    // The envelope goes into the ring in front of the payload, straight from here.
+    const auto head = std::as_bytes(std::span(&envelope, 1));
+    const SendStatus status = box.urpc != nullptr ? box.urpc->try_send_parts(type, head, payload)
+                                                  : box.sender->try_send_parts(type, head, payload);
+    if (status != SendStatus::ok) return false;
+    Counters::bump(counters.messages_sent);
+    if (box.flags) box.flags->ring_receiver(fabric.kernels[to]->doorbell);
+    return true;
+  }
+  /// Sends, binds first, queues or fails the message: what send_now could not do.
   Transmit transmit(KernelId to, MessageType type, const Envelope& envelope,
                     std::span<const std::byte> payload, detail::Waiter* waiter, Error* failure);
   bool flush(KernelId to, Outbox& box);
@@ -293,7 +323,11 @@ class KernelCore {
 
   friend class ::mk::Kernel;
 
-  std::deque<std::coroutine_handle<>> ready_;
+  /// Doubles ready_'s capacity, keeping its tasks in order.
+  void grow_ready();
+
+  /// Tasks to resume, in order: a ring, so a turn's pushes and pops touch no allocator.
+  boost::circular_buffer<std::coroutine_handle<>> ready_{kInitialReady};
   RootPromise* roots_ = nullptr;
   TimerQueue timers_;
   CallTable calls_{timers_};

@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "mk/slot_format.h"
 #include "runtime/kernel_core.h"
 #include "runtime/log.h"
 
@@ -55,8 +56,10 @@ bool KernelCore::send(KernelId to, MessageType type, std::span<const std::byte> 
     waiter.error = std::move(failure);
     return false;
   }
+  const Envelope envelope{0, WireKind::one_way, 0, 0};
+  if (send_now(to, type, envelope, payload)) return false;
   Error failure{Errc::internal, {}};
-  switch (transmit(to, type, Envelope{0, WireKind::one_way, 0, 0}, payload, &waiter, &failure)) {
+  switch (transmit(to, type, envelope, payload, &waiter, &failure)) {
     case Transmit::sent:
       return false;
     case Transmit::queued:
@@ -75,6 +78,7 @@ Result<void> KernelCore::post(KernelId to, MessageType type, std::span<const std
 Result<void> KernelCore::post_as(KernelId to, MessageType type, const Envelope& envelope,
                                  std::span<const std::byte> payload) {
   if (auto failure = check_target(to, "post")) return std::move(*failure);
+  if (send_now(to, type, envelope, payload)) return {};
   Error failure{Errc::internal, {}};
   if (transmit(to, type, envelope, payload, nullptr, &failure) == Transmit::failed) {
     return failure;
@@ -159,23 +163,20 @@ bool KernelCore::call(KernelId to, MessageType type, std::span<const std::byte> 
     call.error = std::move(entry).error();
     return false;
   }
-  Error failure{Errc::internal, {}};
-  if (transmit(to, type, Envelope{entry->id, WireKind::request, 0, 0}, payload, nullptr,
-               &failure) == Transmit::failed) {
-    calls_.take(entry->id);
-    call.error = std::move(failure);
-    return false;
+  const Envelope envelope{entry->id, WireKind::request, 0, 0};
+  if (!send_now(to, type, envelope, payload)) {
+    Error failure{Errc::internal, {}};
+    if (transmit(to, type, envelope, payload, nullptr, &failure) == Transmit::failed) {
+      calls_.take(entry->id);
+      call.error = std::move(failure);
+      return false;
+    }
   }
   if (timeout) {
     timers_.add_deadline(clock.now() + *timeout, entry->id, entry->serial, type, to);
     calls_.set_timed(entry->id);
   }
   return true;
-}
-
-void KernelCore::reply(KernelId to, std::uint32_t call_id, MessageType type,
-                       std::span<const std::byte> payload) {
-  send_reply(to, call_id, type, 0, payload);
 }
 
 void KernelCore::reply_error(KernelId to, std::uint32_t call_id, MessageType type,
@@ -189,9 +190,10 @@ void KernelCore::send_reply(KernelId to, std::uint32_t call_id, MessageType type
                             std::uint8_t status, std::span<const std::byte> payload) {
   // An offline caller waits for nothing any more.
   if (stopping_ || fabric.offline(to)) return;
+  const Envelope envelope{call_id, WireKind::reply, status, 0};
+  if (send_now(to, type, envelope, payload)) return;
   Error failure{Errc::internal, {}};
-  if (transmit(to, type, Envelope{call_id, WireKind::reply, status, 0}, payload, nullptr,
-               &failure) == Transmit::failed) {
+  if (transmit(to, type, envelope, payload, nullptr, &failure) == Transmit::failed) {
     note_failure("reply to kernel " + std::to_string(to) + " lost: " + failure.describe());
   }
 }
@@ -444,7 +446,7 @@ void KernelCore::on_reply(const Envelope& envelope, MessageType type,
   }
   if (envelope.status == 0) {
     if (call->exact ? body.size() == call->reply.size() : body.size() <= call->reply.size()) {
-      if (!body.empty()) std::memcpy(call->reply.data(), body.data(), body.size());
+      transport::copy_bytes(call->reply.data(), body);
       call->reply_length = body.size();
     } else {
       call->error = error(Errc::parse_error,
