@@ -292,27 +292,42 @@ class KernelCore {
   std::optional<Error> target_error(KernelId to, const char* what) const;
   Error caller_error(const char* what) const;
   std::optional<Error> start_bind(KernelId to, Outbox& box);
-  /// Sends into the ring at once when that is the whole story: the outbox to `to` is bound,
-  /// holds nothing queued, and its ring takes the message. False otherwise, having sent
-  /// nothing; transmit then binds, queues or fails the message. Inline, as every send, call
-  /// and reply starts here.
-  [[gnu::always_inline]] bool send_now(KernelId to, MessageType type, const Envelope& envelope,
-                                       std::span<const std::byte> payload) {
-    if (to >= outboxes_.size() || !outboxes_[to]) return false;
+  /// Puts a message into the ring at once when its outbox is bound and holds nothing queued,
+  /// and gives the ring's answer (ok: sent, counted, and the receiver rung if it sleeps).
+  /// Empty, having tried nothing, when the message must wait for a binding or behind others.
+  [[gnu::always_inline]] std::optional<SendStatus> send_now(KernelId to, MessageType type,
+                                                            const Envelope& envelope,
+                                                            std::span<const std::byte> payload) {
+    if (to >= outboxes_.size() || !outboxes_[to]) return std::nullopt;
     Outbox& box = *outboxes_[to];
-    if (box.state != Outbox::State::bound || !box.queue.empty()) return false;
+    if (box.state != Outbox::State::bound || !box.queue.empty()) return std::nullopt;
     // The envelope goes into the ring in front of the payload, straight from here.
     const auto head = std::as_bytes(std::span(&envelope, 1));
     const SendStatus status = box.urpc != nullptr ? box.urpc->try_send_parts(type, head, payload)
                                                   : box.sender->try_send_parts(type, head, payload);
-    if (status != SendStatus::ok) return false;
-    Counters::bump(counters.messages_sent);
-    if (box.flags) box.flags->ring_receiver(fabric.kernels[to]->doorbell);
-    return true;
+    if (status == SendStatus::ok) {
+      Counters::bump(counters.messages_sent);
+      if (box.flags) box.flags->ring_receiver(fabric.kernels[to]->doorbell);
+    }
+    return status;
   }
-  /// Sends, binds first, queues or fails the message: what send_now could not do.
-  Transmit transmit(KernelId to, MessageType type, const Envelope& envelope,
-                    std::span<const std::byte> payload, detail::Waiter* waiter, Error* failure);
+  /// Sends, queues or fails a message: every send, post, call and reply goes through here.
+  /// Inline, as the usual case is send_now's; the rest is transmit_slowly's. `failure` is set
+  /// when the result is failed.
+  [[gnu::always_inline]] Transmit transmit(KernelId to, MessageType type, const Envelope& envelope,
+                                           std::span<const std::byte> payload,
+                                           detail::Waiter* waiter, std::optional<Error>& failure) {
+    const std::optional<SendStatus> tried = send_now(to, type, envelope, payload);
+    if (tried == SendStatus::ok) [[likely]]
+      return Transmit::sent;
+    return transmit_slowly(to, type, envelope, payload, waiter, tried, failure);
+  }
+  /// transmit when send_now did not send (`tried` is its answer): binds an unbound outbox and
+  /// tries the ring again if that bound it at once, fails a message the ring refused for good,
+  /// queues the others.
+  Transmit transmit_slowly(KernelId to, MessageType type, const Envelope& envelope,
+                           std::span<const std::byte> payload, detail::Waiter* waiter,
+                           std::optional<SendStatus> tried, std::optional<Error>& failure);
   bool flush(KernelId to, Outbox& box);
   /// Sends what the outboxes in backlog_ hold, as far as their rings take it. Only when
   /// backlog_ is not empty.

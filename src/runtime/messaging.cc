@@ -56,10 +56,8 @@ bool KernelCore::send(KernelId to, MessageType type, std::span<const std::byte> 
     waiter.error = std::move(failure);
     return false;
   }
-  const Envelope envelope{0, WireKind::one_way, 0, 0};
-  if (send_now(to, type, envelope, payload)) return false;
-  Error failure{Errc::internal, {}};
-  switch (transmit(to, type, envelope, payload, &waiter, &failure)) {
+  std::optional<Error> failure;
+  switch (transmit(to, type, Envelope{0, WireKind::one_way, 0, 0}, payload, &waiter, failure)) {
     case Transmit::sent:
       return false;
     case Transmit::queued:
@@ -78,10 +76,9 @@ Result<void> KernelCore::post(KernelId to, MessageType type, std::span<const std
 Result<void> KernelCore::post_as(KernelId to, MessageType type, const Envelope& envelope,
                                  std::span<const std::byte> payload) {
   if (auto failure = check_target(to, "post")) return std::move(*failure);
-  if (send_now(to, type, envelope, payload)) return {};
-  Error failure{Errc::internal, {}};
-  if (transmit(to, type, envelope, payload, nullptr, &failure) == Transmit::failed) {
-    return failure;
+  std::optional<Error> failure;
+  if (transmit(to, type, envelope, payload, nullptr, failure) == Transmit::failed) {
+    return std::move(*failure);
   }
   return {};
 }
@@ -163,14 +160,12 @@ bool KernelCore::call(KernelId to, MessageType type, std::span<const std::byte> 
     call.error = std::move(entry).error();
     return false;
   }
-  const Envelope envelope{entry->id, WireKind::request, 0, 0};
-  if (!send_now(to, type, envelope, payload)) {
-    Error failure{Errc::internal, {}};
-    if (transmit(to, type, envelope, payload, nullptr, &failure) == Transmit::failed) {
-      calls_.take(entry->id);
-      call.error = std::move(failure);
-      return false;
-    }
+  std::optional<Error> failure;
+  if (transmit(to, type, Envelope{entry->id, WireKind::request, 0, 0}, payload, nullptr, failure) ==
+      Transmit::failed) {
+    calls_.take(entry->id);
+    call.error = std::move(failure);
+    return false;
   }
   if (timeout) {
     timers_.add_deadline(clock.now() + *timeout, entry->id, entry->serial, type, to);
@@ -190,11 +185,10 @@ void KernelCore::send_reply(KernelId to, std::uint32_t call_id, MessageType type
                             std::uint8_t status, std::span<const std::byte> payload) {
   // An offline caller waits for nothing any more.
   if (stopping_ || fabric.offline(to)) return;
-  const Envelope envelope{call_id, WireKind::reply, status, 0};
-  if (send_now(to, type, envelope, payload)) return;
-  Error failure{Errc::internal, {}};
-  if (transmit(to, type, envelope, payload, nullptr, &failure) == Transmit::failed) {
-    note_failure("reply to kernel " + std::to_string(to) + " lost: " + failure.describe());
+  std::optional<Error> failure;
+  if (transmit(to, type, Envelope{call_id, WireKind::reply, status, 0}, payload, nullptr,
+               failure) == Transmit::failed) {
+    note_failure("reply to kernel " + std::to_string(to) + " lost: " + failure->describe());
   }
 }
 
@@ -220,30 +214,24 @@ Outbox& KernelCore::add_outbox(KernelId to) {
   return *box;
 }
 
-Transmit KernelCore::transmit(KernelId to, MessageType type, const Envelope& envelope,
-                              std::span<const std::byte> payload, detail::Waiter* waiter,
-                              Error* failure) {
+Transmit KernelCore::transmit_slowly(KernelId to, MessageType type, const Envelope& envelope,
+                                     std::span<const std::byte> payload, detail::Waiter* waiter,
+                                     std::optional<SendStatus> tried,
+                                     std::optional<Error>& failure) {
   Outbox& box = outbox(to);
-  if (box.state == Outbox::State::unbound) {
+  if (!tried && box.state == Outbox::State::unbound) {
     if (auto bind_failure = start_bind(to, box)) {
-      *failure = std::move(*bind_failure);
+      failure = std::move(bind_failure);
       return Transmit::failed;
     }
+    // A kernel's channel to itself is bound at once: its ring may take the message now.
+    tried = send_now(to, type, envelope, payload);
+    if (tried == SendStatus::ok) return Transmit::sent;
   }
-  // The envelope goes into the ring in front of the payload, straight from here.
   const auto head = std::as_bytes(std::span(&envelope, 1));
-  if (box.state == Outbox::State::bound && box.queue.empty()) {
-    const SendStatus status = box.urpc != nullptr ? box.urpc->try_send_parts(type, head, payload)
-                                                  : box.sender->try_send_parts(type, head, payload);
-    if (status == SendStatus::ok) {
-      Counters::bump(counters.messages_sent);
-      if (box.flags) box.flags->ring_receiver(fabric.kernels[to]->doorbell);
-      return Transmit::sent;
-    }
-    if (status != SendStatus::full) {
-      *failure = send_failure(status, to, type, head.size() + payload.size());
-      return Transmit::failed;
-    }
+  if (tried && *tried != SendStatus::full) {
+    failure = send_failure(*tried, to, type, head.size() + payload.size());
+    return Transmit::failed;
   }
   std::vector<std::byte> bytes;
   bytes.reserve(head.size() + payload.size());

@@ -16,11 +16,11 @@
 #include "messages.h"
 #include "mk/channel_geometry.h"
 #include "mk/kernel.h"
+#include "mk/slot_format.h"
 #include "mk/system.h"
 #include "runtime/fabric.h"
 #include "runtime_test_util.h"
 #include "transport/channel_options.h"
-#include "mk/slot_format.h"
 #include "transport/urpc_channel.h"
 
 namespace {

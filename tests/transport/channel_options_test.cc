@@ -6,8 +6,8 @@
 #include <string>
 
 #include "mk/channel.h"
-#include "skb/host_line_size.h"
 #include "mk/slot_format.h"
+#include "skb/host_line_size.h"
 
 namespace mk {
 namespace {

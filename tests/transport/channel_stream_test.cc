@@ -9,10 +9,10 @@
 
 #include "channel_test_support.h"
 #include "mk/channel.h"
+#include "mk/slot_format.h"
 #include "skb/host_line_size.h"
 #include "test_scale.h"
 #include "transport/channel_options.h"
-#include "mk/slot_format.h"
 
 namespace mk {
 namespace {

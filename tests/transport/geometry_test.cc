@@ -9,9 +9,9 @@
 #include "mk/channel.h"
 #include "mk/channel_geometry.h"
 #include "mk/skb.h"
+#include "mk/slot_format.h"
 #include "skb/skb_test_support.h"
 #include "transport/channel_options.h"
-#include "mk/slot_format.h"
 #include "transport/urpc_channel.h"
 
 namespace mk {

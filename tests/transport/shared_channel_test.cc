@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "mk/channel.h"
-#include "transport/channel_options.h"
 #include "mk/slot_format.h"
+#include "transport/channel_options.h"
 #include "transport/urpc_channel.h"
 
 namespace {
