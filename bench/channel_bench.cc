@@ -11,6 +11,7 @@
 #include "core_pair.h"
 #include "floors.h"
 #include "mk/channel.h"
+#include "one_way.h"
 #include "stats.h"
 #include "suite.h"
 
@@ -19,9 +20,6 @@ namespace {
 
 // Messages per try_send_batch and per poll in the batched runs.
 constexpr std::size_t kBatch = 32;
-
-// Where the consumers' checksums go, so that their reads of the payload stay in the program.
-volatile std::uint64_t payload_sink = 0;
 
 /// Round trips of one-slot messages through two channels of `kind`, one each way; the echo
 /// side sends back the payload it received.
@@ -69,62 +67,6 @@ void channel_rtt(ChannelKind kind, std::size_t payload_size, const CorePair& cor
       });
 }
 
-/// Millions of one-slot messages per second from one thread to the other; `batch` messages per
-/// try_send_batch and per poll (1: try_send and poll one at a time).
-double throughput(ChannelKind kind, std::size_t payload_size, const CorePair& cores,
-                  std::uint64_t count, std::size_t batch) {
-  auto channel = make_channel(kind);
-  if (!channel) {
-    fmt::print(stderr, "mk-bench channel: {}\n", channel.error().describe());
-    return 0.0;
-  }
-  std::vector<std::vector<std::byte>> payloads(batch, std::vector<std::byte>(payload_size));
-  std::vector<OutgoingMessage> messages;
-  for (std::size_t i = 0; i < batch; ++i) {
-    payloads[i][0] = static_cast<std::byte>(i);
-    messages.push_back({1, payloads[i]});
-  }
-  std::chrono::steady_clock::time_point start, end;
-  std::uint64_t checksum = 0;
-  run_pair(
-      cores,
-      [&] {
-        ChannelReceiver& rx = *channel->receiver;
-        std::uint64_t received = 0;
-        // Reads the payload, as a real consumer would.
-        auto consume = [&](const MessageView& message) {
-          checksum += std::to_integer<std::uint64_t>(message.payload[0]);
-          ++received;
-        };
-        while (received < count) {
-          if (rx.poll(consume, batch) == 0) cpu_relax();
-        }
-        end = std::chrono::steady_clock::now();
-      },
-      [&] {
-        ChannelSender& tx = *channel->sender;
-        start = std::chrono::steady_clock::now();
-        std::uint64_t sent = 0;
-        while (sent < count) {
-          if (batch == 1) {
-            if (tx.try_send(1, payloads[0]) == SendStatus::ok) {
-              ++sent;
-            } else {
-              cpu_relax();
-            }
-          } else {
-            const std::size_t n = std::min<std::uint64_t>(batch, count - sent);
-            const std::size_t done = tx.try_send_batch(std::span(messages).first(n));
-            sent += done;
-            if (done == 0) cpu_relax();
-          }
-        }
-      });
-  payload_sink = checksum;
-  const double seconds = std::chrono::duration<double>(end - start).count();
-  return static_cast<double>(count) / seconds / 1e6;
-}
-
 }  // namespace
 
 void run_channel(const Options& options, Report& report) {
@@ -150,11 +92,11 @@ void run_channel(const Options& options, Report& report) {
     ring_floor_rtt(cores, clock, warmup, rounds, kShortRingLines, short_ring_floor_ns);
     channel_rtt(ChannelKind::urpc, payload, cores, clock, warmup, rounds, urpc_ns);
     channel_rtt(ChannelKind::lockfree, payload, cores, clock, warmup, rounds, lockfree_ns);
-    urpc_mps.push_back(throughput(ChannelKind::urpc, payload, cores, messages, 1));
-    lockfree_mps.push_back(throughput(ChannelKind::lockfree, payload, cores, messages, 1));
-    urpc_batched_mps.push_back(throughput(ChannelKind::urpc, payload, cores, messages, kBatch));
+    urpc_mps.push_back(one_way_mps(ChannelKind::urpc, payload, cores, messages, 1));
+    lockfree_mps.push_back(one_way_mps(ChannelKind::lockfree, payload, cores, messages, 1));
+    urpc_batched_mps.push_back(one_way_mps(ChannelKind::urpc, payload, cores, messages, kBatch));
     lockfree_batched_mps.push_back(
-        throughput(ChannelKind::lockfree, payload, cores, messages, kBatch));
+        one_way_mps(ChannelKind::lockfree, payload, cores, messages, kBatch));
   }
 
   const std::string floor = "floor.rtt_ns";
