@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "mk/kernel.h"
@@ -29,18 +31,18 @@ class CallTable {
     std::uint64_t serial = 0;  ///< Unique for the kernel's life; ties timers to one call.
   };
 
-  /// Registers `call` to kernel `to`; full when kMaxCalls calls are already in flight.
-  Result<Entry> add(detail::PendingCall& call, KernelId to) {
-    std::uint32_t index;
-    if (!free_.empty()) {
-      index = free_.back();
-      free_.pop_back();
+  /// Registers `call` to kernel `to`; nothing when kMaxCalls calls are already in flight
+  /// (full_error() says so). Not a Result: an Error's strings would be built and destroyed
+  /// around every call.
+  std::optional<Entry> add(detail::PendingCall& call, KernelId to) {
+    std::uint32_t index = free_head_;
+    if (index != kNoSlot) {
+      free_head_ = slots_[index].next_free;
     } else if (slots_.size() < kMaxCalls) {
       index = static_cast<std::uint32_t>(slots_.size());
       slots_.push_back(Slot{});
     } else {
-      return error(Errc::full,
-                   "more than " + std::to_string(kMaxCalls) + " calls in flight on one kernel");
+      return std::nullopt;
     }
     Slot& slot = slots_[index];
     // Generations run 1..4095, so no id is ever 0 (0 marks a one-way message on the wire).
@@ -51,6 +53,12 @@ class CallTable {
     slot.timed = false;
     ++in_flight_;
     return Entry{&call, (slot.generation << kIndexBits) | index, slot.serial};
+  }
+
+  /// Why add() registered nothing: kMaxCalls calls are in flight.
+  static Error full_error() {
+    return error(Errc::full,
+                 "more than " + std::to_string(kMaxCalls) + " calls in flight on one kernel");
   }
 
   /// Records that the call with `id` (just added) has a deadline in the timer queue.
@@ -95,24 +103,30 @@ class CallTable {
   std::size_t in_flight() const noexcept { return in_flight_; }
 
  private:
+  /// No slot: the end of the free list.
+  static constexpr std::uint32_t kNoSlot = ~std::uint32_t{0};
+
   struct Slot {
     detail::PendingCall* call = nullptr;
     std::uint32_t generation = 0;
     KernelId to = 0;
     std::uint64_t serial = 0;
-    bool timed = false;  ///< Its deadline is in timers_.
+    std::uint32_t next_free = kNoSlot;  ///< While free: the free slot after this one.
+    bool timed = false;                 ///< Its deadline is in timers_.
   };
 
   void release(Slot& slot, std::uint32_t index) {
     if (slot.timed) timers_.disarm(slot.serial);
     slot.call = nullptr;
-    free_.push_back(index);
+    // The slot freed last is reused first, as from a stack: its line is the one still cached.
+    slot.next_free = free_head_;
+    free_head_ = index;
     --in_flight_;
   }
 
   TimerQueue& timers_;
   std::vector<Slot> slots_;
-  std::vector<std::uint32_t> free_;
+  std::uint32_t free_head_ = kNoSlot;  ///< The first free slot, or kNoSlot.
   std::uint64_t next_serial_ = 1;
   std::size_t in_flight_ = 0;
 };

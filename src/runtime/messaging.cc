@@ -155,9 +155,9 @@ bool KernelCore::call(KernelId to, MessageType type, std::span<const std::byte> 
     call.error = std::move(failure);
     return false;
   }
-  auto entry = calls_.add(call, to);
-  if (!entry) {
-    call.error = std::move(entry).error();
+  const std::optional<CallTable::Entry> entry = calls_.add(call, to);
+  if (!entry) [[unlikely]] {
+    call.error = CallTable::full_error();
     return false;
   }
   std::optional<Error> failure;
