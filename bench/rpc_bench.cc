@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -16,10 +17,12 @@
 #include "bench_counter.h"
 #include "core_pair.h"
 #include "floors.h"
+#include "mk/answer_path.h"
 #include "mk/channel.h"
 #include "mk/message_codec.h"
 #include "mk/replicated.h"
 #include "mk/system.h"
+#include "mk/urpc.h"
 #include "one_way.h"
 #include "stats.h"
 #include "suite.h"
@@ -39,10 +42,12 @@ namespace {
 
 /// The floor of a call: one message there and one back over two urpc channels between two
 /// threads pinned to the kernels' cores, carrying the same bytes the call carries (envelope
-/// and payload), both sides polling.
-void urpc_rtt(CoreId first, CoreId second, std::size_t rounds, std::vector<double>& samples) {
-  auto there = make_channel(ChannelKind::urpc);
-  auto back = make_channel(ChannelKind::urpc);
+/// and payload), both sides polling. With `path` in_line the answer goes back in the
+/// request's line instead (UrpcReceiver::answer), as an answer in line does.
+void urpc_rtt(CoreId first, CoreId second, std::size_t rounds, std::vector<double>& samples,
+              AnswerPath path = AnswerPath::channel) {
+  auto there = make_urpc_channel();
+  auto back = make_urpc_channel();
   if (!there || !back) {
     fmt::print(stderr, "mk-bench rpc: {}\n", (!there ? there.error() : back.error()).describe());
     return;
@@ -52,12 +57,13 @@ void urpc_rtt(CoreId first, CoreId second, std::size_t rounds, std::vector<doubl
     pin(static_cast<int>(second));
     auto& rx = *there->receiver;
     auto& tx = *back->sender;
-    auto bounce = [&tx](const MessageView& m) {
+    auto bounce = [&tx, &rx](const MessageView& m) {
+      if (rx.answer(m.type, m.payload, {})) return;
       while (tx.try_send(m.type, m.payload) != SendStatus::ok) {
       }
     };
     for (std::size_t i = 0; i < rounds;)
-      i += rx.poll(bounce, 1);
+      i += rx.poll_each(bounce, 1);
   });
   // On a thread of its own too: pinning the caller would shrink what later boots see.
   std::thread pinger([&] {
@@ -65,11 +71,19 @@ void urpc_rtt(CoreId first, CoreId second, std::size_t rounds, std::vector<doubl
     auto& tx = *there->sender;
     auto& rx = *back->receiver;
     auto ignore = [](const MessageView&) {};
+    MessageView answer;
     for (std::size_t i = 0; i < rounds; ++i) {
       const auto t0 = Clock::now();
-      while (tx.try_send(RpcPing::kType, payload) != SendStatus::ok) {
-      }
-      while (rx.poll(ignore, 1) == 0) {
+      if (path == AnswerPath::in_line) {
+        while (tx.send_for_answer(RpcPing::kType, payload, {}) != SendStatus::ok) {
+        }
+        while (tx.poll_answer(answer) == UrpcSender::AnswerState::pending) {
+        }
+      } else {
+        while (tx.try_send(RpcPing::kType, payload) != SendStatus::ok) {
+        }
+        while (rx.poll_each(ignore, 1) == 0) {
+        }
       }
       samples.push_back(ns_between(t0, Clock::now()));
     }
@@ -224,31 +238,58 @@ struct ModeFigures {
   std::vector<double> call_ns;
   std::vector<double> self_call_ns;  ///< Kernel 0 calling itself.
   std::vector<double> rates;
+  /// Where answers between the two kernels' cores travel, and why (the SKB's choice).
+  AnswerPath answer_path = AnswerPath::channel;
+  FactSource answer_source = FactSource::derived;
 };
+
+/// `rounds` round trips of calls from kernel 0 to kernel `to` after a tenth as many untimed,
+/// added to `into`.
+void timed_calls(System& system, KernelId to, std::size_t rounds, std::vector<double>& into) {
+  std::vector<double> calls;
+  call_rtt(system, to, rounds + rounds / 10, calls);
+  if (calls.size() > rounds / 10) {
+    into.insert(into.end(), calls.begin() + static_cast<long>(rounds / 10), calls.end());
+  }
+}
+
+/// Makes `k` answer RpcPing: the handler of every call the suite times.
+mk::Result<void> answer_pings(Kernel& k) {
+  return k.handle<RpcPing>([](const RpcPing& ping) { return RpcPing::Reply{ping.value + 1}; });
+}
 
 /// Boots two kernels isolated as `isolation` says and measures a round of calls and rates.
 bool measure_calls(Config config, Isolation isolation, std::size_t rounds, std::uint64_t tasks,
                    std::uint64_t calls_per_task, ModeFigures& figures) {
   config.isolation = isolation;
-  config.setup = [](Kernel& k) {
-    return k.handle<RpcPing>([](const RpcPing& ping) { return RpcPing::Reply{ping.value + 1}; });
-  };
+  config.setup = answer_pings;
   auto booted = System::boot(config);
   if (!booted) {
     fmt::print(stderr, "mk-bench rpc: {}\n", booted.error().describe());
     return false;
   }
   System& system = **booted;
+  figures.answer_path = system.skb().answer_path(config.cores[0], config.cores[1]);
+  figures.answer_source = system.skb().answer_path_source(config.cores[0], config.cores[1]);
   for (KernelId to : {KernelId{1}, KernelId{0}}) {
-    std::vector<double> calls;
-    call_rtt(system, to, rounds + rounds / 10, calls);
-    auto& into = to == 1 ? figures.call_ns : figures.self_call_ns;
-    if (calls.size() > rounds / 10) {
-      into.insert(into.end(), calls.begin() + static_cast<long>(rounds / 10), calls.end());
-    }
+    timed_calls(system, to, rounds, to == 1 ? figures.call_ns : figures.self_call_ns);
   }
   figures.rates.push_back(million_calls_per_second(system, tasks, calls_per_task));
   return true;
+}
+
+/// Round trips of calls from kernel 0 to kernel 1, one at a time, with their answers on
+/// `path` whatever the SKB would choose; the first tenth left out.
+void forced_path_rtt(Config config, AnswerPath path, std::size_t rounds,
+                     std::vector<double>& samples) {
+  config.answer_path = path;
+  config.setup = answer_pings;
+  auto booted = System::boot(config);
+  if (!booted) {
+    fmt::print(stderr, "mk-bench rpc: {}\n", booted.error().describe());
+    return;
+  }
+  timed_calls(**booted, 1, rounds, samples);
 }
 
 }  // namespace
@@ -282,7 +323,8 @@ void run_rpc(const Options& options, Report& report) {
 
   const CorePair pair{static_cast<int>(config.cores[0]), static_cast<int>(config.cores[1])};
   const TickClock clock;
-  std::vector<double> raw_ns, floor_ns, ring_floor_ns, raw_mps, failover;
+  std::vector<double> raw_ns, floor_ns, ring_floor_ns, raw_mps, failover, raw_in_line_ns;
+  std::array<std::vector<double>, kAnswerPaths.size()> forced_ns;
   ModeFigures threads, processes;
   for (std::size_t r = 0; r < repetitions; ++r) {
     // The floors and the raw channel run while no kernel does, so they never share a core.
@@ -291,6 +333,10 @@ void run_rpc(const Options& options, Report& report) {
     std::vector<double> raw;
     urpc_rtt(config.cores[0], config.cores[1], rounds + rounds / 10, raw);
     raw_ns.insert(raw_ns.end(), raw.begin() + static_cast<long>(rounds / 10), raw.end());
+    raw.clear();
+    urpc_rtt(config.cores[0], config.cores[1], rounds + rounds / 10, raw, AnswerPath::in_line);
+    raw_in_line_ns.insert(raw_in_line_ns.end(), raw.begin() + static_cast<long>(rounds / 10),
+                          raw.end());
     // Two threads spinning on one shared core would measure the scheduler, not the channel.
     if (pair.first != pair.second) {
       raw_mps.push_back(one_way_mps(ChannelKind::urpc, *slot_payload, pair, stream, 1));
@@ -300,8 +346,16 @@ void run_rpc(const Options& options, Report& report) {
         !measure_calls(config, Isolation::processes, rounds, tasks, calls_per_task, processes)) {
       return;
     }
+    for (AnswerPath path : kAnswerPaths) {
+      forced_path_rtt(config, path, rounds, forced_ns[static_cast<std::size_t>(path)]);
+    }
     if (const double ns = failover_ns(config); ns > 0) failover.push_back(ns);
   }
+  fmt::print("mk-bench rpc: calls between cores {} and {} are answered {} (the SKB's choice, {})\n",
+             config.cores[0], config.cores[1],
+             threads.answer_path == AnswerPath::in_line ? "in their request's line"
+                                                        : "through the channel back",
+             to_string(threads.answer_source));
   const Target rtt_target{Target::Kind::at_most, 1.15};
   // The cheaper of the two ways to move a line back and forth between these cores: one line
   // bounced, or a ring of lines each written by one side (docs/transport.md, "Two floors").
@@ -309,9 +363,21 @@ void run_rpc(const Options& options, Report& report) {
               std::nullopt, std::nullopt});
   report.add({"rpc.urpc.rtt_ns", median(raw_ns), "ns", "rpc.floor.rtt_ns", std::nullopt});
   report.add({"rpc.urpc.rtt_p99_ns", quantile(raw_ns, 0.99), "ns", std::nullopt, std::nullopt});
+  // The same exchange with the answer written into the request's line (docs/transport.md,
+  // "Answers in the request's line"): what the SKB weighs when it picks the answer path.
+  report.add(
+      {"rpc.urpc.in_line.rtt_ns", median(raw_in_line_ns), "ns", "rpc.urpc.rtt_ns", std::nullopt});
   report.add({"rpc.rtt_ns", median(threads.call_ns), "ns", "rpc.urpc.rtt_ns", rtt_target});
   report.add({"rpc.rtt_p99_ns", quantile(threads.call_ns, 0.99), "ns", "rpc.urpc.rtt_p99_ns",
               std::nullopt});
+  // Calls with each answer path forced, in the same repetitions: whether the SKB's choice
+  // (rpc.rtt_ns) was the better one here.
+  report.add({"rpc.answer.channel.rtt_ns",
+              median(forced_ns[static_cast<std::size_t>(AnswerPath::channel)]), "ns",
+              "rpc.urpc.rtt_ns", std::nullopt});
+  report.add({"rpc.answer.in_line.rtt_ns",
+              median(forced_ns[static_cast<std::size_t>(AnswerPath::in_line)]), "ns",
+              "rpc.urpc.rtt_ns", std::nullopt});
   // What a call adds to the channel's round trip: the runtime's own cost per call.
   report.add({"rpc.overhead_ns", median(threads.call_ns) - median(raw_ns), "ns", std::nullopt,
               std::nullopt});

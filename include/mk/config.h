@@ -7,6 +7,7 @@
 #include <optional>
 #include <vector>
 
+#include "mk/answer_path.h"
 #include "mk/channel.h"
 #include "mk/core_id.h"
 #include "mk/result.h"
@@ -51,6 +52,11 @@ struct Config {
   /// Channel kind between two different kernels; empty: the SKB's choice per pair. `local` is
   /// refused, since it carries no atomics and two kernels are two threads.
   std::optional<ChannelKind> channel_kind;
+
+  /// Where the answers to calls between two different kernels travel; empty: the SKB's choice
+  /// per pair (Skb::answer_path). `in_line` applies only where it can: to a call alone in
+  /// flight on its kernel, over a urpc channel; the others are answered through the channel.
+  std::optional<AnswerPath> answer_path;
 
   /// How long an idle kernel polls before it sleeps (0 to 1 s); empty: the SKB's budget for
   /// this many kernels. Must be 0 when kernels outnumber the usable cores.

@@ -19,6 +19,9 @@ struct KernelStats {
   /// Fan-outs it wrote once into its broadcast buffers for all their receivers to read,
   /// instead of once per receiver (threads only: docs/runtime.md, "Shared buffers").
   std::uint64_t shared_fan_outs = 0;
+  /// Calls it answered in the line their request came in (docs/runtime.md, "Answers in the
+  /// request's line"); messages_sent counts them too.
+  std::uint64_t answers_in_line = 0;
 };
 
 }  // namespace mk

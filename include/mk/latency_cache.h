@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "mk/answer_path.h"
 #include "mk/channel_cost.h"
 #include "mk/latency.h"
 #include "mk/result.h"
@@ -34,21 +35,22 @@ Result<std::vector<CoreLatency>> load_latency_cache(const std::string& path, con
 /// or holds a malformed wake cost.
 Result<std::vector<WakeCost>> load_wake_cost_cache(const std::string& path, const Skb& skb);
 
-/// Writes `skb`'s measured latencies, wake costs, channel costs and prefetch pair distance to
-/// `path` (atomically, creating the directory). Latencies and wake costs `skb` has nothing
-/// measured of keep what the file held.
+/// Writes `skb`'s measured latencies, wake costs, channel costs, answer costs and prefetch pair
+/// distance to `path` (atomically, creating the directory). Latencies and wake costs `skb` has
+/// nothing measured of keep what the file held.
 Result<void> save_latency_cache(const std::string& path, const Skb& skb);
 
 /// The other measured facts a latency cache keeps beside the latencies.
 struct ChannelMeasurements {
   std::vector<ChannelCost> costs;            ///< Round trips per pair and channel kind.
+  std::vector<AnswerCost> answer_costs;      ///< Round trips per pair and answer path.
   std::optional<std::size_t> prefetch_pair;  ///< Absent when it could not be measured.
 };
 
-/// The channel costs and prefetch pair distance cached in `path` for `skb`'s machine (empty for
-/// a cache written before they were measured). not_found when the file does not exist;
-/// parse_error naming the file when it is malformed, belongs to another machine or holds a
-/// channel cost or prefetch distance that does not fit the machine.
+/// The channel costs, answer costs and prefetch pair distance cached in `path` for `skb`'s
+/// machine (empty for a cache written before they were measured). not_found when the file does not
+/// exist; parse_error naming the file when it is malformed, belongs to another machine or holds a
+/// channel or answer cost or prefetch distance that does not fit the machine.
 Result<ChannelMeasurements> load_channel_measurements(const std::string& path, const Skb& skb);
 
 /// Adds every measured fact cached for `skb`'s machine in `dir` (empty: the default cache

@@ -1,11 +1,13 @@
 // Measuring message round trips between cores over real channels, for the SKB.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "mk/answer_path.h"
 #include "mk/channel.h"
 #include "mk/channel_cost.h"
 #include "mk/function_ref.h"
@@ -55,12 +57,20 @@ Result<std::vector<ChannelCost>> measure_channel_costs(const Skb& skb,
                                                        const LatencyProbeOptions& options,
                                                        LatencyProgress progress);
 
-/// Adds this machine's measured facts to `skb`: latencies, round trips per channel kind and the
-/// prefetch pair distance. From its cache file when that has every pair and `setup.remeasure`
-/// is false; otherwise measured now (measure_prefetch_pair, measure_channel_costs; the urpc
-/// round trips are the latencies) and cached. A prefetch pair distance the probe cannot tell
-/// is left to the SKB's derived value. A malformed cache file is an error naming it (remeasure
-/// replaces it).
+/// Round trips between `a` and `b` shaped as calls, once with each answer path (channel, then
+/// in_line, as AnswerPath orders them): a thread pinned to `a` sends an 8-byte request over a
+/// urpc channel, one pinned to `b` answers it through a urpc channel back or in the request's
+/// line, alternating in blocks of a hundred; `options.warmup` untimed and `options.round_trips`
+/// timed round trips of each. The live machine only; `options.kind` is ignored.
+Result<std::array<AnswerCost, 2>> measure_answer_costs(const Skb& skb, CoreId a, CoreId b,
+                                                       const LatencyProbeOptions& options = {});
+/// Adds this machine's measured facts to `skb`: latencies, round trips per channel kind and per
+/// answer path, and the prefetch pair distance. From its cache file when that has every pair
+/// and `setup.remeasure` is false; otherwise measured now (measure_prefetch_pair,
+/// measure_channel_costs, whose urpc round trips are the latencies and whose pairs `progress`
+/// counts, then measure_answer_costs for every pair) and cached. A prefetch pair distance the probe
+/// cannot tell is left to the SKB's derived value. A malformed cache file is an error naming it
+/// (remeasure replaces it).
 Result<LatencyOrigin> load_or_measure_latencies(Skb& skb, const LatencySetup& setup,
                                                 LatencyProgress progress);
 

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "mk/answer_path.h"
 #include "mk/channel_cost.h"
 #include "mk/channel_kind.h"
 #include "mk/core_id.h"
@@ -138,6 +139,19 @@ class Skb {
   /// The measured round trip between `a` and `b` over channels of `kind`; not_found when that
   /// was not measured.
   Result<CoreLatency> channel_cost(CoreId a, CoreId b, ChannelKind kind) const;
+  /// Where the answer to a call from `from` to `to` travels: an asserted path; else, when
+  /// round trips with both paths were measured for the pair, in_line if its median is below
+  /// kInLineAdvantage times the channel's; else channel.
+  AnswerPath answer_path(CoreId from, CoreId to) const;
+  /// Where answer_path(from, to) comes from: asserted, measured, or derived (the default).
+  FactSource answer_path_source(CoreId from, CoreId to) const;
+  /// The measured round trip between `a` and `b` with answers on `path`; not_found when that
+  /// was not measured.
+  Result<CoreLatency> answer_cost(CoreId a, CoreId b, AnswerPath path) const;
+  /// How much cheaper than the channel an in-line answer's round trip must be for
+  /// answer_path to choose it: a caller waiting in line also looks at the line in every turn,
+  /// so a tie goes to the channel.
+  static constexpr double kInLineAdvantage = 0.9;
   /// Ring capacity in slots a facts file asserted, if any. The SKB checks only that it is a
   /// positive number: the transport derives every channel's slot count (mk/channel_geometry.h)
   /// and refuses, naming this fact, a count its rule does not allow.
@@ -182,6 +196,9 @@ class Skb {
   /// recorded, for a core that is not usable, a pair of one core, a `local` kind (it joins no
   /// two cores) or a median below the minimum.
   Result<void> add_measured_channel_costs(std::span<const ChannelCost> costs);
+  /// Records measured round trips per answer path (for answer_path()). Errors, and nothing is
+  /// recorded, for a core that is not usable, a pair of one core or a median below the minimum.
+  Result<void> add_measured_answer_costs(std::span<const AnswerCost> costs);
   /// Records the measured prefetch pair distance: a power of two from 16 to 4096 bytes, else
   /// invalid_argument. An asserted distance still wins.
   Result<void> add_measured_prefetch_pair(std::size_t bytes);

@@ -25,10 +25,13 @@ inline constexpr std::size_t kMaxSlots = std::size_t{1} << 20;
 
 // Header word: type in bits 0-15, payload length in 16-27, slot count in 28-35 (0 marks a
 // continuation slot), packed messages after the first in 36-39, the open bit in 40, the run
-// bit in 41, epoch in 42-63. The type and length are the slot's first message's; a urpc slot
-// whose first message leaves room carries more small messages after it (docs/transport.md,
-// "Small messages share slots"): each behind a sub-header of its own, or, in a run, end to end
-// with the first's type and length and no sub-headers.
+// bit in 41, the answer bit in 42, epoch in 43-63. The type and length are the slot's first
+// message's; a urpc slot whose first message leaves room carries more small messages after it
+// (docs/transport.md, "Small messages share slots"): each behind a sub-header of its own, or,
+// in a run, end to end with the first's type and length and no sub-headers. A slot with the
+// answer bit holds one message whose receiver may answer it in the same slot ("Answers in the
+// request's line"): the answer's header keeps the bit and the epoch and has a slot count no
+// message has (kAnsweredSlots, or kDeclinedSlots when the receiver answers elsewhere).
 /// Where the payload length starts in a header word.
 inline constexpr unsigned kLengthShift = 16;
 /// Where the slot count starts.
@@ -39,8 +42,10 @@ inline constexpr unsigned kExtraShift = 36;
 inline constexpr unsigned kOpenShift = 40;
 /// The run bit.
 inline constexpr unsigned kRunShift = 41;
+/// The answer bit.
+inline constexpr unsigned kAnswerShift = 42;
 /// Where the epoch starts.
-inline constexpr unsigned kEpochShift = 42;
+inline constexpr unsigned kEpochShift = 43;
 /// The length field, shifted down.
 inline constexpr std::uint64_t kLengthMask = (std::uint64_t{1} << (kSlotsShift - kLengthShift)) - 1;
 /// The slot count field, shifted down.
@@ -54,6 +59,14 @@ inline constexpr std::uint64_t kOpenBit = std::uint64_t{1} << kOpenShift;
 /// Set when the slot's packed messages form a run: each has the first's type and length and
 /// follows the one before it directly, the k-th after the first at byte k * length.
 inline constexpr std::uint64_t kRunBit = std::uint64_t{1} << kRunShift;
+/// Set on a slot whose one message asks its receiver for an answer in the same slot, and kept
+/// on the answer that replaces it.
+inline constexpr std::uint64_t kAnswerBit = std::uint64_t{1} << kAnswerShift;
+/// The slot count of an answer written into its request's slot: more slots than any message
+/// takes, so no message header is ever taken for an answer.
+inline constexpr std::size_t kAnsweredSlots = kSlotsMask;
+/// The slot count of a request's slot whose receiver answers elsewhere (or not at all).
+inline constexpr std::size_t kDeclinedSlots = kSlotsMask - 1;
 /// Most messages a slot carries after its first.
 inline constexpr std::size_t kMaxPacked = kExtraMask;
 /// Bytes in front of each message after a slot's first: its type and length, 16 bits each.
@@ -64,9 +77,10 @@ inline constexpr std::size_t kPackedAlign = 4;
 inline constexpr std::uint64_t kEpochField = kEpochMask << kEpochShift;
 
 static_assert(kMaxPayload <= kLengthMask, "the header's length field must hold kMaxPayload");
-static_assert((kMaxPayload + kMinLineSize - kHeaderSize - 1) / (kMinLineSize - kHeaderSize) <=
-                  kSlotsMask,
-              "the header's slot count must hold a kMaxPayload message at the smallest line");
+static_assert((kMaxPayload + kMinLineSize - kHeaderSize - 1) / (kMinLineSize - kHeaderSize) <
+                  kDeclinedSlots,
+              "the header's slot count must hold a kMaxPayload message at the smallest line, "
+              "below the counts that mark answers");
 
 /// Packs a header word. `epoch_bits` comes from SlotGeometry::epoch_bits.
 constexpr std::uint64_t encode_header(MessageType type, std::size_t length, std::size_t slots,

@@ -55,6 +55,82 @@ class alignas(kMaxSeparation) UrpcSender final : public ChannelSender {
     return receiver_gone_->load(std::memory_order_relaxed) != 0;
   }
 
+  /// What became of the message sent with send_for_answer.
+  enum class AnswerState : std::uint8_t {
+    pending,   ///< Not yet taken, or its receiver is still handling it.
+    answered,  ///< Answered in its slot: poll_answer copied the answer out.
+    declined,  ///< Its receiver answered elsewhere, or not at all.
+    broken,    ///< The slot holds neither: the receiver broke the format (another process).
+  };
+
+  /// Payload bytes one slot carries: the largest message send_for_answer takes, and the
+  /// largest answer.
+  std::size_t slot_payload() const noexcept { return geometry_.payload; }
+
+  /// Sends a message, alone in its slot, whose receiver may answer it in that slot
+  /// (UrpcReceiver::answer): the answer then travels in the line the request came in, with no
+  /// slot of a ring the other way. One such message at a time: full while an earlier one's
+  /// answer is awaited (awaiting_answer), and too_large when head and body do not fit one slot.
+  /// The slot is not reused until poll_answer has seen what became of it.
+  SendStatus send_for_answer(MessageType type, std::span<const std::byte> head,
+                             std::span<const std::byte> body) {
+    if (closed_ || peer_closed()) [[unlikely]] {
+      return SendStatus::closed;
+    }
+    const std::size_t length = head.size() + body.size();
+    if (length > geometry_.payload) return SendStatus::too_large;
+    if (answer_slot_ != nullptr) return SendStatus::full;
+    if (write_pos_ == write_limit_ && !refresh_limit(1)) return status_when_refused();
+    close_open_slot();
+    std::byte* slot = slots_ + geometry_.offset_of(write_pos_);
+    copy_parts(slot, head, body);
+    const std::uint64_t header =
+        encode_header(type, length, 1, geometry_.epoch_bits(write_pos_)) | kAnswerBit;
+    answer_slot_ = slot;
+    answer_header_ = header;
+    answer_pos_ = write_pos_;
+    // Release: as in send.
+    header_of(slot, geometry_).store(header, std::memory_order_release);
+    ++write_pos_;
+    return SendStatus::ok;
+  }
+
+  /// True while the message sent with send_for_answer has not been seen answered or declined.
+  bool awaiting_answer() const noexcept { return answer_slot_ != nullptr; }
+
+  /// True when poll_answer would not say pending: a cheap look, for idle checks.
+  bool answer_changed() const noexcept {
+    // Relaxed: only a peek; poll_answer loads it again with acquire before reading the answer.
+    return answer_slot_ != nullptr &&
+           header_of(answer_slot_, geometry_).load(std::memory_order_relaxed) != answer_header_;
+  }
+
+  /// Looks at the slot of the message sent with send_for_answer. Answered: `answer` is the
+  /// answer, read in place, valid until this end sends again. Anything but pending ends the
+  /// wait: the slot is this end's again.
+  AnswerState poll_answer(MessageView& answer) {
+    if (answer_slot_ == nullptr) return AnswerState::declined;
+    // Acquire: pairs with the receiver's release store of the answer (or of the refusal), so
+    // the answer's bytes, and whatever the receiver sent before it, are visible now.
+    const std::uint64_t header = header_of(answer_slot_, geometry_).load(std::memory_order_acquire);
+    if (header == answer_header_) return AnswerState::pending;
+    std::byte* slot = std::exchange(answer_slot_, nullptr);
+    const std::uint64_t kept = kAnswerBit | kEpochField;
+    const std::size_t length = header_length(header);
+    if ((header & kept) != (answer_header_ & kept) || header_packed(header) != 0 ||
+        (header & (kOpenBit | kRunBit)) != 0) {
+      return AnswerState::broken;
+    }
+    if (header_slots(header) == kDeclinedSlots && length == 0 && header_type(header) == 0) {
+      return AnswerState::declined;
+    }
+    if (header_slots(header) != kAnsweredSlots || length > geometry_.payload) {
+      return AnswerState::broken;
+    }
+    answer = MessageView{header_type(header), {slot, length}};
+    return AnswerState::answered;
+  }
+
  private:
   /// Sends the message whose payload is `head` followed by `body`.
   SendStatus send(MessageType type, std::span<const std::byte> head,
@@ -160,10 +236,14 @@ class alignas(kMaxSeparation) UrpcSender final : public ChannelSender {
   std::uint64_t write_pos_ = 0;  ///< Position of the next slot to write.
   std::uint64_t write_limit_;    ///< Published read position + slots, as last read.
   bool closed_ = false;
-  bool open_ = false;               ///< The last slot written takes more messages.
-  std::byte* open_slot_ = nullptr;  ///< That slot, while open_.
-  std::size_t open_end_ = 0;        ///< Where its last message ends, in bytes from its start.
-  std::uint64_t open_header_ = 0;   ///< Its header word as last stored.
+  /// The slot of the message sent with send_for_answer while its answer is awaited, or null.
+  std::byte* answer_slot_ = nullptr;
+  std::uint64_t answer_header_ = 0;  ///< That message's header, as stored.
+  std::uint64_t answer_pos_ = 0;     ///< That message's position.
+  bool open_ = false;                ///< The last slot written takes more messages.
+  std::byte* open_slot_ = nullptr;   ///< That slot, while open_.
+  std::size_t open_end_ = 0;         ///< Where its last message ends, in bytes from its start.
+  std::uint64_t open_header_ = 0;    ///< Its header word as last stored.
 };
 
 /// urpc's receiving end (mk::UrpcReceiver): polls only the header of its next slot, and tells the
@@ -248,6 +328,9 @@ class alignas(kMaxSeparation) UrpcReceiver final : public ChannelReceiver {
       corrupt_first(length, count);
       return false;
     }
+    if ((header & kAnswerBit) != 0) [[unlikely]] {
+      return take_asking(header, slot, on_message);
+    }
     // Taken before the call, so a throwing on_message does not get the message again; the
     // sender learns of it only through publish(), after the call.
     if (header_packed(header) == 0 && (header & kOpenBit) == 0) {
@@ -258,6 +341,64 @@ class alignas(kMaxSeparation) UrpcReceiver final : public ChannelReceiver {
     }
     on_message(MessageView{header_type(header), {slot, length}});
     return true;
+  }
+
+  // Delivers a message that asks for an answer in its slot (UrpcSender::send_for_answer):
+  // on_message may answer it there (answer); if it does not, the slot is marked declined when
+  // on_message returns or throws, before publish() can hand the slot back to the sender.
+  template <class F>
+  bool take_asking(std::uint64_t header, std::byte* slot, F& on_message) {
+    if (header_slots(header) != 1 || header_packed(header) != 0 ||
+        (header & (kOpenBit | kRunBit)) != 0 || header_length(header) > geometry_.payload) {
+      corrupt_asking();
+      return false;
+    }
+    next_slot(1);
+    asking_slot_ = slot;
+    asking_epoch_ = header & kEpochField;
+    struct Decline {
+      UrpcReceiver& receiver;
+      ~Decline() { receiver.decline(); }
+    } decline{*this};
+    on_message(MessageView{header_type(header), {slot, header_length(header)}});
+    return true;
+  }
+
+ public:
+  /// True while on_message handles a message that asks for an answer in its own slot
+  /// (UrpcSender::send_for_answer).
+  bool answer_asked() const noexcept { return asking_slot_ != nullptr; }
+
+  /// From inside on_message: answers the message being handled in its own slot with a message
+  /// whose payload is `head` followed by `body`. The answer overwrites the message's bytes (the
+  /// view on_message was given), and the sender may overwrite the slot as soon as it has read
+  /// the answer: read everything needed of the message first. False, having written nothing, when
+  /// it did not ask for that (answer_asked) or the answer does not fit one slot; the message then
+  /// counts as answered elsewhere. At most one answer per message.
+  bool answer(MessageType type, std::span<const std::byte> head,
+              std::span<const std::byte> body) noexcept {
+    const std::size_t length = head.size() + body.size();
+    if (asking_slot_ == nullptr || length > geometry_.payload) return false;
+    std::byte* slot = std::exchange(asking_slot_, nullptr);
+    copy_parts(slot, head, body);
+    // Release: the answer's bytes become visible no later than the header that announces
+    // them; the sender's acquire load in poll_answer pairs with it.
+    header_of(slot, geometry_)
+        .store(encode_header(type, length, kAnsweredSlots, asking_epoch_) | kAnswerBit,
+               std::memory_order_release);
+    return true;
+  }
+
+ private:
+  /// Marks the slot of the message being handled as answered elsewhere, unless answer did.
+  void decline() noexcept {
+    if (asking_slot_ == nullptr) return;
+    std::byte* slot = std::exchange(asking_slot_, nullptr);
+    // Release: the sender learns no bytes from it, but the store must not move before the
+    // receiver's reads of the request's payload, which the sender may overwrite once it sees it.
+    header_of(slot, geometry_)
+        .store(encode_header(0, 0, kDeclinedSlots, asking_epoch_) | kAnswerBit,
+               std::memory_order_release);
   }
 
   // A message of several slots at read_pos_, made contiguous and taken; an empty span with a
@@ -312,6 +453,7 @@ class alignas(kMaxSeparation) UrpcReceiver final : public ChannelReceiver {
   [[gnu::cold, gnu::noinline]] void corrupt_count(std::size_t packed);
   [[gnu::cold, gnu::noinline]] void corrupt_first(std::size_t length, std::size_t count);
   [[gnu::cold, gnu::noinline]] void corrupt_packed(std::size_t length, std::size_t at);
+  [[gnu::cold, gnu::noinline]] void corrupt_asking();
   void corrupt(const std::string& what);
 
   std::shared_ptr<UrpcRing> ring_;
@@ -330,6 +472,9 @@ class alignas(kMaxSeparation) UrpcReceiver final : public ChannelReceiver {
   std::uint64_t publish_at_;  ///< Read position at which the sender is told next.
   bool room_made_ = false;    ///< A publish() since the last made_room().
   bool polling_ = false;
+  /// While on_message handles a message that asks for an answer in its slot: that slot.
+  std::byte* asking_slot_ = nullptr;
+  std::uint64_t asking_epoch_ = 0;              ///< Its header's epoch field, kept by the answer.
   std::array<std::byte, kMaxPayload> scratch_;  ///< A multi-slot message made contiguous.
 };
 

@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "mk/channel_geometry.h"
+#include "mk/latency_cache.h"
+#include "mk/latency_probe.h"
 #include "mk/wake_probe.h"
 #include "runtime/doorbell.h"
 #include "runtime/idle_waiter.h"
@@ -101,6 +103,14 @@ Result<BootPlan> plan_boot(const Config& config, const Skb& skb) {
                  "unknown kind " + std::to_string(static_cast<int>(*config.channel_kind)));
     }
     plan.channel_kind = config.channel_kind;
+  }
+
+  if (config.answer_path) {
+    if (static_cast<std::size_t>(*config.answer_path) >= kAnswerPaths.size()) {
+      return bad("answer_path",
+                 "unknown path " + std::to_string(static_cast<int>(*config.answer_path)));
+    }
+    plan.answer_path = config.answer_path;
   }
 
   const std::set<CoreId> distinct(plan.cores.begin(), plan.cores.end());
@@ -203,7 +213,76 @@ void learn_wake_costs(Skb& skb) {
   (void)skb.add_measured_wake_costs(found->second);
 }
 
+/// Answer costs of the pairs in `pairs`, measured in this process, or read from the latency
+/// cache, or measured now and cached; added to `skb`. Once per process and pair.
+void learn_answer_costs(Skb& skb, const std::vector<std::pair<CoreId, CoreId>>& pairs) {
+  static std::mutex mutex;
+  static std::map<std::string, std::vector<AnswerCost>> known;  // By fingerprint.
+  std::lock_guard lock(mutex);
+  std::vector<AnswerCost>& mine = known[skb.fingerprint()];
+  // The cache as it is now, so that saving keeps what it holds beside the new costs.
+  Skb cached = skb;
+  auto directory = latency_cache_dir({});
+  if (directory) {
+    if (auto loaded = load_cached_measurements(cached, *directory); !loaded) {
+      log_line("answer costs: " + loaded.error().describe());
+    }
+  }
+  (void)cached.add_measured_answer_costs(mine);
+  std::vector<AnswerCost> measured;
+  for (const auto& [a, b] : pairs) {
+    if (cached.answer_cost(a, b, AnswerPath::channel) &&
+        cached.answer_cost(a, b, AnswerPath::in_line)) {
+      continue;
+    }
+    auto both = measure_answer_costs(skb, a, b);
+    if (!both) {
+      log_line("answer costs of cores " + std::to_string(a) + " and " + std::to_string(b) +
+               " not measured: " + both.error().message);
+      continue;
+    }
+    measured.insert(measured.end(), both->begin(), both->end());
+  }
+  mine.insert(mine.end(), measured.begin(), measured.end());
+  (void)cached.add_measured_answer_costs(measured);
+  if (directory && !measured.empty()) {
+    if (auto saved = save_latency_cache(latency_cache_path(*directory, cached), cached); !saved) {
+      log_line("answer costs not cached: " + saved.error().describe());
+    }
+  }
+  for (const auto& [a, b] : pairs) {
+    for (AnswerPath path : kAnswerPaths) {
+      if (auto cost = cached.answer_cost(a, b, path)) {
+        const AnswerCost found{path, *cost};
+        (void)skb.add_measured_answer_costs(std::span(&found, 1));
+      }
+    }
+  }
+}
+
 }  // namespace
+
+void plan_answers(Skb& skb, const BootPlan& plan) {
+  if (plan.answer_path || !skb.is_live()) return;
+  const std::set<CoreId> distinct(plan.cores.begin(), plan.cores.end());
+  std::vector<std::pair<CoreId, CoreId>> missing;
+  for (auto a = distinct.begin(); a != distinct.end(); ++a) {
+    for (auto b = std::next(a); b != distinct.end(); ++b) {
+      if (!skb.answer_cost(*a, *b, AnswerPath::channel) ||
+          !skb.answer_cost(*a, *b, AnswerPath::in_line)) {
+        missing.emplace_back(*a, *b);
+      }
+    }
+  }
+  if (missing.empty()) return;
+  if (missing.size() > kMaxAnswerPairsAtBoot) {
+    log_line("answer costs of " + std::to_string(missing.size()) +
+             " pairs of cores not measured at boot (mk-skb measure measures them); calls are "
+             "answered through their channels");
+    return;
+  }
+  learn_answer_costs(skb, missing);
+}
 
 Result<void> plan_wake(const Config& config, Skb& skb, BootPlan& plan) {
   if (skb.is_live() && skb.wake_costs().empty()) learn_wake_costs(skb);

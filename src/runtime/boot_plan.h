@@ -24,6 +24,7 @@ struct BootPlan {
   std::size_t capacity = 0;
   std::chrono::nanoseconds poll_budget{0};
   std::optional<ChannelKind> channel_kind;
+  std::optional<AnswerPath> answer_path;  ///< Config::answer_path.
   std::optional<std::size_t> ring_slots;  ///< Config::ring_slots.
   std::size_t poll_batch = 0;
   WaitBackend wait_backend = WaitBackend::automatic;
@@ -48,6 +49,15 @@ Result<BootPlan> plan_boot(const Config& config, const Skb& skb);
 /// and cached (once per process). Then derives the poll budget from the chosen mechanism's
 /// wake cost, unless the config gave one or kernels share cores.
 Result<void> plan_wake(const Config& config, Skb& skb, BootPlan& plan);
+
+/// On the live machine, gives `skb` the answer costs of the plan's pairs of different cores
+/// that it lacks, unless Config::answer_path decides for every pair: from the latency cache,
+/// else measured (up to kMaxAnswerPairsAtBoot pairs; more are left to `mk-skb measure`) and
+/// cached, once per process.
+void plan_answers(Skb& skb, const BootPlan& plan);
+
+/// Most pairs of cores whose answer costs boot measures: each takes a few milliseconds.
+inline constexpr std::size_t kMaxAnswerPairsAtBoot = 28;
 
 /// Checks that one more kernel may run on `core` beside `plan`'s (System::add_kernel): the
 /// core is usable, not over kernels_per_core, not shared while kernels poll, and its channels

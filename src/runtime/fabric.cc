@@ -14,6 +14,13 @@ ChannelKind Fabric::kind_between(KernelId from, KernelId to) const {
   return kind;
 }
 
+bool Fabric::answers_in_line(KernelId from, KernelId to) const {
+  if (from == to) return false;
+  const AnswerPath path =
+      forced_answer_path ? *forced_answer_path : skb->answer_path(cores[from], cores[to]);
+  return path == AnswerPath::in_line;
+}
+
 Result<ChannelOptions> Fabric::channel_options(KernelId from, KernelId to) const {
   auto options = channel_options_for(*skb, cores[from], cores[to], ring_slots);
   if (!options) return options;

@@ -45,9 +45,10 @@ struct Fabric {
   std::vector<int> numa_nodes;         ///< By KernelId: the node of its core.
   std::atomic<std::size_t> count{0};   ///< Kernels booted or added so far.
   const Skb* skb = nullptr;
-  Executor* executor = nullptr;            ///< Makes the channels (Executor::make_channel).
-  std::optional<ChannelKind> forced_kind;  ///< Config::channel_kind.
-  std::optional<std::size_t> ring_slots;   ///< Config::ring_slots.
+  Executor* executor = nullptr;                  ///< Makes the channels (Executor::make_channel).
+  std::optional<ChannelKind> forced_kind;        ///< Config::channel_kind.
+  std::optional<AnswerPath> forced_answer_path;  ///< Config::answer_path.
+  std::optional<std::size_t> ring_slots;         ///< Config::ring_slots.
   std::size_t poll_batch = 0;
   std::uint64_t system_id = 0;  ///< BootPlan::system_id.
   /// True when kernels are threads of the default executor: a fan-out to one shared buffer is
@@ -83,6 +84,9 @@ struct Fabric {
 
   /// The channel kind from kernel `from` to kernel `to`.
   ChannelKind kind_between(KernelId from, KernelId to) const;
+  /// True when a call from kernel `from` to kernel `to` may ask for its answer in its
+  /// request's line: Config::answer_path, else the SKB's choice for their cores.
+  bool answers_in_line(KernelId from, KernelId to) const;
   /// The options of the channel from kernel `from` to kernel `to`: the transport's geometry
   /// from the SKB's facts (channel_options_for), on `to`'s NUMA node.
   Result<ChannelOptions> channel_options(KernelId from, KernelId to) const;

@@ -79,9 +79,9 @@ KernelStats Counters::snapshot() const noexcept {
   // Relaxed loads: a snapshot of statistics, each counter on its own.
   auto read = [](const std::atomic<std::uint64_t>& c) { return c.load(std::memory_order_relaxed); };
   return KernelStats{
-      read(sleeps),         read(messages_received), read(messages_sent),  read(calls_completed),
-      read(task_failures),  read(rejected_messages), read(channels_bound), read(turns),
-      read(shared_fan_outs)};
+      read(sleeps),          read(messages_received), read(messages_sent),  read(calls_completed),
+      read(task_failures),   read(rejected_messages), read(channels_bound), read(turns),
+      read(shared_fan_outs), read(answers_in_line)};
 }
 
 KernelCore::KernelCore(Kernel& owner, KernelId kernel_id, Fabric& system_fabric,
@@ -160,6 +160,7 @@ bool KernelCore::run_turn() {
   // average, on each side of every round trip.
   bool worked = !shared.inbox.empty() && take_inbox();
   if (!stopping_) {
+    if (!awaiting_answers_.empty() && answers_changed()) worked |= poll_answers();
     worked |= poll_channels();
     if (!backlog_.empty()) worked |= flush_backlog();
     if (!timers_.empty()) worked |= fire_timers();
@@ -207,6 +208,7 @@ bool KernelCore::has_work() {
   for (const Inbound& in : inbound_) {
     if (in.receiver->has_message()) return true;
   }
+  if (answers_changed()) return true;
   if (!backlog_.empty() && flush_backlog()) return true;
   auto deadline = timers_.next();
   return deadline && *deadline <= clock.now();
@@ -400,6 +402,11 @@ bool Kernel::prepare_to_sleep() noexcept {
         for (KernelId to : k.backlog_) {
           runtime::Outbox& box = *k.outboxes_[to];
           if (box.flags) raise(*box.flags);
+        }
+        // An answer awaited in line comes back as room does: the callee rings as it would.
+        for (KernelId to : k.awaiting_answers_) {
+          runtime::Outbox& box = *k.outboxes_[to];
+          if (box.answer_call != 0 && box.flags) raise(*box.flags);
         }
       },
       [&k](auto raise) { k.for_each_inbound_flags(raise); }, [&k] { return k.has_work(); });

@@ -2,6 +2,7 @@
 // the kernel's own thread (KernelShared holds the few parts other threads may touch).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <boost/circular_buffer.hpp>
 #include <coroutine>
@@ -88,11 +89,26 @@ struct Outbox {
   std::shared_ptr<PairFlags> flags;
   std::deque<OutEntry> queue;  ///< Non-empty: every later message queues behind it.
   bool in_backlog = false;
+  /// Messages put into the channel so far: the order an answer in line names.
+  std::uint64_t sent = 0;
+  /// A request may ask for its answer in its own line (the SKB's choice for the pair, and
+  /// the channel is urpc).
+  bool answers_in_line = false;
+  /// The call whose answer is awaited in the line of its request, or 0.
+  std::uint32_t answer_call = 0;
+  bool answer_listed = false;  ///< In KernelCore::awaiting_answers_.
+  /// That answer, seen and copied out, waits for the messages the callee sent before it.
+  bool answer_held = false;
+  MessageType held_type = 0;                              ///< Its message type.
+  std::size_t held_length = 0;                            ///< Its bytes, InLineAnswer included.
+  std::array<std::byte, transport::kMaxLineSize> held{};  ///< Those bytes.
 
   /// Sends through `channel` from now on (null: through nothing).
   void set_sender(std::unique_ptr<ChannelSender> channel) {
     sender = std::move(channel);
     urpc = dynamic_cast<transport::UrpcSender*>(sender.get());
+    answer_call = 0;
+    answer_held = false;
   }
 };
 
@@ -106,6 +122,8 @@ struct Inbound {
         flags(std::move(flags_in)) {}
 
   KernelId from;
+  /// Messages delivered from it so far: an answer in line from `from` waits for its order.
+  std::uint64_t delivered = 0;
   std::unique_ptr<ChannelReceiver> receiver;
   /// `receiver` when it is a urpc receiver, polled without a virtual call; null otherwise.
   transport::UrpcReceiver* urpc;
@@ -123,6 +141,7 @@ struct Counters {
   std::atomic<std::uint64_t> channels_bound{0};
   std::atomic<std::uint64_t> turns{0};
   std::atomic<std::uint64_t> shared_fan_outs{0};
+  std::atomic<std::uint64_t> answers_in_line{0};
 
   /// Adds one. Relaxed: counters are statistics; nothing is ordered by them.
   static void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by = 1) noexcept {
@@ -256,6 +275,36 @@ class KernelCore {
   /// Fails what is queued for kernel `to` and the calls awaiting its replies, and unbinds it.
   void fail_towards(KernelId to, const Error& failure);
   bool poll_channels();
+  /// poll_channels' poll of inbound channel `i`, from kernel `from`, while a call to `from`
+  /// awaits its answer in line: each message first delivers that answer if it came before.
+  std::size_t poll_in_order(std::size_t i, KernelId from);
+  /// True when poll_answers has something to do: an answer awaited in line came (or was
+  /// declined), is held, or its wait ended. Inline: a spinning kernel asks in every turn.
+  bool answers_changed() const noexcept {
+    for (KernelId to : awaiting_answers_) {
+      const Outbox& box = *outboxes_[to];
+      if (box.answer_call == 0 || box.answer_held || box.urpc->answer_changed()) return true;
+    }
+    return false;
+  }
+  /// Looks at the answers awaited in line: delivers those whose turn has come, ends the waits
+  /// of those declined. Only when awaiting_answers_ is not empty.
+  bool poll_answers();
+  /// Settles the answer awaited in line from kernel `to` once it has come, where `index`
+  /// messages from `to` have been delivered: delivers it if exactly the messages `to` sent
+  /// before it have; holds it while some of those are still to come; ends the wait if it was
+  /// declined; rejects it if `to` broke the format or the order.
+  void settle_answer(KernelId to, Outbox& box, std::uint64_t index);
+  /// Ends the wait for an answer in line from kernel `to`, which broke the protocol (`what`).
+  void reject_answer(KernelId to, Outbox& box, const char* what);
+  /// The caller's side: sends a request that asks for its answer in its own line, when the
+  /// pair answers so and nothing stands in the way; false, having sent nothing, otherwise.
+  bool ask_in_line(KernelId to, MessageType type, const Envelope& envelope,
+                   std::span<const std::byte> payload);
+  /// The callee's side: answers the request being handled in its own line; false when it
+  /// cannot (the reply then goes through the channel).
+  bool answer_in_line(KernelId to, std::uint32_t call_id, MessageType type, std::uint8_t status,
+                      std::span<const std::byte> payload);
   /// Drops inbound channel `index`, whose sender broke its format, and reports it.
   void close_faulty(std::size_t index);
   void dispatch(KernelId from, const MessageView& message);
@@ -306,6 +355,7 @@ class KernelCore {
     const SendStatus status = box.urpc != nullptr ? box.urpc->try_send_parts(type, head, payload)
                                                   : box.sender->try_send_parts(type, head, payload);
     if (status == SendStatus::ok) {
+      ++box.sent;
       Counters::bump(counters.messages_sent);
       if (box.flags) box.flags->ring_receiver(fabric.kernels[to]->doorbell);
     }
@@ -348,6 +398,16 @@ class KernelCore {
   CallTable calls_{timers_};
   std::vector<std::unique_ptr<Outbox>> outboxes_;  ///< By KernelId; made on first use.
   std::vector<KernelId> backlog_;                  ///< Outboxes with queued messages.
+  /// Outboxes whose call awaits its answer in line (Outbox::answer_listed).
+  std::vector<KernelId> awaiting_answers_;
+  /// The urpc channel poll_channels polls now, and its flags: a request from it may be
+  /// answered in its line.
+  transport::UrpcReceiver* polling_urpc_ = nullptr;
+  PairFlags* polling_flags_ = nullptr;
+  /// The request being handled that asked for an answer in its line: its caller and call id
+  /// (0: none).
+  KernelId answering_from_ = 0;
+  std::uint32_t answering_call_ = 0;
   std::vector<Inbound> inbound_;
   HandlerTable handlers_;
   /// This kernel's broadcast buffers, once a shared fan-out made them (KernelShared publishes

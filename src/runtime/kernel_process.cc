@@ -203,6 +203,7 @@ Result<void> KernelProcess::build() {
   fabric_.skb = launch_.skb;
   fabric_.executor = &executor_;
   fabric_.ring_slots = plan.ring_slots;
+  fabric_.forced_answer_path = plan.answer_path;
   fabric_.poll_batch = plan.poll_batch;
   fabric_.system_id = plan.system_id;
   fabric_.control = this;

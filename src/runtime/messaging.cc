@@ -1,5 +1,6 @@
 // Sending, calling, replying and dispatching: a kernel's side of its channels.
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -160,12 +161,14 @@ bool KernelCore::call(KernelId to, MessageType type, std::span<const std::byte> 
     call.error = CallTable::full_error();
     return false;
   }
-  std::optional<Error> failure;
-  if (transmit(to, type, Envelope{entry->id, WireKind::request, 0, 0}, payload, nullptr, failure) ==
-      Transmit::failed) {
-    calls_.take(entry->id);
-    call.error = std::move(failure);
-    return false;
+  const Envelope envelope{entry->id, WireKind::request, 0, 0};
+  if (!ask_in_line(to, type, envelope, payload)) {
+    std::optional<Error> failure;
+    if (transmit(to, type, envelope, payload, nullptr, failure) == Transmit::failed) {
+      calls_.take(entry->id);
+      call.error = std::move(failure);
+      return false;
+    }
   }
   if (timeout) {
     timers_.add_deadline(clock.now() + *timeout, entry->id, entry->serial, type, to);
@@ -181,10 +184,57 @@ void KernelCore::reply_error(KernelId to, std::uint32_t call_id, MessageType typ
              std::as_bytes(std::span(text.data(), text.size())));
 }
 
+bool KernelCore::ask_in_line(KernelId to, MessageType type, const Envelope& envelope,
+                             std::span<const std::byte> payload) {
+  if (to >= outboxes_.size() || !outboxes_[to]) return false;
+  Outbox& box = *outboxes_[to];
+  // Only a call alone in flight: calls that overlap are answered through the channel back,
+  // where their requests and replies share lines, and those behind queued messages too (they
+  // must not overtake them).
+  if (!box.answers_in_line || calls_.in_flight() != 1 || box.answer_call != 0 ||
+      box.urpc == nullptr || box.state != Outbox::State::bound || !box.queue.empty()) {
+    return false;
+  }
+  if (box.urpc->send_for_answer(type, std::as_bytes(std::span(&envelope, 1)), payload) !=
+      SendStatus::ok) {
+    return false;  // transmit sends it the usual way, or queues it, or says why not.
+  }
+  ++box.sent;
+  Counters::bump(counters.messages_sent);
+  if (box.flags) box.flags->ring_receiver(fabric.kernels[to]->doorbell);
+  box.answer_call = envelope.call_id;
+  if (!box.answer_listed) {
+    box.answer_listed = true;
+    awaiting_answers_.push_back(to);
+  }
+  return true;
+}
+
+bool KernelCore::answer_in_line(KernelId to, std::uint32_t call_id, MessageType type,
+                                std::uint8_t status, std::span<const std::byte> payload) {
+  answering_call_ = 0;  // One answer per request, whatever becomes of this one.
+  if (polling_urpc_ == nullptr) return false;
+  Outbox* box = to < outboxes_.size() ? outboxes_[to].get() : nullptr;
+  // Queued messages were sent before this reply: it must not overtake them.
+  if (box != nullptr && !box->queue.empty()) return false;
+  const InLineAnswer head{static_cast<std::uint32_t>(box != nullptr ? box->sent : 0),
+                          Envelope{call_id, WireKind::reply, status, 0}};
+  if (!polling_urpc_->answer(type, std::as_bytes(std::span(&head, 1)), payload)) return false;
+  Counters::bump(counters.messages_sent);
+  Counters::bump(counters.answers_in_line);
+  // The caller may be asleep waiting for it, as a sender waits for room.
+  if (polling_flags_ != nullptr) polling_flags_->ring_sender(fabric.kernels[to]->doorbell);
+  return true;
+}
+
 void KernelCore::send_reply(KernelId to, std::uint32_t call_id, MessageType type,
                             std::uint8_t status, std::span<const std::byte> payload) {
   // An offline caller waits for nothing any more.
   if (stopping_ || fabric.offline(to)) return;
+  if (call_id == answering_call_ && to == answering_from_ &&
+      answer_in_line(to, call_id, type, status, payload)) {
+    return;
+  }
   std::optional<Error> failure;
   if (transmit(to, type, Envelope{call_id, WireKind::reply, status, 0}, payload, nullptr,
                failure) == Transmit::failed) {
@@ -280,6 +330,7 @@ bool KernelCore::flush(KernelId to, Outbox& box) {
     if (status == SendStatus::full) break;
     if (status == SendStatus::ok) {
       sent = true;
+      ++box.sent;
       Counters::bump(counters.messages_sent);
       if (entry.waiter != nullptr) make_ready(entry.waiter->handle);
     } else {
@@ -314,10 +365,20 @@ bool KernelCore::poll_channels() {
   for (std::size_t i = 0; i < inbound_.size();) {
     const KernelId from = inbound_[i].from;
     ChannelReceiver* receiver = inbound_[i].receiver.get();
-    auto on_message = [this, from](const MessageView& message) { dispatch(from, message); };
-    const std::size_t count = inbound_[i].urpc != nullptr
-                                  ? inbound_[i].urpc->poll_each(on_message, fabric.poll_batch)
-                                  : receiver->poll(on_message, fabric.poll_batch);
+    polling_urpc_ = inbound_[i].urpc;
+    polling_flags_ = inbound_[i].flags.get();
+    std::size_t count;
+    if (!awaiting_answers_.empty() && from < outboxes_.size() && outboxes_[from] &&
+        outboxes_[from]->answer_call != 0) [[unlikely]] {
+      count = poll_in_order(i, from);
+    } else {
+      auto on_message = [this, from](const MessageView& message) { dispatch(from, message); };
+      count = polling_urpc_ != nullptr ? polling_urpc_->poll_each(on_message, fabric.poll_batch)
+                                       : receiver->poll(on_message, fabric.poll_batch);
+      inbound_[i].delivered += count;
+    }
+    polling_urpc_ = nullptr;
+    polling_flags_ = nullptr;
     if (receiver->fault() != nullptr) [[unlikely]] {
       close_faulty(i);
       received = true;
@@ -334,6 +395,110 @@ bool KernelCore::poll_channels() {
     flags->ring_sender(fabric.kernels[from]->doorbell);
   }
   return received;
+}
+
+std::size_t KernelCore::poll_in_order(std::size_t i, KernelId from) {
+  Outbox& box = *outboxes_[from];
+  // By index, not by reference: a handler may grow inbound_.
+  auto on_message = [this, i, from, &box](const MessageView& message) {
+    if (box.answer_call != 0 && (box.answer_held || box.urpc->answer_changed())) {
+      settle_answer(from, box, inbound_[i].delivered);
+    }
+    ++inbound_[i].delivered;
+    dispatch(from, message);
+  };
+  return polling_urpc_ != nullptr ? polling_urpc_->poll_each(on_message, fabric.poll_batch)
+                                  : inbound_[i].receiver->poll(on_message, fabric.poll_batch);
+}
+
+void KernelCore::settle_answer(KernelId to, Outbox& box, std::uint64_t index) {
+  InLineAnswer head;
+  MessageType type;
+  std::span<const std::byte> body;
+  if (!box.answer_held) {
+    MessageView answer;
+    switch (box.urpc->poll_answer(answer)) {
+      case transport::UrpcSender::AnswerState::pending:
+        return;
+      case transport::UrpcSender::AnswerState::declined:
+        box.answer_call = 0;
+        return;
+      case transport::UrpcSender::AnswerState::broken:
+        reject_answer(to, box, "wrote neither an answer nor a refusal into a request's line");
+        return;
+      case transport::UrpcSender::AnswerState::answered:
+        break;
+    }
+    if (answer.payload.size() < sizeof head) {
+      reject_answer(to, box, "answered in line without the answer's header");
+      return;
+    }
+    std::memcpy(&head, answer.payload.data(), sizeof head);
+    type = answer.type;
+    body = answer.payload.subspan(sizeof head);
+    if (static_cast<std::int32_t>(head.order - static_cast<std::uint32_t>(index)) > 0) {
+      // The callee sent messages before it that are still to be delivered: the answer waits
+      // for them, out of the slot that the next request will overwrite.
+      std::memcpy(box.held.data(), answer.payload.data(), answer.payload.size());
+      box.held_length = answer.payload.size();
+      box.held_type = type;
+      box.answer_held = true;
+      return;
+    }
+  } else {
+    std::memcpy(&head, box.held.data(), sizeof head);
+    type = box.held_type;
+    body = std::span<const std::byte>(box.held).subspan(sizeof head, box.held_length - sizeof head);
+  }
+  const auto ahead = static_cast<std::int32_t>(head.order - static_cast<std::uint32_t>(index));
+  if (ahead > 0) return;
+  if (ahead < 0) {
+    reject_answer(to, box, "answered in line before messages already delivered");
+    return;
+  }
+  box.answer_call = 0;
+  box.answer_held = false;
+  if (head.envelope.kind != WireKind::reply) {
+    Counters::bump(counters.rejected_messages);
+    return;
+  }
+  on_reply(head.envelope, type, body);
+}
+
+void KernelCore::reject_answer(KernelId to, Outbox& box, const char* what) {
+  box.answer_call = 0;
+  box.answer_held = false;
+  Counters::bump(counters.rejected_messages);
+  note_failure("kernel " + std::to_string(id) + ": kernel " + std::to_string(to) + " " + what);
+}
+
+bool KernelCore::poll_answers() {
+  bool worked = false;
+  for (std::size_t k = 0; k < awaiting_answers_.size();) {
+    const KernelId to = awaiting_answers_[k];
+    Outbox& box = *outboxes_[to];
+    if (box.answer_call != 0) {
+      const Inbound* in = nullptr;
+      for (const Inbound& candidate : inbound_) {
+        if (candidate.from == to) in = &candidate;
+      }
+      settle_answer(to, box, in != nullptr ? in->delivered : 0);
+      // The callee's earlier messages were visible before its answer was: if none is waiting,
+      // it claims messages it never sent.
+      if (box.answer_held && (in == nullptr || !in->receiver->has_message())) {
+        reject_answer(to, box, "answered in line after messages it never sent");
+      }
+    }
+    if (box.answer_call == 0) {
+      box.answer_listed = false;
+      awaiting_answers_[k] = awaiting_answers_.back();
+      awaiting_answers_.pop_back();
+      worked = true;
+    } else {
+      ++k;
+    }
+  }
+  return worked;
 }
 
 void KernelCore::close_faulty(std::size_t index) {
@@ -365,6 +530,23 @@ void KernelCore::dispatch(KernelId from, const MessageView& message) {
   if ((!is_request && envelope.kind != WireKind::one_way) ||
       (is_request && envelope.call_id == 0)) {
     Counters::bump(counters.rejected_messages);
+    return;
+  }
+  if (polling_urpc_ != nullptr && polling_urpc_->answer_asked()) [[unlikely]] {
+    if (!is_request) {
+      // Only a request has an answer to give: the sender broke the protocol. The transport
+      // declines the line when this returns.
+      Counters::bump(counters.rejected_messages);
+      return;
+    }
+    // The answer overwrites the request's line, and the caller may write its next request
+    // there as soon as it has read the answer: the handler reads a copy.
+    std::array<std::byte, transport::kMaxLineSize> request;
+    std::memcpy(request.data(), body.data(), body.size());
+    answering_from_ = from;
+    answering_call_ = envelope.call_id;
+    deliver(from, message.type, envelope.call_id, std::span(request.data(), body.size()));
+    answering_call_ = 0;
     return;
   }
   deliver(from, message.type, is_request ? envelope.call_id : 0, body);

@@ -191,6 +191,7 @@ void KernelCore::on_bind_reply(KernelId to, std::unique_ptr<ChannelSender> sende
     return;
   }
   box.set_sender(std::move(sender));
+  box.answers_in_line = box.urpc != nullptr && fabric.answers_in_line(id, to);
   box.flags = std::move(flags);
   box.state = Outbox::State::bound;
   if (!box.queue.empty()) mark_backlog(to, box);

@@ -130,6 +130,7 @@ Result<std::unique_ptr<System>> System::boot(Config config, std::unique_ptr<Exec
     if (auto woken = runtime::plan_wake(config, impl->skb, impl->plan); !woken) {
       return std::move(woken).error();
     }
+    runtime::plan_answers(impl->skb, impl->plan);
     auto host = runtime::ProcessHost::boot(impl->plan, impl->skb, impl->setup);
     if (!host) return std::move(host).error();
     impl->processes = std::move(*host);
@@ -144,6 +145,7 @@ Result<std::unique_ptr<System>> System::boot(Config config, std::unique_ptr<Exec
     if (auto woken = runtime::plan_wake(config, impl->skb, impl->plan); !woken) {
       return std::move(woken).error();
     }
+    runtime::plan_answers(impl->skb, impl->plan);
     executor = std::make_unique<runtime::ThreadedExecutor>(runtime::ThreadedOptions{
         impl->plan.poll_budget, impl->plan.wait_backend, impl->plan.wake_mechanism,
         impl->plan.numa_nodes, impl->plan.stall_timeout});
@@ -159,6 +161,7 @@ Result<std::unique_ptr<System>> System::boot(Config config, std::unique_ptr<Exec
   fabric.skb = &impl->skb;
   fabric.executor = impl->executor.get();
   fabric.forced_kind = impl->plan.channel_kind;
+  fabric.forced_answer_path = impl->plan.answer_path;
   fabric.ring_slots = impl->plan.ring_slots;
   fabric.poll_batch = impl->plan.poll_batch;
   fabric.system_id = impl->plan.system_id;

@@ -29,6 +29,17 @@ struct Envelope {
 };
 static_assert(sizeof(Envelope) == kEnvelopeSize);
 
+/// What precedes a reply's payload when the callee writes it into the line its request came in
+/// (transport::UrpcReceiver::answer) instead of sending it through its channel to the caller.
+struct InLineAnswer {
+  /// How many messages the callee had put into its channel to the caller before this answer
+  /// (modulo 2^32): the caller delivers the answer after exactly that many, so that the
+  /// callee's messages still arrive in the order it sent them.
+  std::uint32_t order = 0;
+  Envelope envelope;  ///< A reply's envelope.
+};
+static_assert(sizeof(InLineAnswer) == 4 + kEnvelopeSize);
+
 /// The status byte for a failed reply.
 inline std::uint8_t status_of(Errc code) noexcept {
   return static_cast<std::uint8_t>(code) + 1;

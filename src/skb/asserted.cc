@@ -32,20 +32,11 @@ class Asserter {
 
   Result<void> apply(const json& doc) {
     if (!doc.is_object()) return fail("", "the document must be a JSON object");
-    static const std::set<std::string> kKeys = {"cpukinds",
-                                                "cores",
-                                                "latencies",
-                                                "distances",
-                                                "transports",
-                                                "cache_line_size",
-                                                "prefetch_pair_distance",
-                                                "ring_slots",
-                                                "poll_budget_ns",
-                                                "topology",
-                                                "clock_ghz",
-                                                "notes",
-                                                "wake_mechanism",
-                                                "wake_costs"};
+    static const std::set<std::string> kKeys = {
+        "cpukinds",   "cores",          "latencies",       "distances",
+        "transports", "answer_paths",   "cache_line_size", "prefetch_pair_distance",
+        "ring_slots", "poll_budget_ns", "topology",        "clock_ghz",
+        "notes",      "wake_mechanism", "wake_costs"};
     if (auto bad = unknown_key(doc, kKeys, "")) return std::move(*bad);
     // Descriptions for people and for tools that load the machine themselves (mk-bench
     // --profile); the SKB checks their form and keeps nothing of them.
@@ -65,6 +56,9 @@ class Asserter {
     }
     if (doc.contains("transports")) {
       if (auto r = each(doc["transports"], "transports", &Asserter::transport); !r) return r;
+    }
+    if (doc.contains("answer_paths")) {
+      if (auto r = each(doc["answer_paths"], "answer_paths", &Asserter::answer_path); !r) return r;
     }
     if (doc.contains("cache_line_size")) {
       auto size = line_bytes(doc["cache_line_size"], "cache_line_size");
@@ -390,6 +384,29 @@ class Asserter {
                               detail::text_excerpt(name)));
     }
     facts_.asserted_transports[{*from, *to}] = parsed;
+    return {};
+  }
+
+  Result<void> answer_path(const json& entry, const std::string& path) {
+    if (auto bad = unknown_key(entry, {"from", "to", "path"}, path)) return *bad;
+    for (const char* field : {"from", "to", "path"}) {
+      if (!entry.contains(field)) return fail(path, fmt::format("missing field '{}'", field));
+    }
+    auto from = existing_core(entry["from"], path + ".from");
+    if (!from) return std::move(from).error();
+    auto to = existing_core(entry["to"], path + ".to");
+    if (!to) return std::move(to).error();
+    if (*from == *to) return fail(path, "a call to its own core has no line to answer in");
+    const json& named = entry["path"];
+    const std::string name =
+        named.is_string() ? named.get<std::string>() : detail::json_excerpt(named);
+    const std::optional<AnswerPath> parsed = answer_path_named(name);
+    if (!parsed) {
+      return fail(path + ".path", fmt::format("unknown answer path '{}' (expected channel or "
+                                              "in_line)",
+                                              detail::text_excerpt(name)));
+    }
+    facts_.asserted_answer_paths[{*from, *to}] = *parsed;
     return {};
   }
 

@@ -28,6 +28,19 @@ void add_channel_measurements(nlohmann::json& doc, const Skb& skb) {
       }
     }
   }
+  doc["answer_costs"] = nlohmann::json::array();
+  for (std::size_t i = 0; i < cores.size(); ++i) {
+    for (std::size_t j = i + 1; j < cores.size(); ++j) {
+      for (AnswerPath path : kAnswerPaths) {
+        auto cost = skb.answer_cost(cores[i], cores[j], path);
+        if (!cost) continue;
+        doc["answer_costs"].push_back({{"between", {cores[i], cores[j]}},
+                                       {"path", std::string(to_string(path))},
+                                       {"min_ns", cost->min.count()},
+                                       {"median_ns", cost->median.count()}});
+      }
+    }
+  }
   doc["prefetch_pair_distance"] = nullptr;
   if (skb.prefetch_pair_source() == FactSource::measured) {
     doc["prefetch_pair_distance"] = skb.prefetch_pair_distance();
@@ -49,6 +62,32 @@ Result<ChannelMeasurements> load_channel_measurements(const std::string& path, c
                              detail::json_excerpt(pair)));
     }
     out.prefetch_pair = pair.get<std::size_t>();
+  }
+  if (doc->contains("answer_costs")) {
+    const auto& answers = (*doc)["answer_costs"];
+    if (!answers.is_array()) return bad("answer_costs must be an array");
+    for (std::size_t i = 0; i < answers.size(); ++i) {
+      const auto& entry = answers[i];
+      const bool well_formed = detail::has_core_pair(entry) && detail::has_timing(entry) &&
+                               entry.contains("path") && entry["path"].is_string();
+      if (!well_formed) {
+        return bad(
+            fmt::format("answer_costs[{}] is malformed: {}", i, detail::json_excerpt(entry)));
+      }
+      const auto path = answer_path_named(entry["path"].get<std::string>());
+      AnswerCost cost;
+      cost.round_trip.a = entry["between"][0].get<CoreId>();
+      cost.round_trip.b = entry["between"][1].get<CoreId>();
+      cost.round_trip.min = std::chrono::nanoseconds(entry["min_ns"].get<std::int64_t>());
+      cost.round_trip.median = std::chrono::nanoseconds(entry["median_ns"].get<std::int64_t>());
+      if (!path || !skb.is_usable(cost.round_trip.a) || !skb.is_usable(cost.round_trip.b) ||
+          cost.round_trip.a == cost.round_trip.b || cost.round_trip.median < cost.round_trip.min) {
+        return bad(fmt::format("answer_costs[{}] does not fit this machine: {}", i,
+                               detail::json_excerpt(entry)));
+      }
+      cost.path = *path;
+      out.answer_costs.push_back(cost);
+    }
   }
   if (!doc->contains("channel_costs")) return out;
   const auto& list = (*doc)["channel_costs"];
@@ -91,6 +130,9 @@ Result<bool> load_cached_measurements(Skb& skb, const std::string& dir) {
   Skb next = skb;
   if (auto added = next.add_measured_latencies(*latencies); !added) return added.error();
   if (auto added = next.add_measured_channel_costs(channels->costs); !added) return added.error();
+  if (auto added = next.add_measured_answer_costs(channels->answer_costs); !added) {
+    return added.error();
+  }
   if (channels->prefetch_pair) {
     if (auto added = next.add_measured_prefetch_pair(*channels->prefetch_pair); !added) {
       return added.error();

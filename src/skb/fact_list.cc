@@ -133,6 +133,22 @@ std::vector<Fact> Skb::facts() const {
           std::string(to_string(transport(from, to))), FactSource::measured);
     }
   }
+  for (const auto& [pair, costs] : facts.answer_costs) {
+    for (const auto& [path, cost] : costs) {
+      add(pair_subject(pair.first, pair.second),
+          fmt::format("answer_{}_median_ns", to_string(path)), std::to_string(cost.median.count()),
+          cost.source);
+    }
+    for (auto [from, to] : {pair, std::pair(pair.second, pair.first)}) {
+      if (answer_path_source(from, to) != FactSource::measured) continue;
+      add(fmt::format("pu {}->pu {}", from, to), "answer_path",
+          std::string(to_string(answer_path(from, to))), FactSource::measured);
+    }
+  }
+  for (const auto& [pair, path] : facts.asserted_answer_paths) {
+    add(fmt::format("pu {}->pu {}", pair.first, pair.second), "answer_path",
+        std::string(to_string(path)), FactSource::asserted);
+  }
   for (const auto& [pair, kind] : facts.asserted_transports) {
     add(fmt::format("pu {}->pu {}", pair.first, pair.second), "transport",
         std::string(to_string(kind)), FactSource::asserted);

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "mk/answer_path.h"
 #include "mk/channel_kind.h"
 #include "mk/fact.h"
 #include "mk/latency.h"
@@ -65,7 +66,9 @@ struct SkbFacts {
   std::map<CorePair, CoreLatency> latencies;
   std::map<CorePair, std::map<ChannelKind, CoreLatency>> channel_costs;  // measured per kind
   std::map<CorePair, int> asserted_distances;
-  std::map<std::pair<CoreId, CoreId>, ChannelKind> asserted_transports;  // ordered (from, to)
+  std::map<std::pair<CoreId, CoreId>, ChannelKind> asserted_transports;   // ordered (from, to)
+  std::map<CorePair, std::map<AnswerPath, CoreLatency>> answer_costs;     // measured per path
+  std::map<std::pair<CoreId, CoreId>, AnswerPath> asserted_answer_paths;  // ordered (from, to)
   std::optional<std::size_t> asserted_ring_slots;
   std::optional<std::chrono::nanoseconds> asserted_poll_budget;
   std::map<WakeMechanism, WakeCost> wake_costs;  // measured or asserted, by mechanism

@@ -306,6 +306,48 @@ Result<CoreLatency> Skb::channel_cost(CoreId a, CoreId b, ChannelKind kind) cons
                                             to_string(kind), a, b));
 }
 
+namespace {
+
+// The path a pair's measured round trips choose, when both were measured.
+std::optional<AnswerPath> measured_answer_path(const detail::SkbFacts& facts, CoreId from,
+                                               CoreId to) {
+  if (from == to) return std::nullopt;
+  auto pair = facts.answer_costs.find(detail::make_pair_key(from, to));
+  if (pair == facts.answer_costs.end()) return std::nullopt;
+  auto channel = pair->second.find(AnswerPath::channel);
+  auto in_line = pair->second.find(AnswerPath::in_line);
+  if (channel == pair->second.end() || in_line == pair->second.end()) return std::nullopt;
+  const double bar = Skb::kInLineAdvantage * static_cast<double>(channel->second.median.count());
+  return static_cast<double>(in_line->second.median.count()) < bar ? AnswerPath::in_line
+                                                                   : AnswerPath::channel;
+}
+
+}  // namespace
+
+AnswerPath Skb::answer_path(CoreId from, CoreId to) const {
+  if (auto it = facts_->asserted_answer_paths.find({from, to});
+      it != facts_->asserted_answer_paths.end()) {
+    return it->second;
+  }
+  return measured_answer_path(*facts_, from, to).value_or(AnswerPath::channel);
+}
+
+FactSource Skb::answer_path_source(CoreId from, CoreId to) const {
+  if (facts_->asserted_answer_paths.contains({from, to})) return FactSource::asserted;
+  if (measured_answer_path(*facts_, from, to)) return FactSource::measured;
+  return FactSource::derived;
+}
+
+Result<CoreLatency> Skb::answer_cost(CoreId a, CoreId b, AnswerPath path) const {
+  if (auto pair = facts_->answer_costs.find(detail::make_pair_key(a, b));
+      pair != facts_->answer_costs.end()) {
+    if (auto cost = pair->second.find(path); cost != pair->second.end()) return cost->second;
+  }
+  return error(Errc::not_found,
+               fmt::format("no round trip with answers {} measured between cores {} and {}",
+                           path == AnswerPath::in_line ? "in line" : "through the channel", a, b));
+}
+
 std::optional<std::size_t> Skb::asserted_ring_slots() const {
   return facts_->asserted_ring_slots;
 }
@@ -421,6 +463,31 @@ Result<void> Skb::add_measured_channel_costs(std::span<const ChannelCost> costs)
                       to_string(cost.kind), trip.a, trip.b, trip.min.count(), trip.median.count()));
     }
     CoreLatency& slot = next->channel_costs[detail::make_pair_key(trip.a, trip.b)][cost.kind];
+    slot = trip;
+    slot.source = FactSource::measured;
+  }
+  facts_ = std::move(next);
+  return {};
+}
+
+Result<void> Skb::add_measured_answer_costs(std::span<const AnswerCost> costs) {
+  auto next = std::make_shared<detail::SkbFacts>(*facts_);
+  for (const AnswerCost& cost : costs) {
+    const CoreLatency& trip = cost.round_trip;
+    for (CoreId core : {trip.a, trip.b}) {
+      if (!is_usable(core)) {
+        return error(Errc::invalid_argument,
+                     fmt::format("measured {} round trip names core {}, which is not usable",
+                                 to_string(cost.path), core));
+      }
+    }
+    if (trip.a == trip.b || trip.min.count() < 0 || trip.median < trip.min) {
+      return error(
+          Errc::invalid_argument,
+          fmt::format("measured {} round trip {}-{} is inconsistent (min {} ns, median {} ns)",
+                      to_string(cost.path), trip.a, trip.b, trip.min.count(), trip.median.count()));
+    }
+    CoreLatency& slot = next->answer_costs[detail::make_pair_key(trip.a, trip.b)][cost.path];
     slot = trip;
     slot.source = FactSource::measured;
   }

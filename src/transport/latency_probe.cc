@@ -1,8 +1,6 @@
 #include "mk/latency_probe.h"
 
 #include <fmt/format.h>
-#include <pthread.h>
-#include <sched.h>
 
 #include <algorithm>
 #include <chrono>
@@ -13,26 +11,15 @@
 #include "mk/channel_geometry.h"
 #include "mk/latency_cache.h"
 #include "mk/prefetch_probe.h"
+#include "transport/probe_thread.h"
 
 namespace mk {
 namespace {
 
+using transport::kPollsPerYield;
+using transport::pin_probe_thread;
+
 using Clock = std::chrono::steady_clock;
-
-// Polls between yields while waiting: long enough that a reply on another core is caught
-// without a syscall, short enough that a probe thread sharing its core lets the other run.
-constexpr int kPollsPerYield = 256;
-
-Result<void> pin_to(CoreId core) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(core, &set);
-  if (int rc = pthread_setaffinity_np(pthread_self(), sizeof set, &set); rc != 0) {
-    return error(Errc::io_error,
-                 fmt::format("cannot pin a probe thread to core {}: {}", core, std::strerror(rc)));
-  }
-  return {};
-}
 
 Result<ChannelEnds> channel_to(const Skb& skb, CoreId from, CoreId to,
                                const LatencyProbeOptions& options) {
@@ -105,7 +92,7 @@ Result<CoreLatency> measure_round_trip(const Skb& skb, CoreId a, CoreId b,
   const std::size_t total = options.warmup + options.round_trips;
   Result<void> echo_result;
   std::thread echo([&] {
-    echo_result = pin_to(b);
+    echo_result = pin_probe_thread(b);
     if (echo_result) {
       while (auto word = receive_word(*there->receiver)) {
         if (!send_word(*back->sender, *word)) break;
@@ -118,7 +105,7 @@ Result<CoreLatency> measure_round_trip(const Skb& skb, CoreId a, CoreId b,
   std::vector<Clock::duration> samples;
   samples.reserve(options.round_trips);
   std::thread timer([&] {
-    timer_result = pin_to(a);
+    timer_result = pin_probe_thread(a);
     for (std::uint64_t i = 0; timer_result && i < total; ++i) {
       const auto start = Clock::now();
       auto reply = send_word(*there->sender, i) ? receive_word(*back->receiver) : std::nullopt;
@@ -193,7 +180,8 @@ Result<std::vector<ChannelCost>> measure_channel_costs(const Skb& skb,
 
 namespace {
 
-// True when `skb` has a latency and a round trip over every cross-core kind for every pair.
+// True when `skb` has a latency, a round trip over every cross-core kind and one with each
+// answer path for every pair.
 bool has_every_measurement(const Skb& skb) {
   const auto& cores = skb.usable_cores();
   if (!skb.has_latencies(cores)) return false;
@@ -201,6 +189,9 @@ bool has_every_measurement(const Skb& skb) {
     for (std::size_t j = i + 1; j < cores.size(); ++j) {
       for (ChannelKind kind : kCrossCoreKinds) {
         if (!skb.channel_cost(cores[i], cores[j], kind)) return false;
+      }
+      for (AnswerPath path : kAnswerPaths) {
+        if (!skb.answer_cost(cores[i], cores[j], path)) return false;
       }
     }
   }
@@ -242,8 +233,18 @@ Result<LatencyOrigin> load_or_measure_latencies(Skb& skb, const LatencySetup& se
   for (const ChannelCost& cost : *costs) {
     if (cost.kind == ChannelKind::urpc) latencies.push_back(cost.round_trip);
   }
+  std::vector<AnswerCost> answers;
+  const auto& cores = skb.usable_cores();
+  for (std::size_t i = 0; i < cores.size(); ++i) {
+    for (std::size_t j = i + 1; j < cores.size(); ++j) {
+      auto both = measure_answer_costs(skb, cores[i], cores[j], setup.probe);
+      if (!both) return std::move(both).error();
+      answers.insert(answers.end(), both->begin(), both->end());
+    }
+  }
   if (auto added = skb.add_measured_latencies(latencies); !added) return added.error();
   if (auto added = skb.add_measured_channel_costs(*costs); !added) return added.error();
+  if (auto added = skb.add_measured_answer_costs(answers); !added) return added.error();
   if (auto saved = save_latency_cache(path, skb); !saved) return saved.error();
   return LatencyOrigin::measured;
 }

@@ -122,6 +122,11 @@ bool UrpcSender::refresh_limit(std::size_t count) {
     return false;
   }
   write_limit_ = published + geometry_.slots;
+  // The slot of an awaited answer is written again only once poll_answer has seen it: the
+  // receiver may have published its position past the slot before the answer was read.
+  if (answer_slot_ != nullptr) {
+    write_limit_ = std::min(write_limit_, answer_pos_ + geometry_.slots);
+  }
   return write_pos_ + count <= write_limit_;
 }
 
@@ -168,7 +173,7 @@ std::span<const std::byte> UrpcReceiver::take_multi(std::uint64_t header) {
   // The sender may be another process and write anything: a length and slot count that do
   // not describe a message this ring can hold stop the channel before anything is copied.
   if (length > kMaxPayload || count != geometry_.slots_for(length) || header_packed(header) != 0 ||
-      (header & (kOpenBit | kRunBit)) != 0) {
+      (header & (kOpenBit | kRunBit | kAnswerBit)) != 0) {
     corrupt_first(length, count);
     return {};
   }
@@ -190,6 +195,10 @@ void UrpcReceiver::corrupt_first(std::size_t length, std::size_t count) {
 void UrpcReceiver::corrupt_packed(std::size_t length, std::size_t at) {
   corrupt("packed message " + std::to_string(taken_) + " of " + std::to_string(length) +
           " bytes at byte " + std::to_string(at) + " overruns the slot");
+}
+
+void UrpcReceiver::corrupt_asking() {
+  corrupt("a message asking for an answer in its slot must be alone in one slot and fit it");
 }
 
 void UrpcReceiver::corrupt(const std::string& what) {

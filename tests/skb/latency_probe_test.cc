@@ -93,5 +93,37 @@ TEST(SkbLatencyProbe, BadPairsAreErrors) {
   EXPECT_NE(unknown.error().message.find("100000"), std::string::npos);
 }
 
+TEST(SkbLatencyProbe, AnswerCostsAreMeasuredForBothPathsOfAPair) {
+  auto skb = Skb::discover();
+  ASSERT_TRUE(skb.ok());
+  // A copy: adding facts below replaces the SKB's facts, and with them its list of cores.
+  const std::vector<CoreId> cores = skb->usable_cores();
+  if (cores.size() < 2) GTEST_SKIP() << "one usable core: no pair to measure";
+  LatencyProbeOptions options;
+  options.round_trips = 300;
+  options.warmup = 20;
+  auto costs = measure_answer_costs(*skb, cores[0], cores[1], options);
+  ASSERT_TRUE(costs.ok()) << costs.error().describe();
+  EXPECT_EQ((*costs)[0].path, AnswerPath::channel);
+  EXPECT_EQ((*costs)[1].path, AnswerPath::in_line);
+  for (const AnswerCost& each : *costs) {
+    EXPECT_EQ(each.round_trip.a, cores[0]);
+    EXPECT_EQ(each.round_trip.b, cores[1]);
+    EXPECT_GT(each.round_trip.min.count(), 0);
+    EXPECT_LE(each.round_trip.min, each.round_trip.median);
+  }
+  // The SKB takes them as they are.
+  EXPECT_TRUE(skb->add_measured_answer_costs(*costs).ok());
+  EXPECT_EQ(skb->answer_path_source(cores[0], cores[1]), FactSource::measured);
+
+  EXPECT_EQ(measure_answer_costs(*skb, cores[0], cores[0]).error().code, Errc::invalid_argument);
+  EXPECT_EQ(measure_answer_costs(*skb, cores[0], 100000).error().code, Errc::invalid_argument);
+  options.round_trips = 0;
+  EXPECT_EQ(measure_answer_costs(*skb, cores[0], cores[1], options).error().code,
+            Errc::invalid_argument);
+  Skb file = test::load_or_fail(test::topology_file("16amd64-4distances.xml"));
+  EXPECT_EQ(measure_answer_costs(file, 0, 1).error().code, Errc::unavailable);
+}
+
 }  // namespace
 }  // namespace mk

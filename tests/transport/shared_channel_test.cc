@@ -14,6 +14,7 @@
 
 #include "mk/channel.h"
 #include "mk/slot_format.h"
+#include "mk/urpc.h"
 #include "transport/channel_options.h"
 #include "transport/urpc_channel.h"
 
@@ -237,6 +238,90 @@ TEST(SharedChannel, AReceiverThatLiesAboutItsPositionClosesTheChannel) {
   std::atomic_ref<std::uint64_t>(*published).store(g.slots * 5, std::memory_order_release);
   EXPECT_EQ(pair.sending.sender->try_send(1, bytes_of(8, 0)), mk::SendStatus::closed);
   EXPECT_EQ(pair.sending.sender->try_send(1, bytes_of(8, 0)), mk::SendStatus::closed);
+}
+
+TEST(SharedChannel, ARequestForAnAnswerThatIsNotAloneInOneSlotStopsTheChannel) {
+  using mk::transport::kAnswerBit;
+  using mk::transport::kOpenBit;
+  struct Case {
+    const char* what;
+    std::size_t length;
+    std::size_t slots;
+    std::uint64_t bits;
+  };
+  const Case cases[] = {
+      {"a request of two slots", 100, 2, kAnswerBit},
+      {"a request in an open slot", 8, 1, kAnswerBit | kOpenBit},
+      {"a request with packed messages", 8, 1, kAnswerBit | (std::uint64_t{1} << 36)},
+  };
+  for (const Case& bad : cases) {
+    const SlotGeometry g = geometry(64);
+    SharedPair pair = make_pair(g);
+    std::atomic_ref<std::uint64_t>(*header_at(pair, g, 0))
+        .store(mk::transport::encode_header(4, bad.length, bad.slots, g.epoch_bits(0)) | bad.bits,
+               std::memory_order_release);
+    bool delivered = false;
+    EXPECT_EQ(pair.receiving.receiver->poll([&](const mk::MessageView&) { delivered = true; }, 16),
+              0u)
+        << bad.what;
+    EXPECT_FALSE(delivered) << bad.what;
+    const mk::Error* fault = pair.receiving.receiver->fault();
+    ASSERT_NE(fault, nullptr) << bad.what;
+    EXPECT_EQ(fault->code, mk::Errc::parse_error) << bad.what;
+    EXPECT_NE(fault->message.find("corrupt header"), std::string::npos) << bad.what;
+  }
+}
+
+// The receiver may write anything into a request's line: the sender takes only an answer or a
+// refusal of this request's lap that fits the slot, and calls anything else broken.
+TEST(SharedChannel, AnAnswerThatIsNeitherAnAnswerNorARefusalIsBroken) {
+  using mk::transport::kAnswerBit;
+  using mk::transport::kAnsweredSlots;
+  using mk::transport::kDeclinedSlots;
+  const SlotGeometry g = geometry(64);
+  struct Case {
+    const char* what;
+    std::uint64_t header;
+    mk::UrpcSender::AnswerState expected;
+  };
+  const Case cases[] = {
+      {"an answer",
+       mk::transport::encode_header(9, 16, kAnsweredSlots, g.epoch_bits(0)) | kAnswerBit,
+       mk::UrpcSender::AnswerState::answered},
+      {"a refusal",
+       mk::transport::encode_header(0, 0, kDeclinedSlots, g.epoch_bits(0)) | kAnswerBit,
+       mk::UrpcSender::AnswerState::declined},
+      {"an answer longer than the slot",
+       mk::transport::encode_header(9, g.payload + 1, kAnsweredSlots, g.epoch_bits(0)) | kAnswerBit,
+       mk::UrpcSender::AnswerState::broken},
+      {"an answer of another lap",
+       mk::transport::encode_header(9, 16, kAnsweredSlots, g.epoch_bits(g.slots)) | kAnswerBit,
+       mk::UrpcSender::AnswerState::broken},
+      {"an answer without the answer bit",
+       mk::transport::encode_header(9, 16, kAnsweredSlots, g.epoch_bits(0)),
+       mk::UrpcSender::AnswerState::broken},
+      {"an ordinary message's header",
+       mk::transport::encode_header(9, 16, 1, g.epoch_bits(0)) | kAnswerBit,
+       mk::UrpcSender::AnswerState::broken},
+      {"a refusal that carries bytes",
+       mk::transport::encode_header(0, 8, kDeclinedSlots, g.epoch_bits(0)) | kAnswerBit,
+       mk::UrpcSender::AnswerState::broken},
+  };
+  for (const Case& each : cases) {
+    SharedPair pair = make_pair(g);
+    // A shared ring's sender is a urpc sender: the runtime finds it so too.
+    auto& sender = dynamic_cast<mk::UrpcSender&>(*pair.sending.sender);
+    ASSERT_EQ(sender.send_for_answer(3, bytes_of(8, 1), {}), mk::SendStatus::ok);
+    std::atomic_ref<std::uint64_t>(*header_at(pair, g, 0))
+        .store(each.header, std::memory_order_release);
+    mk::MessageView answer;
+    EXPECT_EQ(sender.poll_answer(answer), each.expected) << each.what;
+    EXPECT_FALSE(sender.awaiting_answer()) << each.what;
+    if (each.expected == mk::UrpcSender::AnswerState::answered) {
+      EXPECT_EQ(answer.type, 9) << each.what;
+      EXPECT_EQ(answer.payload.size(), 16u) << each.what;
+    }
+  }
 }
 
 }  // namespace
