@@ -297,8 +297,9 @@ class KernelCore {
   void settle_answer(KernelId to, Outbox& box, std::uint64_t index);
   /// Ends the wait for an answer in line from kernel `to`, which broke the protocol (`what`).
   void reject_answer(KernelId to, Outbox& box, const char* what);
-  /// The caller's side: sends a request that asks for its answer in its own line, when the
-  /// pair answers so and nothing stands in the way; false, having sent nothing, otherwise.
+  /// The caller's side: sends a request that asks for its answer in its own line, when
+  /// nothing stands in the way (the caller checked that `to`'s outbox answers in line); false,
+  /// having sent nothing, otherwise.
   bool ask_in_line(KernelId to, MessageType type, const Envelope& envelope,
                    std::span<const std::byte> payload);
   /// The callee's side: answers the request being handled in its own line; false when it
@@ -308,6 +309,11 @@ class KernelCore {
   /// Drops inbound channel `index`, whose sender broke its format, and reports it.
   void close_faulty(std::size_t index);
   void dispatch(KernelId from, const MessageView& message);
+  /// dispatch of a request that asks for its answer in its line (`receiver`, whose channel's
+  /// flags are `flags`): its handler gets a copy of it, and a reply it gives before returning
+  /// goes into the line.
+  void dispatch_asking(KernelId from, const MessageView& message, transport::UrpcReceiver& receiver,
+                       PairFlags* flags);
   /// A shared_ref message from `from`: its payload is read in place from `from`'s broadcast
   /// buffers, handled as a one-way message, then released.
   void dispatch_shared(KernelId from, MessageType type, std::span<const std::byte> body);
@@ -400,14 +406,12 @@ class KernelCore {
   std::vector<KernelId> backlog_;                  ///< Outboxes with queued messages.
   /// Outboxes whose call awaits its answer in line (Outbox::answer_listed).
   std::vector<KernelId> awaiting_answers_;
-  /// The urpc channel poll_channels polls now, and its flags: a request from it may be
-  /// answered in its line.
-  transport::UrpcReceiver* polling_urpc_ = nullptr;
-  PairFlags* polling_flags_ = nullptr;
-  /// The request being handled that asked for an answer in its line: its caller and call id
-  /// (0: none).
+  /// The request being handled that asked for an answer in its line: its caller, its call id
+  /// (0: none), the channel it came by and that channel's flags.
   KernelId answering_from_ = 0;
   std::uint32_t answering_call_ = 0;
+  transport::UrpcReceiver* answering_urpc_ = nullptr;
+  PairFlags* answering_flags_ = nullptr;
   std::vector<Inbound> inbound_;
   HandlerTable handlers_;
   /// This kernel's broadcast buffers, once a shared fan-out made them (KernelShared publishes

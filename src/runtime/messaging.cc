@@ -162,7 +162,10 @@ bool KernelCore::call(KernelId to, MessageType type, std::span<const std::byte> 
     return false;
   }
   const Envelope envelope{entry->id, WireKind::request, 0, 0};
-  if (!ask_in_line(to, type, envelope, payload)) {
+  // Only pairs that answer in line pay for the look at the rest of what that needs.
+  const bool in_line = to < outboxes_.size() && outboxes_[to] && outboxes_[to]->answers_in_line &&
+                       ask_in_line(to, type, envelope, payload);
+  if (!in_line) {
     std::optional<Error> failure;
     if (transmit(to, type, envelope, payload, nullptr, failure) == Transmit::failed) {
       calls_.take(entry->id);
@@ -186,7 +189,6 @@ void KernelCore::reply_error(KernelId to, std::uint32_t call_id, MessageType typ
 
 bool KernelCore::ask_in_line(KernelId to, MessageType type, const Envelope& envelope,
                              std::span<const std::byte> payload) {
-  if (to >= outboxes_.size() || !outboxes_[to]) return false;
   Outbox& box = *outboxes_[to];
   // Only a call alone in flight: calls that overlap are answered through the channel back,
   // where their requests and replies share lines, and those behind queued messages too (they
@@ -213,17 +215,17 @@ bool KernelCore::ask_in_line(KernelId to, MessageType type, const Envelope& enve
 bool KernelCore::answer_in_line(KernelId to, std::uint32_t call_id, MessageType type,
                                 std::uint8_t status, std::span<const std::byte> payload) {
   answering_call_ = 0;  // One answer per request, whatever becomes of this one.
-  if (polling_urpc_ == nullptr) return false;
+  if (answering_urpc_ == nullptr) return false;
   Outbox* box = to < outboxes_.size() ? outboxes_[to].get() : nullptr;
   // Queued messages were sent before this reply: it must not overtake them.
   if (box != nullptr && !box->queue.empty()) return false;
   const InLineAnswer head{static_cast<std::uint32_t>(box != nullptr ? box->sent : 0),
                           Envelope{call_id, WireKind::reply, status, 0}};
-  if (!polling_urpc_->answer(type, std::as_bytes(std::span(&head, 1)), payload)) return false;
+  if (!answering_urpc_->answer(type, std::as_bytes(std::span(&head, 1)), payload)) return false;
   Counters::bump(counters.messages_sent);
   Counters::bump(counters.answers_in_line);
   // The caller may be asleep waiting for it, as a sender waits for room.
-  if (polling_flags_ != nullptr) polling_flags_->ring_sender(fabric.kernels[to]->doorbell);
+  if (answering_flags_ != nullptr) answering_flags_->ring_sender(fabric.kernels[to]->doorbell);
   return true;
 }
 
@@ -365,20 +367,26 @@ bool KernelCore::poll_channels() {
   for (std::size_t i = 0; i < inbound_.size();) {
     const KernelId from = inbound_[i].from;
     ChannelReceiver* receiver = inbound_[i].receiver.get();
-    polling_urpc_ = inbound_[i].urpc;
-    polling_flags_ = inbound_[i].flags.get();
+    transport::UrpcReceiver* urpc = inbound_[i].urpc;
     std::size_t count;
     if (!awaiting_answers_.empty() && from < outboxes_.size() && outboxes_[from] &&
         outboxes_[from]->answer_call != 0) [[unlikely]] {
       count = poll_in_order(i, from);
+    } else if (urpc != nullptr) {
+      auto on_message = [this, from, urpc, i](const MessageView& message) {
+        if (urpc->answer_asked()) [[unlikely]] {
+          dispatch_asking(from, message, *urpc, inbound_[i].flags.get());
+        } else {
+          dispatch(from, message);
+        }
+      };
+      count = urpc->poll_each(on_message, fabric.poll_batch);
+      inbound_[i].delivered += count;
     } else {
       auto on_message = [this, from](const MessageView& message) { dispatch(from, message); };
-      count = polling_urpc_ != nullptr ? polling_urpc_->poll_each(on_message, fabric.poll_batch)
-                                       : receiver->poll(on_message, fabric.poll_batch);
+      count = receiver->poll(on_message, fabric.poll_batch);
       inbound_[i].delivered += count;
     }
-    polling_urpc_ = nullptr;
-    polling_flags_ = nullptr;
     if (receiver->fault() != nullptr) [[unlikely]] {
       close_faulty(i);
       received = true;
@@ -400,15 +408,20 @@ bool KernelCore::poll_channels() {
 std::size_t KernelCore::poll_in_order(std::size_t i, KernelId from) {
   Outbox& box = *outboxes_[from];
   // By index, not by reference: a handler may grow inbound_.
-  auto on_message = [this, i, from, &box](const MessageView& message) {
+  transport::UrpcReceiver* urpc = inbound_[i].urpc;
+  auto on_message = [this, i, from, &box, urpc](const MessageView& message) {
     if (box.answer_call != 0 && (box.answer_held || box.urpc->answer_changed())) {
       settle_answer(from, box, inbound_[i].delivered);
     }
     ++inbound_[i].delivered;
-    dispatch(from, message);
+    if (urpc != nullptr && urpc->answer_asked()) {
+      dispatch_asking(from, message, *urpc, inbound_[i].flags.get());
+    } else {
+      dispatch(from, message);
+    }
   };
-  return polling_urpc_ != nullptr ? polling_urpc_->poll_each(on_message, fabric.poll_batch)
-                                  : inbound_[i].receiver->poll(on_message, fabric.poll_batch);
+  return urpc != nullptr ? urpc->poll_each(on_message, fabric.poll_batch)
+                         : inbound_[i].receiver->poll(on_message, fabric.poll_batch);
 }
 
 void KernelCore::settle_answer(KernelId to, Outbox& box, std::uint64_t index) {
@@ -532,24 +545,35 @@ void KernelCore::dispatch(KernelId from, const MessageView& message) {
     Counters::bump(counters.rejected_messages);
     return;
   }
-  if (polling_urpc_ != nullptr && polling_urpc_->answer_asked()) [[unlikely]] {
-    if (!is_request) {
-      // Only a request has an answer to give: the sender broke the protocol. The transport
-      // declines the line when this returns.
-      Counters::bump(counters.rejected_messages);
-      return;
-    }
-    // The answer overwrites the request's line, and the caller may write its next request
-    // there as soon as it has read the answer: the handler reads a copy.
-    std::array<std::byte, transport::kMaxLineSize> request;
-    std::memcpy(request.data(), body.data(), body.size());
-    answering_from_ = from;
-    answering_call_ = envelope.call_id;
-    deliver(from, message.type, envelope.call_id, std::span(request.data(), body.size()));
-    answering_call_ = 0;
+  deliver(from, message.type, is_request ? envelope.call_id : 0, body);
+}
+
+void KernelCore::dispatch_asking(KernelId from, const MessageView& message,
+                                 transport::UrpcReceiver& receiver, PairFlags* flags) {
+  Envelope envelope;
+  if (message.payload.size() >= kEnvelopeSize) {
+    std::memcpy(&envelope, message.payload.data(), kEnvelopeSize);
+  }
+  if (message.payload.size() < kEnvelopeSize || envelope.kind != WireKind::request ||
+      envelope.call_id == 0) {
+    // Only a request has an answer to give: the sender broke the protocol. The transport
+    // declines the line when this returns.
+    Counters::bump(counters.rejected_messages);
     return;
   }
-  deliver(from, message.type, is_request ? envelope.call_id : 0, body);
+  // The answer overwrites the request's line, and the caller may write its next request there
+  // as soon as it has read the answer: the handler reads a copy.
+  const auto body = message.payload.subspan(kEnvelopeSize);
+  std::array<std::byte, transport::kMaxLineSize> request;
+  std::memcpy(request.data(), body.data(), body.size());
+  answering_from_ = from;
+  answering_call_ = envelope.call_id;
+  answering_urpc_ = &receiver;
+  answering_flags_ = flags;
+  deliver(from, message.type, envelope.call_id, std::span(request.data(), body.size()));
+  answering_call_ = 0;
+  answering_urpc_ = nullptr;
+  answering_flags_ = nullptr;
 }
 
 void KernelCore::dispatch_shared(KernelId from, MessageType type, std::span<const std::byte> body) {
