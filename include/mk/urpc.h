@@ -58,7 +58,7 @@ class alignas(kMaxSeparation) UrpcSender final : public ChannelSender {
   /// What became of the message sent with send_for_answer.
   enum class AnswerState : std::uint8_t {
     pending,   ///< Not yet taken, or its receiver is still handling it.
-    answered,  ///< Answered in its slot: poll_answer copied the answer out.
+    answered,  ///< Answered in its slot: poll_answer gives the answer, read in place.
     declined,  ///< Its receiver answered elsewhere, or not at all.
     broken,    ///< The slot holds neither: the receiver broke the format (another process).
   };
