@@ -360,12 +360,15 @@ class KernelCore {
     const auto head = std::as_bytes(std::span(&envelope, 1));
     const SendStatus status = box.urpc != nullptr ? box.urpc->try_send_parts(type, head, payload)
                                                   : box.sender->try_send_parts(type, head, payload);
-    if (status == SendStatus::ok) {
-      ++box.sent;
-      Counters::bump(counters.messages_sent);
-      if (box.flags) box.flags->ring_receiver(fabric.kernels[to]->doorbell);
-    }
+    if (status == SendStatus::ok) went_out(to, box);
     return status;
+  }
+  /// Counts a message that went into the channel of `box` (to kernel `to`) and rings the
+  /// receiver if it sleeps.
+  void went_out(KernelId to, Outbox& box) {
+    ++box.sent;
+    Counters::bump(counters.messages_sent);
+    if (box.flags) box.flags->ring_receiver(fabric.kernels[to]->doorbell);
   }
   /// Sends, queues or fails a message: every send, post, call and reply goes through here.
   /// Inline, as the usual case is send_now's; the rest is transmit_slowly's. `failure` is set

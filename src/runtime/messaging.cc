@@ -193,17 +193,15 @@ bool KernelCore::ask_in_line(KernelId to, MessageType type, const Envelope& enve
   // Only a call alone in flight: calls that overlap are answered through the channel back,
   // where their requests and replies share lines, and those behind queued messages too (they
   // must not overtake them).
-  if (!box.answers_in_line || calls_.in_flight() != 1 || box.answer_call != 0 ||
-      box.urpc == nullptr || box.state != Outbox::State::bound || !box.queue.empty()) {
+  if (calls_.in_flight() != 1 || box.answer_call != 0 || box.urpc == nullptr ||
+      box.state != Outbox::State::bound || !box.queue.empty()) {
     return false;
   }
   if (box.urpc->send_for_answer(type, std::as_bytes(std::span(&envelope, 1)), payload) !=
       SendStatus::ok) {
     return false;  // transmit sends it the usual way, or queues it, or says why not.
   }
-  ++box.sent;
-  Counters::bump(counters.messages_sent);
-  if (box.flags) box.flags->ring_receiver(fabric.kernels[to]->doorbell);
+  went_out(to, box);
   box.answer_call = envelope.call_id;
   if (!box.answer_listed) {
     box.answer_listed = true;

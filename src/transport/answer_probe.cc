@@ -18,6 +18,7 @@
 namespace mk {
 namespace {
 
+using transport::check_probe_pair;
 using transport::kPollsPerYield;
 using transport::pin_probe_thread;
 
@@ -104,22 +105,8 @@ CoreLatency summary(CoreId a, CoreId b, std::vector<Clock::duration>& samples) {
 
 Result<std::array<AnswerCost, 2>> measure_answer_costs(const Skb& skb, CoreId a, CoreId b,
                                                        const LatencyProbeOptions& options) {
-  if (!skb.is_live()) {
-    return error(Errc::unavailable,
-                 fmt::format("answer costs are measured on the live machine only, not the {}",
-                             skb.origin()));
-  }
-  for (CoreId core : {a, b}) {
-    if (!skb.is_usable(core)) {
-      return error(Errc::invalid_argument,
-                   fmt::format("cannot measure round trips on core {}: it is not usable", core));
-    }
-  }
-  if (a == b) {
-    return error(Errc::invalid_argument, fmt::format("round trips of core {} to itself", a));
-  }
-  if (options.round_trips == 0) {
-    return error(Errc::invalid_argument, "LatencyProbeOptions::round_trips must be at least 1");
+  if (auto checked = check_probe_pair(skb, a, b, options.round_trips, "the round trip"); !checked) {
+    return std::move(checked).error();
   }
   auto there = urpc_to(skb, a, b);
   if (!there) return std::move(there).error();

@@ -16,6 +16,7 @@
 namespace mk {
 namespace {
 
+using transport::check_probe_pair;
 using transport::kPollsPerYield;
 using transport::pin_probe_thread;
 
@@ -67,22 +68,8 @@ std::optional<std::uint64_t> receive_word(ChannelReceiver& receiver) {
 
 Result<CoreLatency> measure_round_trip(const Skb& skb, CoreId a, CoreId b,
                                        const LatencyProbeOptions& options) {
-  if (!skb.is_live()) {
-    return error(
-        Errc::unavailable,
-        fmt::format("latency is measured on the live machine only, not the {}", skb.origin()));
-  }
-  for (CoreId core : {a, b}) {
-    if (!skb.is_usable(core)) {
-      return error(Errc::invalid_argument,
-                   fmt::format("cannot measure latency on core {}: it is not usable", core));
-    }
-  }
-  if (a == b) {
-    return error(Errc::invalid_argument, fmt::format("latency of core {} to itself", a));
-  }
-  if (options.round_trips == 0) {
-    return error(Errc::invalid_argument, "LatencyProbeOptions::round_trips must be at least 1");
+  if (auto checked = check_probe_pair(skb, a, b, options.round_trips, "latency"); !checked) {
+    return std::move(checked).error();
   }
   auto there = channel_to(skb, a, b, options);
   if (!there) return std::move(there).error();
