@@ -57,9 +57,15 @@ void urpc_rtt(CoreId first, CoreId second, std::size_t rounds, std::vector<doubl
     pin(static_cast<int>(second));
     auto& rx = *there->receiver;
     auto& tx = *back->sender;
-    auto bounce = [&tx, &rx](const MessageView& m) {
-      if (rx.answer(m.type, m.payload, {})) return;
-      while (tx.try_send(m.type, m.payload) != SendStatus::ok) {
+    // The answer overwrites the request's bytes, so it is written from a copy, as the
+    // runtime's callee copies a request out before answering it.
+    std::array<std::byte, kEnvelopeSize + sizeof(RpcPing)> copy{};
+    auto bounce = [&tx, &rx, &copy](const MessageView& m) {
+      const auto request = m.payload.first(std::min(copy.size(), m.payload.size()));
+      std::copy(request.begin(), request.end(), copy.begin());
+      const auto echoed = std::span(copy).first(request.size());
+      if (rx.answer(m.type, echoed, {})) return;
+      while (tx.try_send(m.type, echoed) != SendStatus::ok) {
       }
     };
     for (std::size_t i = 0; i < rounds;)

@@ -44,8 +44,16 @@ void answer_all(UrpcReceiver& requests, UrpcSender& back) {
         [&](const MessageView& message) {
           if (message.type == kStop) {
             stop = true;
-          } else if (!requests.answer(message.type, message.payload, {})) {
-            while (back.try_send(message.type, message.payload) == SendStatus::full) {
+            return;
+          }
+          // The answer overwrites the request's bytes: it is written from a copy (the
+          // requests are 8 bytes).
+          std::array<std::byte, sizeof(std::uint64_t)> copy{};
+          const auto request = message.payload.first(std::min(copy.size(), message.payload.size()));
+          std::copy(request.begin(), request.end(), copy.begin());
+          const auto echoed = std::span(copy).first(request.size());
+          if (!requests.answer(message.type, echoed, {})) {
+            while (back.try_send(message.type, echoed) == SendStatus::full) {
             }
           }
         },
