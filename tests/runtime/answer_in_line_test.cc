@@ -1,9 +1,12 @@
 // Answers in the request's line (Config::answer_path, Skb::answer_path): a call alone in flight
 // is answered in the line its request came in, overlapping calls and late answers take the
-// channel, the callee's earlier messages are handled before the caller sees the answer, and a
-// caller asleep on its answer is woken; with kernels as threads and as processes.
+// channel, the callee's earlier messages are handled before the caller sees the answer, a
+// caller asleep on its answer is woken, and a call waiting in line ends by its timeout or its
+// callee's failure like any other; with kernels as threads and as processes.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <span>
 #include <thread>
@@ -44,11 +47,28 @@ struct Later {
   std::uint64_t value;
 };
 
+/// Holds a callee inside a handler until the test opens it; shared with kernel processes
+/// (mk::test::Shared).
+struct Gate {
+  std::atomic<std::uint32_t> entered{0};
+  std::atomic<bool> open{false};
+};
+
+/// Answered with value + 1 by a handler that returns only once its Gate is open: the answer
+/// is given in line, as late as the test wants.
+struct Gated {
+  static constexpr mk::MessageType kType = 63;
+  using Reply = std::uint64_t;
+  std::uint64_t value;
+};
+
 }  // namespace answer_in_line_test
 
 namespace {
 
 using answer_in_line_test::AfterNotes;
+using answer_in_line_test::Gate;
+using answer_in_line_test::Gated;
 using answer_in_line_test::Later;
 using answer_in_line_test::Note;
 using answer_in_line_test::NotesSeen;
@@ -91,6 +111,22 @@ mk::Task<std::uint64_t> echo_calls(mk::Kernel& k, std::uint64_t calls) {
     if (reply && reply->value == 2 * i + 1 && reply->responder == 1) ++right;
   }
   co_return right;
+}
+
+/// Makes kernel `on` answer Gated behind `gate`.
+bool handle_gated(mk::System& system, mk::KernelId on, Gate* gate) {
+  auto added = system.run(
+      on,
+      [](mk::Kernel& k, Gate* held) -> mk::Task<mk::Result<void>> {
+        co_return k.handle<Gated>([held](const Gated& gated) {
+          held->entered.fetch_add(1);
+          while (!held->open.load())
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          return gated.value + 1;
+        });
+      },
+      gate);
+  return added.ok() && added->ok();
 }
 
 class AnswersInLine : public mk::test::BothIsolations {
@@ -255,6 +291,64 @@ TEST_P(AnswersInLine, ACallerAsleepOnItsAnswerIsWokenByIt) {
   auto sleeps = system->stats(0);
   ASSERT_TRUE(sleeps.ok());
   EXPECT_GT(sleeps->sleeps, 0u);
+}
+
+// The callee holds the request until the call has timed out, then answers in line: the late
+// answer is dropped (counted as rejected, as a late reply through the channel is), and calls
+// after it are answered right, in line again.
+TEST_P(AnswersInLine, ACallThatTimesOutWhileWaitingInLineDropsItsLateAnswer) {
+  mk::test::Shared<Gate> gate;
+  auto system = mk::test::boot(config_with(mk::AnswerPath::in_line));
+  ASSERT_NE(system, nullptr);
+  ASSERT_TRUE(handle_gated(*system, 1, gate.get()));
+  auto ended = system->run(0, [](mk::Kernel& k) -> mk::Task<std::int64_t> {
+    // The first call binds the channel; the gated call is then alone in flight and asks.
+    (void)co_await k.call(1, Echo{0, k.id()});
+    co_return mk::test::code_of(co_await k.call(1, Gated{1}, std::chrono::milliseconds(5)));
+  });
+  ASSERT_TRUE(ended.ok()) << ended.error().describe();
+  EXPECT_EQ(*ended, mk::test::code_of(mk::Errc::timed_out));
+  gate->open.store(true);
+  mk::test::wait_until([&] { return system->stats(0)->rejected_messages >= 1; });
+  // Nothing else was answered since: the answer dropped was the one given in line.
+  EXPECT_EQ(answered_in_line(*system, 1), 1u);
+  auto right = system->run(0, [](mk::Kernel& k) { return echo_calls(k, 50); });
+  ASSERT_TRUE(right.ok()) << right.error().describe();
+  EXPECT_EQ(*right, 50u);
+  EXPECT_GE(answered_in_line(*system, 1), 50u);
+  EXPECT_EQ(system->stats(0)->rejected_messages, 1u);
+}
+
+// The callee is declared failed while it holds a request whose answer is awaited in line: the
+// call ends with `closed`, and the caller goes on calling the kernels that live.
+TEST_P(AnswersInLine, ACallWaitingInLineOnAKernelThatFailsEndsClosed) {
+  constexpr std::uint32_t kGatedCall = 1;
+  mk::test::Shared<Gate> gate;
+  auto system = mk::test::boot(config_with(mk::AnswerPath::in_line, 3));
+  ASSERT_NE(system, nullptr);
+  ASSERT_TRUE(handle_gated(*system, 1, gate.get()));
+  ASSERT_TRUE(system
+                  ->spawn(0,
+                          [](mk::Kernel& k) -> mk::Task<void> {
+                            (void)co_await k.call(1, Echo{0, k.id()});
+                            auto reply = co_await k.call(1, Gated{1});
+                            mk::test::record(k, kGatedCall, mk::test::code_of(reply));
+                          })
+                  .ok());
+  mk::test::wait_until([&] { return gate->entered.load() >= 1; });
+  ASSERT_TRUE(system->declare_failed(1).ok());
+  auto gated = mk::test::collect(*system, 0, kGatedCall);
+  ASSERT_TRUE(gated.ok()) << gated.error().describe();
+  EXPECT_EQ(*gated, mk::test::code_of(mk::Errc::closed));
+  auto live = system->run(0, [](mk::Kernel& k) -> mk::Task<bool> {
+    auto reply = co_await k.call(2, Echo{3, k.id()});
+    co_return reply && reply->value == 7 && reply->responder == 2;
+  });
+  ASSERT_TRUE(live.ok()) << live.error().describe();
+  EXPECT_TRUE(*live);
+  // A kernel thread declared failed still runs the handler it was in: let it end.
+  gate->open.store(true);
+  EXPECT_TRUE(system->shutdown().ok());
 }
 
 TEST_P(AnswersInLine, AnUnknownPathIsRefusedAtBoot) {
