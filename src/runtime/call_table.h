@@ -36,13 +36,11 @@ class CallTable {
   /// around every call.
   std::optional<Entry> add(detail::PendingCall& call, KernelId to) {
     std::uint32_t index = free_head_;
-    if (index != kNoSlot) {
+    if (index != kNoSlot) [[likely]] {
       free_head_ = slots_[index].next_free;
-    } else if (slots_.size() < kMaxCalls) {
-      index = static_cast<std::uint32_t>(slots_.size());
-      slots_.push_back(Slot{});
     } else {
-      return std::nullopt;
+      index = grow();
+      if (index == kNoSlot) return std::nullopt;
     }
     Slot& slot = slots_[index];
     // Generations run 1..4095, so no id is ever 0 (0 marks a one-way message on the wire).
@@ -116,13 +114,23 @@ class CallTable {
   };
 
   void release(Slot& slot, std::uint32_t index) {
-    if (slot.timed) timers_.disarm(slot.serial);
+    if (slot.timed) [[unlikely]]
+      disarm(slot);
     slot.call = nullptr;
     // The slot freed last is reused first, as from a stack: its line is the one still cached.
     slot.next_free = free_head_;
     free_head_ = index;
     --in_flight_;
   }
+
+  /// A new slot at the end of the table, or kNoSlot when it holds kMaxCalls. Out of line,
+  /// with disarm, so that add() and take(), on every call's path, stay small.
+  [[gnu::noinline]] std::uint32_t grow() {
+    if (slots_.size() >= kMaxCalls) return kNoSlot;
+    slots_.push_back(Slot{});
+    return static_cast<std::uint32_t>(slots_.size() - 1);
+  }
+  [[gnu::noinline]] void disarm(Slot& slot) { timers_.disarm(slot.serial); }
 
   TimerQueue& timers_;
   std::vector<Slot> slots_;

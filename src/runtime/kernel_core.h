@@ -225,11 +225,13 @@ class KernelCore {
   /// Not-ok when an operation on `to` cannot even start; `what` names it in the error. Every
   /// send and call asks, so the answer for a usable target is found here, inline.
   std::optional<Error> check_target(KernelId to, const char* what) const {
-    if (current_kernel == &self && to < fabric.size() && !stopping_ && !fabric.offline(to))
-        [[likely]] {
+    if (reachable(to)) [[likely]]
       return std::nullopt;
-    }
     return target_error(to, what);
+  }
+  /// True when an operation on `to` can start: check_target's answer without its error.
+  bool reachable(KernelId to) const noexcept {
+    return current_kernel == &self && to < fabric.size() && !stopping_ && !fabric.offline(to);
   }
   /// Not-ok unless called from this kernel's own turn; `what` names the operation.
   std::optional<Error> check_caller(const char* what) const {
@@ -320,6 +322,11 @@ class KernelCore {
   /// Hands a message's body to the handler for `type` (call_id nonzero: a request).
   void deliver(KernelId from, MessageType type, std::uint32_t call_id,
                std::span<const std::byte> body);
+  // deliver's slow halves, out of line: no handler for `type` (a request is answered with
+  // no_handler), and a handler that threw (called inside the catch: a request is answered
+  // with handler_failed, a one-way message is logged).
+  [[gnu::noinline]] void refuse_unhandled(KernelId from, std::uint32_t call_id, MessageType type);
+  [[gnu::noinline]] void handler_threw(KernelId from, std::uint32_t call_id, MessageType type);
   /// post() with a given envelope.
   Result<void> post_as(KernelId to, MessageType type, const Envelope& envelope,
                        std::span<const std::byte> payload);
@@ -331,6 +338,25 @@ class KernelCore {
   void send_reply(KernelId to, std::uint32_t call_id, MessageType type, std::uint8_t status,
                   std::span<const std::byte> payload);
   void on_reply(const Envelope& envelope, MessageType type, std::span<const std::byte> body);
+  /// Why a reply completes its call with an error: the callee's failure, or a reply of the
+  /// wrong size. Out of line, so that on_reply's path for a good reply builds no strings.
+  [[gnu::noinline]] static Error failed_reply(const Envelope& envelope, MessageType type,
+                                              std::span<const std::byte> body,
+                                              const detail::PendingCall& call);
+  // The slow halves of call, out of line: a call refused before it is sent (why: check_target,
+  // or the call table is full), one its ring did not take at once (transmit_slowly; false
+  // when it failed, with the call taken back and its error set), and a call's deadline.
+  [[gnu::noinline]] bool refuse_call(KernelId to, detail::PendingCall& call);
+  [[gnu::noinline]] bool send_call_slowly(KernelId to, MessageType type, const Envelope& envelope,
+                                          std::span<const std::byte> payload,
+                                          std::optional<SendStatus> tried,
+                                          detail::PendingCall& call);
+  /// send_reply's slow half, like send_call_slowly; a reply that fails is logged and lost.
+  [[gnu::noinline]] void send_reply_slowly(KernelId to, MessageType type, const Envelope& envelope,
+                                           std::span<const std::byte> payload,
+                                           std::optional<SendStatus> tried);
+  [[gnu::noinline]] void arm_deadline(Duration timeout, const CallTable::Entry& entry,
+                                      MessageType type, KernelId to);
   /// Fires the due timers. Only when timers_ is not empty: run_turn looks first, so that an
   /// idle turn makes no calls.
   bool fire_timers();

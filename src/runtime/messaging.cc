@@ -152,32 +152,54 @@ bool KernelCore::post_shared(const FanOut& fan_out, MessageType type,
 
 bool KernelCore::call(KernelId to, MessageType type, std::span<const std::byte> payload,
                       detail::PendingCall& call, const std::optional<Duration>& timeout) {
-  if (auto failure = check_target(to, "call")) {
-    call.error = std::move(failure);
-    return false;
-  }
+  // Everything but a call that goes straight into its ring is out of line: the path every
+  // call takes then holds no Error and saves few registers.
+  if (!reachable(to)) [[unlikely]]
+    return refuse_call(to, call);
   const std::optional<CallTable::Entry> entry = calls_.add(call, to);
-  if (!entry) [[unlikely]] {
-    call.error = CallTable::full_error();
-    return false;
-  }
+  if (!entry) [[unlikely]]
+    return refuse_call(to, call);
   const Envelope envelope{entry->id, WireKind::request, 0, 0};
   // Only pairs that answer in line pay for the look at the rest of what that needs.
   const bool in_line = to < outboxes_.size() && outboxes_[to] && outboxes_[to]->answers_in_line &&
                        ask_in_line(to, type, envelope, payload);
   if (!in_line) {
-    std::optional<Error> failure;
-    if (transmit(to, type, envelope, payload, nullptr, failure) == Transmit::failed) {
-      calls_.take(entry->id);
-      call.error = std::move(failure);
+    const std::optional<SendStatus> tried = send_now(to, type, envelope, payload);
+    if (tried != SendStatus::ok && !send_call_slowly(to, type, envelope, payload, tried, call))
+        [[unlikely]] {
       return false;
     }
   }
-  if (timeout) {
-    timers_.add_deadline(clock.now() + *timeout, entry->id, entry->serial, type, to);
-    calls_.set_timed(entry->id);
-  }
+  if (timeout) [[unlikely]]
+    arm_deadline(*timeout, *entry, type, to);
   return true;
+}
+
+bool KernelCore::refuse_call(KernelId to, detail::PendingCall& call) {
+  if (auto failure = check_target(to, "call")) {
+    call.error = std::move(failure);
+  } else {
+    call.error = CallTable::full_error();
+  }
+  return false;
+}
+
+bool KernelCore::send_call_slowly(KernelId to, MessageType type, const Envelope& envelope,
+                                  std::span<const std::byte> payload,
+                                  std::optional<SendStatus> tried, detail::PendingCall& call) {
+  std::optional<Error> failure;
+  if (transmit_slowly(to, type, envelope, payload, nullptr, tried, failure) != Transmit::failed) {
+    return true;
+  }
+  calls_.take(envelope.call_id);
+  call.error = std::move(failure);
+  return false;
+}
+
+void KernelCore::arm_deadline(Duration timeout, const CallTable::Entry& entry, MessageType type,
+                              KernelId to) {
+  timers_.add_deadline(clock.now() + timeout, entry.id, entry.serial, type, to);
+  calls_.set_timed(entry.id);
 }
 
 void KernelCore::reply_error(KernelId to, std::uint32_t call_id, MessageType type,
@@ -235,9 +257,17 @@ void KernelCore::send_reply(KernelId to, std::uint32_t call_id, MessageType type
       answer_in_line(to, call_id, type, status, payload)) {
     return;
   }
+  const Envelope envelope{call_id, WireKind::reply, status, 0};
+  const std::optional<SendStatus> tried = send_now(to, type, envelope, payload);
+  if (tried != SendStatus::ok) [[unlikely]]
+    send_reply_slowly(to, type, envelope, payload, tried);
+}
+
+void KernelCore::send_reply_slowly(KernelId to, MessageType type, const Envelope& envelope,
+                                   std::span<const std::byte> payload,
+                                   std::optional<SendStatus> tried) {
   std::optional<Error> failure;
-  if (transmit(to, type, Envelope{call_id, WireKind::reply, status, 0}, payload, nullptr,
-               failure) == Transmit::failed) {
+  if (transmit_slowly(to, type, envelope, payload, nullptr, tried, failure) == Transmit::failed) {
     note_failure("reply to kernel " + std::to_string(to) + " lost: " + failure->describe());
   }
 }
@@ -602,63 +632,69 @@ void KernelCore::dispatch_shared(KernelId from, MessageType type, std::span<cons
 
 void KernelCore::deliver(KernelId from, MessageType type, std::uint32_t call_id,
                          std::span<const std::byte> body) {
-  const bool is_request = call_id != 0;
   detail::HandlerBase* handler = handlers_.find(type);
-  if (handler == nullptr) {
-    Counters::bump(counters.rejected_messages);
-    if (is_request) {
-      reply_error(
-          from, call_id, type,
-          error(Errc::no_handler, "kernel " + std::to_string(id) +
-                                      " has no handler for message type " + std::to_string(type)));
-    }
+  if (handler == nullptr) [[unlikely]] {
+    refuse_unhandled(from, call_id, type);
     return;
   }
   try {
     handler->on_message(self, from, call_id, body);
   } catch (...) {
-    const Error failure = error(Errc::handler_failed,
-                                "handler for message type " + std::to_string(type) + " failed: " +
-                                    detail::describe_exception(std::current_exception()));
-    if (is_request) {
-      reply_error(from, call_id, type, failure);
-    } else {
-      note_failure(failure.describe());
-    }
+    handler_threw(from, call_id, type);
+  }
+}
+
+void KernelCore::refuse_unhandled(KernelId from, std::uint32_t call_id, MessageType type) {
+  Counters::bump(counters.rejected_messages);
+  if (call_id == 0) return;
+  reply_error(
+      from, call_id, type,
+      error(Errc::no_handler, "kernel " + std::to_string(id) + " has no handler for message type " +
+                                  std::to_string(type)));
+}
+
+void KernelCore::handler_threw(KernelId from, std::uint32_t call_id, MessageType type) {
+  const Error failure = error(
+      Errc::handler_failed, "handler for message type " + std::to_string(type) +
+                                " failed: " + detail::describe_exception(std::current_exception()));
+  if (call_id != 0) {
+    reply_error(from, call_id, type, failure);
+  } else {
+    note_failure(failure.describe());
   }
 }
 
 void KernelCore::on_reply(const Envelope& envelope, MessageType type,
                           std::span<const std::byte> body) {
   detail::PendingCall* call = calls_.take(envelope.call_id);
-  if (call == nullptr) {
+  if (call == nullptr) [[unlikely]] {
     // A reply after its call timed out, or a forged id.
     Counters::bump(counters.rejected_messages);
     return;
   }
-  if (envelope.status == 0) {
-    if (call->exact ? body.size() == call->reply.size() : body.size() <= call->reply.size()) {
-      transport::copy_bytes(call->reply.data(), body);
-      call->reply_length = body.size();
-    } else {
-      call->error = error(Errc::parse_error,
-                          "reply to message type " + std::to_string(type) + ": " +
-                              std::to_string(body.size()) + " bytes, expected " +
-                              (call->exact ? "" : "at most ") + std::to_string(call->reply.size()));
-    }
+  if (envelope.status == 0 && (call->exact ? body.size() == call->reply.size()
+                                           : body.size() <= call->reply.size())) [[likely]] {
+    transport::copy_bytes(call->reply.data(), body);
+    call->reply_length = body.size();
   } else {
-    const auto code = errc_of(envelope.status);
-    std::string text(reinterpret_cast<const char*>(body.data()), body.size());
-    if (code) {
-      call->error = error(*code, std::move(text));
-    } else {
-      call->error =
-          error(Errc::parse_error, "reply to message type " + std::to_string(type) +
-                                       " with unknown status " + std::to_string(envelope.status));
-    }
+    call->error = failed_reply(envelope, type, body, *call);
   }
   Counters::bump(counters.calls_completed);
   make_ready(call->handle);
+}
+
+Error KernelCore::failed_reply(const Envelope& envelope, MessageType type,
+                               std::span<const std::byte> body, const detail::PendingCall& call) {
+  if (envelope.status == 0) {
+    return error(Errc::parse_error, "reply to message type " + std::to_string(type) + ": " +
+                                        std::to_string(body.size()) + " bytes, expected " +
+                                        (call.exact ? "" : "at most ") +
+                                        std::to_string(call.reply.size()));
+  }
+  std::string text(reinterpret_cast<const char*>(body.data()), body.size());
+  if (const auto code = errc_of(envelope.status)) return error(*code, std::move(text));
+  return error(Errc::parse_error, "reply to message type " + std::to_string(type) +
+                                      " with unknown status " + std::to_string(envelope.status));
 }
 
 }  // namespace mk::runtime
