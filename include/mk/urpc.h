@@ -89,9 +89,7 @@ class alignas(kMaxSeparation) UrpcSender final : public ChannelSender {
     answer_slot_ = slot;
     answer_header_ = header;
     answer_pos_ = write_pos_;
-    // Release: as in send.
-    header_of(slot, geometry_).store(header, std::memory_order_release);
-    ++write_pos_;
+    publish_slot(slot, header);
     return SendStatus::ok;
   }
 
@@ -155,11 +153,17 @@ class alignas(kMaxSeparation) UrpcSender final : public ChannelSender {
       open_end_ = length;
       open_header_ = header;
     }
-    // Release: the payload stores above become visible no later than the header that
-    // announces them; the receiver's acquire load of this header pairs with it.
+    publish_slot(slot, header);
+    return SendStatus::ok;
+  }
+
+  /// Hands the slot at write_pos_ (`slot`, its message written) to the receiver with `header`,
+  /// and moves past it.
+  void publish_slot(std::byte* slot, std::uint64_t header) noexcept {
+    // Release: the payload stores become visible no later than the header that announces
+    // them; the receiver's acquire load of this header pairs with it.
     header_of(slot, geometry_).store(header, std::memory_order_release);
     ++write_pos_;
-    return SendStatus::ok;
   }
 
   /// True when a slot whose messages end at `end` has room for one more of at least `length`

@@ -21,6 +21,7 @@ namespace {
 using transport::check_probe_pair;
 using transport::kPollsPerYield;
 using transport::pin_probe_thread;
+using transport::summarize_round_trips;
 
 using Clock = std::chrono::steady_clock;
 
@@ -97,18 +98,6 @@ bool round_trip(UrpcSender& requests, UrpcReceiver& answers, AnswerPath path, st
   return echoed == word;
 }
 
-CoreLatency summary(CoreId a, CoreId b, std::vector<Clock::duration>& samples) {
-  std::sort(samples.begin(), samples.end());
-  CoreLatency latency;
-  latency.a = a;
-  latency.b = b;
-  latency.min = std::chrono::duration_cast<std::chrono::nanoseconds>(samples.front());
-  latency.median =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(samples[samples.size() / 2]);
-  latency.source = FactSource::measured;
-  return latency;
-}
-
 }  // namespace
 
 Result<std::array<AnswerCost, 2>> measure_answer_costs(const Skb& skb, CoreId a, CoreId b,
@@ -160,8 +149,9 @@ Result<std::array<AnswerCost, 2>> measure_answer_costs(const Skb& skb, CoreId a,
   // The answerer's own failure explains the timer's, so it is reported first.
   if (!answerer_result) return std::move(answerer_result).error();
   if (!timer_result) return std::move(timer_result).error();
-  return std::array<AnswerCost, 2>{AnswerCost{AnswerPath::channel, summary(a, b, samples[0])},
-                                   AnswerCost{AnswerPath::in_line, summary(a, b, samples[1])}};
+  return std::array<AnswerCost, 2>{
+      AnswerCost{AnswerPath::channel, summarize_round_trips(a, b, samples[0])},
+      AnswerCost{AnswerPath::in_line, summarize_round_trips(a, b, samples[1])}};
 }
 
 }  // namespace mk

@@ -19,6 +19,7 @@ namespace {
 using transport::check_probe_pair;
 using transport::kPollsPerYield;
 using transport::pin_probe_thread;
+using transport::summarize_round_trips;
 
 using Clock = std::chrono::steady_clock;
 
@@ -113,15 +114,7 @@ Result<CoreLatency> measure_round_trip(const Skb& skb, CoreId a, CoreId b,
   if (!echo_result) return std::move(echo_result).error();
   if (!timer_result) return std::move(timer_result).error();
 
-  std::sort(samples.begin(), samples.end());
-  CoreLatency latency;
-  latency.a = a;
-  latency.b = b;
-  latency.min = std::chrono::duration_cast<std::chrono::nanoseconds>(samples.front());
-  latency.median =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(samples[samples.size() / 2]);
-  latency.source = FactSource::measured;
-  return latency;
+  return summarize_round_trips(a, b, samples);
 }
 
 Result<std::vector<CoreLatency>> measure_latencies(const Skb& skb,

@@ -1,16 +1,20 @@
 // What the round-trip probes share: the checks of the pair they are asked to measure, pinning a
-// probe thread, and how long it polls before it yields.
+// probe thread, how long it polls before it yields, and the summary of what it timed.
 #pragma once
 
 #include <fmt/format.h>
 #include <pthread.h>
 #include <sched.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstring>
 #include <string_view>
+#include <vector>
 
 #include "mk/core_id.h"
+#include "mk/latency.h"
 #include "mk/result.h"
 #include "mk/skb.h"
 
@@ -53,6 +57,21 @@ inline Result<void> pin_probe_thread(CoreId core) {
                  fmt::format("cannot pin a probe thread to core {}: {}", core, std::strerror(rc)));
   }
   return {};
+}
+
+/// The measured round trip between cores `a` and `b` from its timed `samples` (at least one;
+/// sorted here): their minimum and median.
+inline CoreLatency summarize_round_trips(
+    CoreId a, CoreId b, std::vector<std::chrono::steady_clock::duration>& samples) {
+  std::sort(samples.begin(), samples.end());
+  CoreLatency latency;
+  latency.a = a;
+  latency.b = b;
+  latency.min = std::chrono::duration_cast<std::chrono::nanoseconds>(samples.front());
+  latency.median =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(samples[samples.size() / 2]);
+  latency.source = FactSource::measured;
+  return latency;
 }
 
 }  // namespace mk::transport

@@ -9,21 +9,11 @@
 
 #include "mk/channel.h"
 #include "mk/urpc.h"
-#include "transport/channel_options.h"
 #include "transport/urpc_channel.h"
-
-namespace {
-
-const mk::transport::SlotGeometry& ring_shape() {
-  static const mk::transport::SlotGeometry geometry =
-      *mk::transport::make_geometry(mk::ChannelOptions{64, -1, 64});
-  return geometry;
-}
-
-}  // namespace
+#include "urpc_ring_shape.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  const auto& geometry = ring_shape();
+  const auto& geometry = mk::fuzz::urpc_ring_shape();
   auto receiving = mk::transport::make_shared_urpc_receiver(geometry, -1, 0);
   if (!receiving) return 0;
   auto sending = mk::transport::attach_urpc_sender(geometry, receiving->fd, 0);

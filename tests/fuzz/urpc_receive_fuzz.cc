@@ -8,21 +8,11 @@
 #include <cstring>
 
 #include "mk/channel.h"
-#include "transport/channel_options.h"
 #include "transport/urpc_channel.h"
-
-namespace {
-
-const mk::transport::SlotGeometry& ring_shape() {
-  static const mk::transport::SlotGeometry geometry =
-      *mk::transport::make_geometry(mk::ChannelOptions{64, -1, 64});
-  return geometry;
-}
-
-}  // namespace
+#include "urpc_ring_shape.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  const auto& geometry = ring_shape();
+  const auto& geometry = mk::fuzz::urpc_ring_shape();
   auto end = mk::transport::make_shared_urpc_receiver(geometry, -1, 0);
   if (!end) return 0;
   // Without aux lines the mapping starts with the ring's control lines, then the slots.
